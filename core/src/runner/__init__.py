@@ -1,0 +1,56 @@
+"""runner: a declarative plugin framework for PyTorch training.
+
+Plugins implement hooks from :mod:`runner.hookspecs`, marked with :data:`hookimpl`, and
+are discovered through the ``runner`` entry-point group. This module never imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runner._version import __version__
+from runner.errors import DataError, PluginError, RecipeError, RunnerError
+from runner.hookspecs import hookimpl
+from runner.schema.fields import at_least, param
+from runner.stage import Stage
+from runner.task import StepInfo, StepOutput, Task
+
+if TYPE_CHECKING:
+    from runner.engine.context import BuildContext, RunContext
+    from runner.protocols import Backend, Checkpointer, Logger
+
+__all__ = [
+    "Backend",
+    "BuildContext",
+    "Checkpointer",
+    "DataError",
+    "Logger",
+    "PluginError",
+    "RecipeError",
+    "RunContext",
+    "RunnerError",
+    "Stage",
+    "StepInfo",
+    "StepOutput",
+    "Task",
+    "__version__",
+    "at_least",
+    "hookimpl",
+    "param",
+]
+
+_LAZY = {
+    "BuildContext": "runner.engine.context",
+    "RunContext": "runner.engine.context",
+    "Backend": "runner.protocols",
+    "Checkpointer": "runner.protocols",
+    "Logger": "runner.protocols",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'runner' has no attribute {name!r}")

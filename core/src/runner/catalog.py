@@ -1,0 +1,34 @@
+"""Components provided by known plugin distributions, to suggest what to install.
+
+Only a hint table: nothing here is imported or trusted, and installed plugins always win.
+"""
+
+from __future__ import annotations
+
+KNOWN: dict[tuple[str, str], str] = {
+    ("backend", "ddp"): "runner-ddp",
+    ("backend", "ray"): "runner-ray",
+    ("checkpointer", "default"): "runner-checkpoint",
+    ("logger", "tensorboard"): "runner-tensorboard",
+    ("logger", "mlflow"): "runner-mlflow",
+    ("dataset", "digits"): "runner-datasets",
+    ("dataset", "synthetic"): "runner-datasets",
+    ("dataset", "csv"): "runner-datasets",
+    ("dataset", "jsonl"): "runner-datasets",
+    ("dataset", "tensors"): "runner-datasets",
+    ("model", "mlp"): "runner-models",
+    ("model", "cnn"): "runner-models",
+    ("task", "classification"): "runner-models",
+    ("task", "regression"): "runner-models",
+    ("optimizer", "adamw"): "runner-models",
+    ("optimizer", "adam"): "runner-models",
+    ("optimizer", "sgd"): "runner-models",
+    ("collate", "pad"): "runner-collates",
+    ("sampler", "weighted"): "runner-samplers",
+}
+
+
+def install_hint(kind: str, name: str) -> str:
+    """``"it is provided by runner-ddp: pip install runner-ddp"`` or ``""``."""
+    dist = KNOWN.get((kind, name))
+    return f"it is provided by {dist}: pip install {dist}" if dist else ""

@@ -1,0 +1,256 @@
+"""Every hook a runner plugin can implement, in one place.
+
+Plugins mark implementations with :data:`runner.hookimpl` and need only accept the
+arguments they use (pluggy passes arguments by name). Hooks fall in four sections:
+
+1. *Registration* hooks receive a ``register`` callback and declare components that
+   recipes then name. They run once, when plugins load, and must not import torch.
+2. *Data lifecycle* hooks (helios ``DataModule``, PyMarlin ``DataProcessor``).
+3. *Training contract* hooks (PyMarlin ``ModuleInterface``): optimizers, and the
+   callbacks the engine fires around steps and epochs. Component objects built from a
+   recipe's ``[[callbacks]]`` receive the same calls by defining methods of the same name.
+4. *State* hooks, so any plugin's state travels in checkpoints.
+
+Unless a hook says "firstresult", every implementation is called and results are
+collected in a list (pluggy's default order: last registered first).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from runner.registry import RegisterCommand, RegisterComponent
+
+if TYPE_CHECKING:
+    from runner.engine.context import RunContext
+    from runner.recipe.model import Recipe
+    from runner.stage import Stage
+
+PROJECT = "runner"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# ---------------------------------------------------------------------------
+# 1. Registration (called once per plugin manager, when plugins load)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_datasets(register: RegisterComponent) -> None:
+    """Register dataset sources and combinators by name.
+
+    Called once when plugins load. ``register(name, factory, params=..., doc=...)``;
+    the factory is called with the recipe's parameters (including ``split``) and
+    returns a map-style or iterable ``torch.utils.data.Dataset``.
+    """
+
+
+@hookspec
+def register_collates(register: RegisterComponent) -> None:
+    """Register collate functions (helios ``COLLATE_FN_REGISTRY``).
+
+    The factory receives the recipe parameters and returns ``collate(samples) -> batch``.
+    """
+
+
+@hookspec
+def register_samplers(register: RegisterComponent) -> None:
+    """Register samplers. The factory receives ``dataset=``, ``seed=`` and the recipe
+    parameters and returns a sampler; resumable ones implement
+    ``state_dict()``/``load_state_dict()``.
+    """
+
+
+@hookspec
+def register_transforms(register: RegisterComponent) -> None:
+    """Register per-sample transforms (dataflow ``map``).
+
+    The factory returns ``transform(sample, rng) -> sample``; ``rng`` is a
+    ``numpy.random.Generator`` keyed by (seed, epoch, sample index).
+    """
+
+
+@hookspec
+def register_processors(register: RegisterComponent) -> None:
+    """Register data processors (PyMarlin ``DataProcessor``) run by ``[[process]]`` steps.
+
+    The factory returns an object with ``process(...)`` and optionally ``analyze(...)``.
+    """
+
+
+@hookspec
+def register_datamodules(register: RegisterComponent) -> None:
+    """Register datamodules (helios ``DataModule``): objects with ``prepare_data()``,
+    ``setup(stage)``, ``teardown()`` and ``train/val/test_dataloader(s)``.
+    """
+
+
+@hookspec
+def register_models(register: RegisterComponent) -> None:
+    """Register models. The factory receives ``ctx=`` (a :class:`runner.BuildContext`,
+    whose ``train_dataset`` can supply input and output sizes) if it declares it, plus
+    the recipe parameters, and returns a ``torch.nn.Module``.
+    """
+
+
+@hookspec
+def register_tasks(register: RegisterComponent) -> None:
+    """Register tasks: the train/val/test step logic (PyMarlin ``train_step``/``val_step``/
+    ``test_step``/``forward(stage, ...)``). The factory returns a :class:`runner.Task`.
+    """
+
+
+@hookspec
+def register_optimizers(register: RegisterComponent) -> None:
+    """Register optimizers. The factory receives ``model=`` and the recipe parameters."""
+
+
+@hookspec
+def register_schedulers(register: RegisterComponent) -> None:
+    """Register learning-rate schedulers. The factory receives ``optimizer=``,
+    ``total_steps=`` and ``steps_per_epoch=`` and the recipe parameters. Schedulers step
+    once per optimizer step.
+    """
+
+
+@hookspec
+def register_callbacks(register: RegisterComponent) -> None:
+    """Register callbacks that recipes list in ``[[callbacks]]``. The factory returns an
+    object whose methods named like the callback hooks below are called during the run.
+    """
+
+
+@hookspec
+def register_backends(register: RegisterComponent) -> None:
+    """Register execution backends (``[run] backend = NAME``): single device, DDP, ...
+
+    The factory returns a :class:`runner.Backend`.
+    """
+
+
+@hookspec
+def register_checkpointers(register: RegisterComponent) -> None:
+    """Register checkpointers (``[checkpoint] name = NAME``). The factory receives
+    ``run_dir=`` and the recipe parameters and returns a :class:`runner.Checkpointer`.
+    """
+
+
+@hookspec
+def register_loggers(register: RegisterComponent) -> None:
+    """Register experiment loggers (``[[loggers]]``). The factory receives ``run_dir=``
+    and the recipe parameters and returns a :class:`runner.Logger`.
+    """
+
+
+@hookspec
+def register_commands(register: RegisterCommand) -> None:
+    """Register CLI subcommands: ``register(name, command, help=...)`` where ``command``
+    is a ``click.Command`` or a lazy ``"module:attribute"`` reference to one.
+    """
+
+
+# ---------------------------------------------------------------------------
+# 2. Data lifecycle (helios DataModule, PyMarlin DataInterface)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def prepare_data(recipe: Recipe) -> None:
+    """Download or prepare data once, on the primary process, before any worker or
+    rank starts. Store no state here: other processes will not see it.
+    """
+
+
+@hookspec
+def setup(run: RunContext, stage: Stage) -> None:
+    """Called in every process after the model and datasets for ``stage`` are built and
+    before its first batch.
+    """
+
+
+@hookspec
+def teardown(run: RunContext) -> None:
+    """Called in every process once the run has ended, successfully or not."""
+
+
+# ---------------------------------------------------------------------------
+# 3. Training contract (PyMarlin ModuleInterface / CallbackInterface)
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def get_optimizers_schedulers(
+    run: RunContext, model: Any, estimated_global_steps_per_epoch: int, epochs: int
+) -> tuple[list[Any], list[Any]] | None:
+    """Return ``(optimizers, schedulers)`` for ``model``, overriding the recipe's
+    ``[optimizer]``/``[scheduler]`` tables. Stops at the first non-None result; when every
+    implementation returns None the engine builds them from the recipe.
+    """
+
+
+@hookspec
+def on_begin_train(run: RunContext) -> None:
+    """Called once, before the first training epoch (also after a resume)."""
+
+
+@hookspec
+def on_begin_train_epoch(run: RunContext, epoch: int, global_step: int) -> None:
+    """Called at the start of every training epoch, before its first forward."""
+
+
+@hookspec
+def on_end_backward(run: RunContext, global_step: int, loss: Any) -> None:
+    """Called after each backward pass with the undetached (scaled for accumulation) loss."""
+
+
+@hookspec
+def on_end_train_step(run: RunContext, global_step: int, outputs: Any) -> None:
+    """Called after each optimizer step; ``outputs`` is the task's ``StepOutput``.
+    ``global_step`` counts optimizer steps, starting at 1.
+    """
+
+
+@hookspec
+def on_end_train_epoch(run: RunContext, epoch: int, global_step: int) -> None:
+    """Called when a training epoch ends (before its epoch-end validation)."""
+
+
+@hookspec
+def on_end_val_epoch(run: RunContext, global_step: int, key: str, metrics: dict[str, float]) -> None:
+    """Called after validating on the loader named ``key`` with its reduced metrics."""
+
+
+@hookspec
+def on_end_test_epoch(run: RunContext, global_step: int, key: str, metrics: dict[str, float]) -> None:
+    """Called after testing on the loader named ``key`` with its reduced metrics."""
+
+
+@hookspec
+def on_log(run: RunContext, record: dict[str, Any]) -> None:
+    """Called with every metrics record just before loggers write it."""
+
+
+@hookspec
+def on_end_train(run: RunContext, global_step: int) -> None:
+    """Called once when training finishes, after the last validation and before test."""
+
+
+# ---------------------------------------------------------------------------
+# 4. State for checkpoints
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def get_state(run: RunContext) -> dict[str, Any] | None:
+    """Return ``{key: state}`` to store in checkpoints (JSON-serialisable values or tensors).
+    Keys must be unique across plugins; prefix them with your plugin's name.
+    """
+
+
+@hookspec
+def update_state(run: RunContext, state: dict[str, Any]) -> None:
+    """Restore from a checkpoint: ``state`` maps every key any plugin returned from
+    :func:`get_state`; take yours.
+    """
