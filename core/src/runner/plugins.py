@@ -9,6 +9,7 @@ which names the plugin whose implementation raised.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -35,7 +36,9 @@ BUILTIN = PluginInfo(name="runner", dist="runner-core", version=__version__)
 #: Registration hook name for each component kind.
 REGISTRATION_HOOKS: dict[str, str] = {kind: f"register_{kind}s" for kind in KINDS}
 CALLBACK_HOOKS: frozenset[str] = frozenset(
-    name for name in dir(hookspecs) if name.startswith("on_") or name in {"get_state", "update_state", "setup", "teardown"}
+    name
+    for name in dir(hookspecs)
+    if name.startswith("on_") or name in {"get_state", "update_state", "setup", "teardown"}
 )
 
 
@@ -140,12 +143,19 @@ class PluginManager:
             self.add(plugin, info)
         return self
 
+    def load_local(self, spec: str) -> None:
+        """Load one more ``-p`` plugin after the others (module name or ``.py`` file)."""
+        self.load()
+        if spec in self._local:
+            return
+        self._local.append(spec)
+        plugin, info = _import_local(spec)
+        self.add(plugin, info)
+
     def add(self, plugin: object, info: PluginInfo) -> None:
         """Register a plugin object (module or instance) under ``info``."""
         if info.name in self._info:
-            raise PluginError(
-                f"two plugins are named {info.name!r}: {self._info[info.name]} and {info}"
-            )
+            raise PluginError(f"two plugins are named {info.name!r}: {self._info[info.name]} and {info}")
         self._pm.register(plugin, name=info.name)
         self._info[info.name] = info
         self._registry = None
@@ -184,8 +194,8 @@ class PluginManager:
             self.load()
             registry = Registry()
             for kind, hook_name in REGISTRATION_HOOKS.items():
-                self._collect(hook_name, lambda info, k=kind: _component_register(registry, k, info))
-            self._collect("register_commands", lambda info: _command_register(registry, info))
+                self._collect(hook_name, functools.partial(_component_register, registry, kind))
+            self._collect("register_commands", functools.partial(_command_register, registry))
             self._registry = registry
         return self._registry
 
@@ -198,9 +208,7 @@ class PluginManager:
             except PluginError:
                 raise
             except Exception as exc:
-                raise PluginError(
-                    f"plugin {info}: hook {hook_name} raised {type(exc).__name__}: {exc}"
-                ) from exc
+                raise PluginError(f"plugin {info}: hook {hook_name} raised {type(exc).__name__}: {exc}") from exc
 
     # -- calling hooks ---------------------------------------------------------------
 
@@ -225,8 +233,11 @@ class PluginManager:
         """Wrap ``exc`` in a PluginError naming the plugin whose hookimpl raised it."""
         if isinstance(exc, PluginError):
             return exc
-        codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()
-                 if hasattr(impl.function, "__code__")}
+        codes = {
+            impl.function.__code__: impl.plugin_name
+            for impl in caller.get_hookimpls()
+            if hasattr(impl.function, "__code__")
+        }
         owner = None
         tb = exc.__traceback__
         while tb is not None:

@@ -135,8 +135,7 @@ class Component:
             raise
         except Exception as exc:
             raise PluginError(
-                f"{self.kind} {self.name!r} (plugin {self.plugin}) failed to build: "
-                f"{type(exc).__name__}: {exc}"
+                f"{self.kind} {self.name!r} (plugin {self.plugin}) failed to build: {type(exc).__name__}: {exc}"
             ) from exc
 
 

@@ -124,4 +124,4 @@ class Recipe:
                 found += [split.dataset, *filter(None, [split.sampler, split.collate]), *split.transforms]
         found += [self.model, self.task, self.optimizer, self.backend]
         found += [c for c in (self.scheduler, self.checkpoint, self.datamodule) if c is not None]
-        return found + [*self.callbacks, *self.loggers, *self.process]
+        return [*found, *self.callbacks, *self.loggers, *self.process]

@@ -16,7 +16,7 @@ from runner.recipe.locate import KeyPath, Location, SourceMap, locate
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_./:+-]*")
@@ -50,7 +50,8 @@ def format_path(path: Iterable[str | int]) -> str:
 def parse_toml(text: str, file: str) -> dict[str, Any]:
     """Parse TOML, turning a syntax error into a located :class:`RecipeError`."""
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _POSITION.search(message)
@@ -112,19 +113,26 @@ def apply_override(source: RecipeSource, item: str) -> Problem | None:
             if isinstance(node, dict) and isinstance(part, str):
                 node[part] = child = {}
             else:
-                return Problem(format_path(path[: depth + 1]), "bad override: no such item to descend into", location.file)
+                return Problem(
+                    format_path(path[: depth + 1]), "bad override: no such item to descend into", location.file
+                )
         if not isinstance(child, (dict, list)):
             return Problem(format_path(path[: depth + 1]), "bad override: not a table", location.file)
         node = child
-    last = path[-1]
-    if isinstance(node, list) and isinstance(last, int) and last < len(node):
-        node[last] = value
-    elif isinstance(node, dict) and isinstance(last, str):
-        node[last] = value
-    else:
+    if not _assign(node, path[-1], value):
         return Problem(format_path(path), "bad override: no such item", location.file)
     source.sources.override(path, location)
     return None
+
+
+def _assign(node: Any, key: str | int, value: Any) -> bool:
+    if isinstance(node, dict) and isinstance(key, str):
+        node[key] = value
+        return True
+    if isinstance(node, list) and isinstance(key, int) and key < len(node):
+        node[key] = value
+        return True
+    return False
 
 
 def _child(node: Any, part: str | int) -> Any:

@@ -55,7 +55,9 @@ class _Validator:
         for key in table:
             if key not in accepted:
                 hint = did_you_mean(key, accepted)
-                self.problem((*base, key), f"unknown key ({hint})" if hint else f"unknown key; accepted: {', '.join(accepted)}")
+                self.problem(
+                    (*base, key), f"unknown key ({hint})" if hint else f"unknown key; accepted: {', '.join(accepted)}"
+                )
 
     def issues(self, base: KeyPath, issues: list[Issue]) -> None:
         for path, message in issues:
@@ -165,7 +167,9 @@ class _Validator:
             self.problem(("run",), "set run.epochs or run.max_steps (expected int)")
         backend_params = data.get("backend", {})
         if isinstance(backend_params, dict) and "name" in backend_params:
-            self.problem(("backend", "name"), "choose the backend with [run] backend = NAME; [backend] holds its parameters")
+            self.problem(
+                ("backend", "name"), "choose the backend with [run] backend = NAME; [backend] holds its parameters"
+            )
             backend_params = {k: v for k, v in backend_params.items() if k != "name"}
         backend = self.component("backend", ("backend",), backend_params, name=run.backend)
         if backend is None and run.backend and self.registry.find("backend", run.backend) is None:
@@ -188,7 +192,9 @@ class _Validator:
             else:
                 required[kind] = self.component(kind, (kind,), data[kind])
         scheduler = self.component("scheduler", ("scheduler",), data["scheduler"]) if "scheduler" in data else None
-        checkpoint = self.component("checkpointer", ("checkpoint",), data["checkpoint"]) if "checkpoint" in data else None
+        checkpoint = (
+            self.component("checkpointer", ("checkpoint",), data["checkpoint"]) if "checkpoint" in data else None
+        )
         callbacks = self.components("callback", ("callbacks",), data.get("callbacks"))
         loggers = self.components("logger", ("loggers",), data.get("loggers"))
         process = self.components("processor", ("process",), data.get("process"))
@@ -270,4 +276,4 @@ def validate(source: RecipeSource, registry: Registry, failures: Sequence[object
     return recipe
 
 
-__all__ = ["validate", "resolve", "describe"]
+__all__ = ["describe", "resolve", "validate"]

@@ -8,6 +8,8 @@ Supported: ``bool``, ``int``, ``float`` (ints accepted), ``str``, ``pathlib.Path
 from __future__ import annotations
 
 import enum
+import functools
+import operator
 import pathlib
 import types
 import typing
@@ -117,7 +119,7 @@ def _check_union(value: Any, args: tuple[Any, ...]) -> tuple[Any, list[Issue]]:
             best = issues
     if best is not None and any(path for path, _ in best):
         return value, best
-    return value, _mismatch(value, typing.Union[tuple(candidates)] if len(candidates) > 1 else candidates[0])
+    return value, _mismatch(value, functools.reduce(operator.or_, candidates))
 
 
 def _check_sequence(value: Any, tp: Any, origin: Any, args: tuple[Any, ...]) -> tuple[Any, list[Issue]]:
@@ -131,7 +133,7 @@ def _check_sequence(value: Any, tp: Any, origin: Any, args: tuple[Any, ...]) -> 
         item_types: list[Any] = list(args)
     else:
         item_types = [args[0] if args else Any] * len(value)
-    for index, (item, item_tp) in enumerate(zip(value, item_types)):
+    for index, (item, item_tp) in enumerate(zip(value, item_types, strict=False)):
         converted, sub = check(item, item_tp)
         out.append(converted)
         issues += [((index, *path), msg) for path, msg in sub]

@@ -1,0 +1,40 @@
+"""The core's own components, registered through the same hooks as any plugin."""
+
+from __future__ import annotations
+
+from runner.builtin.params import SamplerParams, SingleDeviceParams
+from runner.hookspecs import hookimpl
+from runner.registry import RegisterCommand, RegisterComponent
+
+
+@hookimpl
+def register_backends(register: RegisterComponent) -> None:
+    register(
+        "single",
+        "runner.builtin.single:SingleDevice",
+        params=SingleDeviceParams,
+        doc="One process on one device (CPU or one GPU).",
+    )
+
+
+@hookimpl
+def register_samplers(register: RegisterComponent) -> None:
+    register(
+        "random",
+        "runner.builtin.samplers:random_sampler",
+        params=SamplerParams,
+        doc="Resumable shuffled order, reseeded every epoch from (seed, epoch).",
+    )
+    register(
+        "sequential",
+        "runner.builtin.samplers:sequential_sampler",
+        params=SamplerParams,
+        doc="Resumable in-order sampler.",
+    )
+
+
+@hookimpl
+def register_commands(register: RegisterCommand) -> None:
+    register("run", "runner.cli.run:run_command", help="Train a recipe.")
+    register("recipe", "runner.cli.recipe:recipe_group", help="Check and show recipes.")
+    register("plugins", "runner.cli.plugins:plugins_command", help="List installed plugins and their components.")

@@ -1,0 +1,1 @@
+"""Data plumbing the engine needs for exact, resumable iteration."""

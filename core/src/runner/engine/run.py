@@ -1,0 +1,213 @@
+"""Run a validated recipe: build every component, train, validate, test, summarise."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from runner.data.build import build_dataset, build_loader
+from runner.engine.context import BuildContext, RunContext
+from runner.engine.loop import Trainer
+from runner.engine.progress import Progress
+from runner.engine.records import METRICS_FILE, MetricsFile, Records
+from runner.errors import RunnerError
+from runner.plugins import PluginManager
+from runner.protocols import Backend
+from runner.recipe.model import Recipe
+from runner.stage import Stage
+
+
+@attrs.frozen
+class RunResult:
+    """What a finished run reports."""
+
+    run_dir: Path
+    global_step: int
+    epochs: int
+    seconds: float
+    metrics: dict[str, dict[str, float]]
+    stop_reason: str = ""
+
+    def summary(self, name: str) -> str:
+        parts = [f"{name}: {self.global_step} steps, {self.epochs} epochs in {self.seconds:.1f}s"]
+        for group, values in self.metrics.items():
+            if group == "train":
+                continue
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items())
+            parts.append(f"{group} {shown}")
+        if self.stop_reason:
+            parts.append(f"stopped: {self.stop_reason}")
+        return "; ".join(parts) + f" -> {self.run_dir}"
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def build_backend(recipe: Recipe, plugins: PluginManager) -> Backend:
+    backend = plugins.registry.get("backend", recipe.backend.name).build(recipe.backend.params)
+    if not isinstance(backend, Backend):
+        raise RunnerError(f"backend {recipe.backend.name!r} does not implement runner.Backend")
+    return backend
+
+
+def execute(
+    recipe: Recipe,
+    plugins: PluginManager,
+    run_dir: Path,
+    *,
+    resume: str | bool = False,
+    show_progress: bool = True,
+) -> RunResult:
+    """Run ``recipe`` with its backend (which may start several processes)."""
+    backend = build_backend(recipe, plugins)
+    if backend.is_primary:
+        plugins.call("prepare_data", recipe=recipe)
+    return backend.launch(lambda: _train_process(recipe, plugins, backend, run_dir, resume, show_progress))
+
+
+def _train_process(
+    recipe: Recipe, plugins: PluginManager, backend: Backend, run_dir: Path, resume: str | bool, show_progress: bool
+) -> RunResult:
+    started = time.perf_counter()
+    cfg = recipe.run
+    seed_everything(cfg.seed, cfg.deterministic)
+    device = backend.device(cfg.device)
+    if cfg.precision == "fp16" and device.type != "cuda":
+        raise RunnerError("[run] precision = 'fp16' needs a CUDA device; use 'bf16' or 'fp32' on CPU")
+    registry = plugins.registry
+    ctx = BuildContext(
+        recipe=recipe, seed=cfg.seed, run_dir=run_dir, device=device, rank=backend.rank, world_size=backend.world_size
+    )
+    run = RunContext(recipe=recipe, run_dir=run_dir, plugins=plugins, backend=backend, device=device)
+    on_cuda = device.type == "cuda"
+    if recipe.train is not None:
+        train_dataset = build_dataset(recipe.train, registry, ctx)
+        ctx.train_dataset = train_dataset
+        run.train_loader = build_loader(recipe.train, train_dataset, registry, ctx, train=True, on_cuda=on_cuda)
+    for section, target in ((recipe.val, run.val_loaders), (recipe.test, run.test_loaders)):
+        for key, split in section.items():
+            target[key] = build_loader(
+                split, build_dataset(split, registry, ctx), registry, ctx, train=False, on_cuda=on_cuda
+            )
+    if run.train_loader is None:
+        raise RunnerError("nothing to train on: add a [data.train] table")
+
+    model = registry.get("model", recipe.model.name).build(recipe.model.params, ctx=ctx).to(device)
+    run.model = backend.wrap_model(model)
+    run.task = registry.get("task", recipe.task.name).build(recipe.task.params, ctx=ctx)
+    _build_optimization(run, ctx)
+    if cfg.precision == "fp16":
+        run.scaler = torch.amp.GradScaler("cuda")
+
+    callbacks = [(registry.get("callback", c.name).build(c.params, ctx=ctx), c) for c in recipe.callbacks]
+    checkpointer = None
+    if recipe.checkpoint is not None:
+        component = registry.get("checkpointer", recipe.checkpoint.name)
+        checkpointer = component.build(recipe.checkpoint.params, ctx=ctx, run_dir=run_dir)
+        callbacks.append((checkpointer, recipe.checkpoint))
+    for index, (obj, config) in enumerate(callbacks):
+        info = registry.get(config.kind, config.name).plugin
+        plugins.add_callback_object(obj, attrs.evolve(info, name=f"{config.kind}:{config.name}#{index}"))
+
+    metrics_file: MetricsFile | None = None
+    loggers: list[tuple[Any, Any]] = []
+    if backend.is_primary:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "recipe.toml").write_text(render_resolved(recipe), encoding="utf-8")
+        metrics_file = MetricsFile(run_dir / METRICS_FILE)
+        for logger_config in recipe.loggers:
+            component = registry.get("logger", logger_config.name)
+            loggers.append((component.build(logger_config.params, ctx=ctx, run_dir=run_dir), component.plugin))
+    records = Records(metrics_file, loggers)
+    trainer = Trainer(run, records, Progress(0, enabled=False))
+    run.extras["trainer"] = trainer
+    run.extras["metrics_offset"] = lambda: metrics_file.tell() if metrics_file is not None else 0
+    run.extras["truncate_metrics"] = lambda offset: metrics_file.truncate(offset) if metrics_file else None
+
+    try:
+        if resume:
+            if checkpointer is None:
+                raise RunnerError("--resume needs a [checkpoint] table in the recipe")
+            if not checkpointer.restore(run, resume if isinstance(resume, str) else None):
+                raise RunnerError(f"no valid checkpoint to resume from in {run_dir}")
+        trainer.progress = Progress(trainer.total_steps, enabled=show_progress and backend.is_primary)
+        plugins.call("setup", run=run, stage=Stage.TRAIN)
+        trainer.fit()
+        if run.val_loaders and trainer.last_val_step != run.global_step:
+            trainer.validate_all()
+        if cfg.test and run.test_loaders:
+            plugins.call("setup", run=run, stage=Stage.TEST)
+            trainer.test_all()
+    finally:
+        trainer.progress.close()
+        try:
+            plugins.call("teardown", run=run)
+        finally:
+            records.close()
+            for obj, _ in callbacks:
+                plugins.remove_callback_object(obj)
+    result = RunResult(
+        run_dir,
+        run.global_step,
+        run.epoch + 1,
+        time.perf_counter() - started,
+        {k: v for k, v in run.last_metrics.items()},
+        run.stop_reason,
+    )
+    if backend.is_primary:
+        (run_dir / "summary.json").write_text(
+            json.dumps(attrs.asdict(result), default=str, indent=2) + "\n", encoding="utf-8"
+        )
+    return result
+
+
+def _build_optimization(run: RunContext, ctx: BuildContext) -> None:
+    recipe, registry = run.recipe, run.plugins.registry
+    steps_per_epoch = max(1, -(-len(run.train_loader) // recipe.run.grad_accum))
+    epochs = recipe.run.epochs or -(-(recipe.run.max_steps or 1) // steps_per_epoch)
+    total_steps = recipe.run.max_steps or steps_per_epoch * epochs
+    override = run.plugins.call(
+        "get_optimizers_schedulers",
+        run=run,
+        model=run.model,
+        estimated_global_steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+    )
+    if override is not None:
+        optimizers, schedulers = override
+        run.optimizers, run.schedulers = list(optimizers), list(schedulers)
+        return
+    optimizer = registry.get("optimizer", recipe.optimizer.name).build(
+        recipe.optimizer.params, ctx=ctx, model=run.model
+    )
+    run.optimizers = [optimizer]
+    if recipe.scheduler is not None:
+        scheduler = registry.get("scheduler", recipe.scheduler.name).build(
+            recipe.scheduler.params,
+            ctx=ctx,
+            optimizer=optimizer,
+            total_steps=total_steps,
+            steps_per_epoch=steps_per_epoch,
+        )
+        run.schedulers = [scheduler]
+
+
+def render_resolved(recipe: Recipe) -> str:
+    from runner.recipe.render import render
+
+    return render(recipe.resolved)
