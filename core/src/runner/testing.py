@@ -1,0 +1,181 @@
+"""A pytest plugin for plugin authors (loaded automatically through the ``pytest11`` entry point).
+
+Fixture ``runner_tester`` gives you:
+
+- ``plugin_manager(*plugins)``: a fresh plugin manager with only the built-ins and your
+  plugin modules (no other installed plugin interferes);
+- ``run(recipe, *plugins, max_steps=3)``: validate and train a recipe for a few steps,
+  returning the run result and the parsed ``metrics.jsonl`` records;
+- ``check_components(plugin, examples=...)``: the conformance check: every component your
+  plugin registers has a readable schema, its defaults validate, and it builds.
+
+Example::
+
+    import my_plugin
+
+    def test_conformance(runner_tester):
+        assert runner_tester.check_components(my_plugin) == []
+
+    def test_recipe_runs(runner_tester):
+        outcome = runner_tester.run("recipes/mine.toml", my_plugin, max_steps=5)
+        assert outcome.records[-1]["stage"] == "val"
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+
+from runner.engine.context import BuildContext
+from runner.plugins import PluginManager
+from runner.registry import Component, PluginInfo
+from runner.schema.check import check_table
+
+if TYPE_CHECKING:
+    from runner.engine.run import RunResult
+    from runner.recipe.model import Recipe
+
+#: Example parameters for components with required parameters: ``{(kind, name): {...}}``.
+Examples = Mapping[tuple[str, str], Mapping[str, Any]]
+
+
+@attrs.frozen
+class RunOutcome:
+    """What :meth:`RunnerTester.run` returns."""
+
+    result: RunResult
+    records: list[dict[str, Any]]
+    run_dir: Path
+    recipe: Recipe
+
+
+def _info_for(plugin: object) -> PluginInfo:
+    name = getattr(plugin, "__name__", type(plugin).__name__)
+    return PluginInfo(name=name, dist=name, version="test")
+
+
+class RunnerTester:
+    """Helpers behind the ``runner_tester`` fixture; ``tmp_path`` holds run directories."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self._runs = 0
+
+    def plugin_manager(self, *plugins: object | str, entry_points: bool = False) -> PluginManager:
+        """Built-ins plus ``plugins`` (modules, objects, module names or ``.py`` paths) only."""
+        local = [p for p in plugins if isinstance(p, str)]
+        manager = PluginManager(local_plugins=local, use_entry_points=entry_points).load()
+        for plugin in plugins:
+            if not isinstance(plugin, str):
+                manager.add(plugin, _info_for(plugin))
+        return manager
+
+    def recipe(
+        self, recipe: str | Path, *plugins: object | str, overrides: tuple[str, ...] = ()
+    ) -> tuple[Recipe, PluginManager]:
+        """Validate a recipe (a path, or TOML text: any string with a newline) with only ``plugins``."""
+        from runner.recipe.source import read_recipe
+        from runner.recipe.validate import validate
+
+        if isinstance(recipe, str) and "\n" in recipe:
+            path = self.tmp_path / f"recipe-{self._runs}.toml"
+            path.write_text(recipe, encoding="utf-8")
+        else:
+            path = Path(recipe)
+        manager = self.plugin_manager(*plugins)
+        return validate(read_recipe(path, overrides), manager.registry, manager.failures), manager
+
+    def run(
+        self,
+        recipe: str | Path,
+        *plugins: object | str,
+        max_steps: int | None = 3,
+        overrides: tuple[str, ...] = (),
+    ) -> RunOutcome:
+        """Train ``recipe`` for ``max_steps`` steps (None: as written) in a fresh run directory."""
+        from runner.engine.run import execute
+
+        extra = (f"run.max_steps={max_steps}",) if max_steps is not None else ()
+        validated, manager = self.recipe(recipe, *plugins, overrides=(*overrides, *extra))
+        self._runs += 1
+        run_dir = self.tmp_path / f"run-{self._runs}"
+        result = execute(validated, manager, run_dir, show_progress=False)
+        lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        return RunOutcome(result, [json.loads(line) for line in lines], run_dir, validated)
+
+    def check_components(
+        self, plugin: object | str, examples: Examples | None = None, *, train_dataset: Any = None
+    ) -> list[str]:
+        """Conformance problems of every component ``plugin`` registers (empty when fine).
+
+        Datasets are built first; the first one (or ``train_dataset``) is what models see
+        as ``ctx.train_dataset``, so they can read sizes from its ``meta``.
+        """
+        manager = self.plugin_manager(plugin)
+        info = _info_for(plugin) if not isinstance(plugin, str) else None
+        name = info.name if info is not None else manager.plugins()[-1].name
+        problems: list[str] = []
+        components = manager.registry.by_plugin(name)
+        if not components:
+            problems.append(f"plugin {name} registers no components")
+        ctx = BuildContext(recipe=None, seed=0, run_dir=self.tmp_path, train_dataset=train_dataset)  # type: ignore[arg-type]
+        for component in sorted(components, key=lambda c: c.kind != "dataset"):
+            example = dict((examples or {}).get((component.kind, component.name), {}))
+            problems += _check_component(component, example, ctx)
+        return problems
+
+
+def _check_component(component: Component, example: dict[str, Any], ctx: BuildContext) -> list[str]:
+    label = f"{component.kind} {component.name!r}"
+    try:
+        schema = component.schema
+    except Exception as exc:
+        return [f"{label}: cannot read its parameter schema: {type(exc).__name__}: {exc}"]
+    params, issues = check_table(example, schema.fields, open_table=schema.open)
+    if issues:
+        missing = [str(path[0]) for path, message in issues if message.startswith("missing required")]
+        if missing:
+            return [f"{label}: required parameters {missing} need example values (examples={{(kind, name): ...}})"]
+        return [f"{label}: example parameters invalid: {'; '.join(m for _, m in issues)}"]
+    try:
+        built = _build(component, params, ctx)
+        if component.kind == "dataset" and ctx.train_dataset is None:
+            ctx.train_dataset = built
+    except Exception as exc:
+        return [f"{label}: failed to build with {params}: {type(exc).__name__}: {exc}"]
+    return []
+
+
+def _build(component: Component, params: dict[str, Any], ctx: BuildContext) -> Any:
+    """Build ``component`` with stand-in runtime arguments for its kind."""
+    import torch
+
+    runtime: dict[str, Any] = {"ctx": ctx, "seed": 0, "run_dir": ctx.run_dir}
+    if component.kind == "sampler":
+        runtime["dataset"] = list(range(10))
+    elif component.kind in ("optimizer", "scheduler"):
+        model = torch.nn.Linear(2, 2)
+        runtime["model"] = model
+        runtime["optimizer"] = torch.optim.SGD(model.parameters(), lr=0.1)
+        runtime["total_steps"] = 10
+        runtime["steps_per_epoch"] = 5
+    built = component.build(params, **runtime)
+    if component.kind == "dataset" and hasattr(built, "__getitem__") and hasattr(built, "__len__"):
+        if len(built) == 0:
+            raise ValueError("dataset is empty")
+        _ = built[0]
+    return built
+
+
+@pytest.fixture
+def runner_tester(tmp_path: Path) -> RunnerTester:
+    """Fresh plugin managers, few-step recipe runs and component conformance checks."""
+    return RunnerTester(tmp_path)
+
+
+__all__ = ["Examples", "RunOutcome", "RunnerTester", "runner_tester"]
