@@ -29,6 +29,11 @@ RESUME_LATEST = "latest"
     metavar="[PATH]",
     help="Resume from the latest valid checkpoint in the run directory, or from PATH.",
 )
+@click.option(
+    "--allow-recipe-change",
+    is_flag=True,
+    help="Resume even if the recipe changed in ways that break exact resume (data, model, batch size...).",
+)
 @click.option("--progress/--no-progress", default=True, help="Show progress (a bar on terminals).")
 @click.pass_context
 def run_command(
@@ -38,6 +43,7 @@ def run_command(
     local_plugins: tuple[str, ...],
     run_dir: Path | None,
     resume: str | None,
+    allow_recipe_change: bool,
     progress: bool,
 ) -> None:
     """Validate RECIPE, then train, validate and test it."""
@@ -57,6 +63,7 @@ def run_command(
         state.plugins,
         run_dir,
         resume=False if resume is None else (True if resume == RESUME_LATEST else resume),
+        allow_recipe_change=allow_recipe_change,
         show_progress=progress,
     )
     click.echo(result.summary(validated.run.name))

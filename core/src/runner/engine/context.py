@@ -61,6 +61,10 @@ class RunContext:
     batch_in_epoch: int = 0
     """Micro-batches of the current epoch already consumed (the resume position)."""
     samples_seen: int = 0
+    resume: str | bool = False
+    """What ``--resume`` asked for: False, True (latest in the run directory) or a path."""
+    allow_recipe_change: bool = False
+    """``--allow-recipe-change``: resume even when the recipe changed in ways that break exactness."""
     should_stop: bool = False
     stop_reason: str = ""
     last_metrics: dict[str, dict[str, float]] = attrs.Factory(dict)

@@ -62,6 +62,8 @@ class Trainer:
         self.total_steps = self._total_steps()
         self.epoch_done = False
         self.last_val_step = -1
+        self.pending_losses: list[torch.Tensor] = []
+        """Losses of micro-batches since the last train log (checkpointed for exact resume)."""
 
     def _total_steps(self) -> int:
         if self.cfg.max_steps is not None:
@@ -111,7 +113,7 @@ class Trainer:
         model.train()
         info = StepInfo(Stage.TRAIN, run.global_step, run.epoch, self.device, False)
         accum, log_every, max_steps = cfg.grad_accum, cfg.log_every, cfg.max_steps
-        losses: list[torch.Tensor] = []
+        losses = self.pending_losses
         pending = run.batch_in_epoch % accum
         out: StepOutput | None = None
         for batch in loader:

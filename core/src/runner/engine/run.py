@@ -71,18 +71,26 @@ def execute(
     run_dir: Path,
     *,
     resume: str | bool = False,
+    allow_recipe_change: bool = False,
     show_progress: bool = True,
 ) -> RunResult:
     """Run ``recipe`` with its backend (which may start several processes)."""
     backend = build_backend(recipe, plugins)
     if backend.is_primary:
         plugins.call("prepare_data", recipe=recipe)
-    return backend.launch(lambda: _train_process(recipe, plugins, backend, run_dir, resume, show_progress))
+    options = {"resume": resume, "allow_recipe_change": allow_recipe_change}
+    return backend.launch(lambda: _train_process(recipe, plugins, backend, run_dir, options, show_progress))
 
 
 def _train_process(
-    recipe: Recipe, plugins: PluginManager, backend: Backend, run_dir: Path, resume: str | bool, show_progress: bool
+    recipe: Recipe,
+    plugins: PluginManager,
+    backend: Backend,
+    run_dir: Path,
+    options: dict[str, Any],
+    show_progress: bool,
 ) -> RunResult:
+    resume: str | bool = options["resume"]
     started = time.perf_counter()
     cfg = recipe.run
     seed_everything(cfg.seed, cfg.deterministic)
@@ -93,7 +101,7 @@ def _train_process(
     ctx = BuildContext(
         recipe=recipe, seed=cfg.seed, run_dir=run_dir, device=device, rank=backend.rank, world_size=backend.world_size
     )
-    run = RunContext(recipe=recipe, run_dir=run_dir, plugins=plugins, backend=backend, device=device)
+    run = RunContext(recipe=recipe, run_dir=run_dir, plugins=plugins, backend=backend, device=device, **options)
     on_cuda = device.type == "cuda"
     if recipe.train is not None:
         train_dataset = build_dataset(recipe.train, registry, ctx)

@@ -75,6 +75,7 @@ def capture(run: RunContext) -> dict[str, Any]:
             "epoch_done": trainer.epoch_done,
             "last_val_step": trainer.last_val_step,
         },
+        "pending_losses": torch.stack(trainer.pending_losses) if trainer.pending_losses else torch.zeros(0),
         "loader": run.train_loader.state_dict() if run.train_loader is not None else {},
         "metrics_offset": run.extras["metrics_offset"](),
         "last_metrics": run.last_metrics,
@@ -100,6 +101,7 @@ def restore(run: RunContext, state: dict[str, Any]) -> None:
     run.samples_seen = int(counters["samples_seen"])
     trainer.epoch_done = bool(counters["epoch_done"])
     trainer.last_val_step = int(counters["last_val_step"])
+    trainer.pending_losses[:] = list(state["pending_losses"].unbind())
     run.last_metrics = {k: dict(v) for k, v in state.get("last_metrics", {}).items()}
     run.extras["truncate_metrics"](int(state["metrics_offset"]))
     set_rng_state(state["rng"])
