@@ -182,6 +182,15 @@ class PluginManager:
         self.load()
         return list(self._info.values())
 
+    def plugin_modules(self) -> list[tuple[PluginInfo, str]]:
+        """(plugin, module name) for every loaded plugin object."""
+        self.load()
+        return [
+            (self.info(name), getattr(obj, "__name__", type(obj).__module__))
+            for name, obj in self._pm.list_name_plugin()
+            if obj is not None
+        ]
+
     def hooks_of(self, plugin_name: str) -> list[str]:
         """Names of the hooks a plugin implements."""
         plugin = self._pm.get_plugin(plugin_name)

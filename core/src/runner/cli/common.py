@@ -41,6 +41,11 @@ class AppState:
                 self._plugins = None  # disabling needs a fresh manager
 
     @property
+    def has_plugins(self) -> bool:
+        """Whether the plugin manager was created (and plugins loaded) in this invocation."""
+        return self._plugins is not None
+
+    @property
     def plugins(self) -> PluginManager:
         if self._plugins is None:
             self._plugins = PluginManager(local_plugins=self._local).load()

@@ -93,3 +93,24 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Not a user error we anticipated: name the plugin whose code raised, if any.
+        if debug or state.debug:
+            traceback.print_exc()
+        culprit = _blame(exc, state)
+        if culprit is not None:
+            click.echo(f"error: {culprit}", err=True)
+            sys.exit(2)
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True
+        )
+        sys.exit(1)
+
+
+def _blame(exc: Exception, state: AppState) -> str | None:
+    from runner.blame import blame
+
+    try:
+        return blame(exc, state.plugins) if state.has_plugins else None
+    except Exception:  # attribution is best effort; never mask the original error
+        return None
