@@ -95,6 +95,11 @@ class _Skimmer:
                 self.advance(2)
                 continue
             if self.text.startswith(delim, self.i):
+                if triple:  # a closing run of 4 or 5 quotes ends the content with 1 or 2 of them
+                    run = 3
+                    while run < 5 and self.text.startswith(quote, self.i + run):
+                        run += 1
+                    self.advance(run - 3)
                 value = self.text[start : self.i]
                 self.advance(len(delim))
                 return value
@@ -123,6 +128,15 @@ class _Skimmer:
         for n in range(1, len(path) + 1):
             self.result.set(path[:n], location)
 
+    def expand(self, path: KeyPath) -> KeyPath:
+        """Insert the latest element index after each array-of-tables prefix of a header."""
+        out: KeyPath = ()
+        for part in path:
+            out = (*out, part)
+            if out in self.array_tables:
+                out = (*out, self.array_tables[out] - 1)
+        return out
+
     def document(self) -> SourceMap:
         current: KeyPath = ()
         while True:
@@ -134,13 +148,14 @@ class _Skimmer:
                 self.advance(2)
                 path = self.read_key()
                 self.advance(2)
-                index = self.array_tables.get(path, 0)
-                self.array_tables[path] = index + 1
-                current = (*path, index)
+                base = (*self.expand(path[:-1]), path[-1])
+                index = self.array_tables.get(base, 0)
+                self.array_tables[base] = index + 1
+                current = (*base, index)
                 self.record(current, location)
             elif self.peek() == "[":
                 self.advance()
-                current = self.read_key()
+                current = self.expand(self.read_key())
                 self.advance()
                 self.record(current, location)
             else:

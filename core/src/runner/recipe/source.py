@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_POSITION = re.compile(r"\(at (?:line (\d+), column (\d+)|end of document)\)")
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_./:+-]*")
 COMMAND_LINE = "<command line>"
 
@@ -57,7 +57,10 @@ def parse_toml(text: str, file: str) -> dict[str, Any]:
         match = _POSITION.search(message)
         line = column = None
         if match:
-            line, column = int(match.group(1)), int(match.group(2))
+            if match.group(1):
+                line, column = int(match.group(1)), int(match.group(2))
+            else:  # an unclosed array or string: point at the end of the file
+                line, column = text.count("\n") + 1, len(text) - text.rfind("\n")
             message = message[: match.start()].strip()
         raise RecipeError([Problem("", f"TOML syntax error: {message}", file, line, column)]) from None
 

@@ -77,7 +77,9 @@ class _Validator:
             return cls()
         converted, issues = check_table(table, schema_from_attrs(cls).fields)
         self.issues(path, issues)
-        return cls(**converted) if not issues else cls()
+        # Keep the valid values (defaults for the rest) so later checks see what was written.
+        bad = {issue_path[0] for issue_path, _ in issues if issue_path}
+        return cls(**{key: value for key, value in converted.items() if key not in bad})
 
     def component(self, kind: str, path: KeyPath, value: Any, *, name: str | None = None) -> ComponentConfig | None:
         """A ``{name = ..., params...}`` table (or a params table whose name comes from elsewhere)."""
@@ -163,7 +165,8 @@ class _Validator:
         if not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
             self.problem(("plugins",), f"expected list of str, found {found(plugins)}")
         run: RunConfig = self.attrs_section(("run",), data.get("run"), RunConfig)
-        if run.epochs is None and run.max_steps is None:
+        written = data["run"] if isinstance(data.get("run"), dict) else {}
+        if run.epochs is None and run.max_steps is None and "epochs" not in written and "max_steps" not in written:
             self.problem(("run",), "set run.epochs or run.max_steps (expected int)")
         backend_params = data.get("backend", {})
         if isinstance(backend_params, dict) and "name" in backend_params:
@@ -171,9 +174,11 @@ class _Validator:
                 ("backend", "name"), "choose the backend with [run] backend = NAME; [backend] holds its parameters"
             )
             backend_params = {k: v for k, v in backend_params.items() if k != "name"}
-        backend = self.component("backend", ("backend",), backend_params, name=run.backend)
-        if backend is None and run.backend and self.registry.find("backend", run.backend) is None:
+        backend = None
+        if self.registry.find("backend", run.backend) is None:
             self.problem(("run", "backend"), self.unknown("backend", run.backend))
+        else:
+            backend = self.component("backend", ("backend",), backend_params, name=run.backend)
 
         raw_data = self.table(("data",), data.get("data", {})) or {}
         self.unknown_keys(("data",), raw_data, DATA_KEYS)

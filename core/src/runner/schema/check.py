@@ -93,7 +93,7 @@ def check(value: Any, tp: Any) -> tuple[Any, list[Issue]]:
     if origin in (list, tuple) or origin in _ABSTRACT_SEQUENCES:
         return _check_sequence(value, tp, origin, args)
     if origin in (dict,) or origin in _ABSTRACT_MAPPINGS:
-        return _check_mapping(value, args)
+        return _check_mapping(value, tp, args)
     if isinstance(tp, type):
         return _check_plain(value, tp)
     return value, []
@@ -140,9 +140,9 @@ def _check_sequence(value: Any, tp: Any, origin: Any, args: tuple[Any, ...]) -> 
     return (tuple(out) if origin is tuple else out), issues
 
 
-def _check_mapping(value: Any, args: tuple[Any, ...]) -> tuple[Any, list[Issue]]:
+def _check_mapping(value: Any, tp: Any, args: tuple[Any, ...]) -> tuple[Any, list[Issue]]:
     if not isinstance(value, dict):
-        return value, _mismatch(value, dict)
+        return value, _mismatch(value, tp)
     value_tp = args[1] if len(args) == 2 else Any
     issues: list[Issue] = []
     out: dict[str, Any] = {}
@@ -173,6 +173,8 @@ def _check_plain(value: Any, tp: type) -> tuple[Any, list[Issue]]:
         return (pathlib.Path(value), []) if isinstance(value, str) else (value, _mismatch(value, tp))
     if issubclass(tp, enum.Enum):
         for member in tp:
+            if isinstance(value, bool) and not isinstance(member.value, bool):
+                continue  # TOML true is not 1
             if value == member.value or value == member.name:
                 return member, []
         message = f"expected {describe(tp)}, found {found(value)}"
