@@ -156,9 +156,13 @@ def _train_process(
         trainer.progress = Progress(trainer.total_steps, enabled=show_progress and backend.is_primary)
         plugins.call("setup", run=run, stage=Stage.TRAIN)
         trainer.fit()
-        if run.val_loaders and trainer.last_val_step != run.global_step:
+        # A plugin that stopped the run for an interruption (a checkpointer saving on
+        # SIGTERM) sets extras["interrupted"]: the final validation and test are then
+        # left to the resumed run instead of delaying the exit.
+        interrupted = bool(run.extras.get("interrupted"))
+        if not interrupted and run.val_loaders and trainer.last_val_step != run.global_step:
             trainer.validate_all()
-        if cfg.test and run.test_loaders:
+        if not interrupted and cfg.test and run.test_loaders:
             plugins.call("setup", run=run, stage=Stage.TEST)
             trainer.test_all()
     finally:
