@@ -143,6 +143,11 @@ class PluginManager:
             self.add(plugin, info)
         return self
 
+    @property
+    def local_plugins(self) -> tuple[str, ...]:
+        """The ``-p`` specs this manager loaded (workers in new processes load them again)."""
+        return tuple(self._local)
+
     def load_local(self, spec: str) -> None:
         """Load one more ``-p`` plugin after the others (module name or ``.py`` file)."""
         self.load()

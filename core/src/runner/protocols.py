@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     import torch
 
     from runner.engine.context import RunContext
+    from runner.engine.job import Job
 
 T = TypeVar("T")
 
@@ -25,8 +26,11 @@ class Backend(Protocol):
         """True on the process that writes logs, progress and checkpoints (rank 0)."""
         ...
 
-    def launch(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` in every worker process; return the primary's result."""
+    def launch(self, worker: Callable[[Job, Backend], T], job: Job) -> T:
+        """Run ``worker(job, backend)`` in every worker process, each with the backend as
+        seen from that rank; return the primary's result. ``worker`` and ``job`` pickle, so
+        backends may start new processes.
+        """
         ...
 
     def device(self, requested: str) -> torch.device:

@@ -7,6 +7,7 @@ from typing import TypeVar
 
 import torch
 
+from runner.engine.job import Job
 from runner.errors import RunnerError
 
 T = TypeVar("T")
@@ -22,8 +23,8 @@ class SingleDevice:
     def is_primary(self) -> bool:
         return True
 
-    def launch(self, fn: Callable[[], T]) -> T:
-        return fn()
+    def launch(self, worker: Callable[[Job, SingleDevice], T], job: Job) -> T:
+        return worker(job, self)
 
     def device(self, requested: str) -> torch.device:
         if requested == "auto":

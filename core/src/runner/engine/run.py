@@ -15,6 +15,7 @@ import torch
 
 from runner.data.build import build_dataset, build_loader
 from runner.engine.context import BuildContext, RunContext
+from runner.engine.job import Job
 from runner.engine.loop import Trainer
 from runner.engine.progress import Progress
 from runner.engine.records import METRICS_FILE, MetricsFile, Records
@@ -78,19 +79,22 @@ def execute(
     backend = build_backend(recipe, plugins)
     if backend.is_primary:
         plugins.call("prepare_data", recipe=recipe)
-    options = {"resume": resume, "allow_recipe_change": allow_recipe_change}
-    return backend.launch(lambda: _train_process(recipe, plugins, backend, run_dir, options, show_progress))
+    job = Job(
+        recipe=recipe,
+        run_dir=run_dir,
+        local_plugins=plugins.local_plugins,
+        resume=resume,
+        allow_recipe_change=allow_recipe_change,
+        show_progress=show_progress,
+        plugins=plugins,
+    )
+    return backend.launch(train_worker, job)
 
 
-def _train_process(
-    recipe: Recipe,
-    plugins: PluginManager,
-    backend: Backend,
-    run_dir: Path,
-    options: dict[str, Any],
-    show_progress: bool,
-) -> RunResult:
-    resume: str | bool = options["resume"]
+def train_worker(job: Job, backend: Backend) -> RunResult:
+    """Train ``job`` in this process with ``backend`` (the backend's view from this rank)."""
+    recipe, run_dir, plugins = job.recipe, job.run_dir, job.plugin_manager()
+    resume, show_progress = job.resume, job.show_progress
     started = time.perf_counter()
     cfg = recipe.run
     seed_everything(cfg.seed, cfg.deterministic)
@@ -101,7 +105,15 @@ def _train_process(
     ctx = BuildContext(
         recipe=recipe, seed=cfg.seed, run_dir=run_dir, device=device, rank=backend.rank, world_size=backend.world_size
     )
-    run = RunContext(recipe=recipe, run_dir=run_dir, plugins=plugins, backend=backend, device=device, **options)
+    run = RunContext(
+        recipe=recipe,
+        run_dir=run_dir,
+        plugins=plugins,
+        backend=backend,
+        device=device,
+        resume=resume,
+        allow_recipe_change=job.allow_recipe_change,
+    )
     on_cuda = device.type == "cuda"
     if recipe.train is not None:
         train_dataset = build_dataset(recipe.train, registry, ctx)
