@@ -1,0 +1,185 @@
+"""Shared helpers for the cross-package end-to-end tests.
+
+Everything here drives the real ``runner`` console script in a subprocess, the way a
+user does. Plugin distributions under ``tests/fixtures`` are built and installed with
+pip into per-session ``--target`` directories; a test "installs" one by putting its
+directory on ``PYTHONPATH`` (``importlib.metadata`` then finds its ``dist-info`` and
+entry points) and "uninstalls" it by leaving it off.
+
+Test modules get the helpers as fixtures (``run_cli``, ``run_python``, ``installed``,
+``repo``) rather than importing this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+RECIPES = REPO / "recipes"
+
+#: Fixture distributions: their sources are test data, not tests of this suite.
+collect_ignore_glob = ["fixtures/*"]
+
+#: Environment variables that change which plugins load; tests set them explicitly.
+_PLUGIN_ENV = ("PYTHONPATH", "RUNNER_DISABLE_PLUGINS", "RUNNER_PLUGINS")
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What one ``runner`` invocation did."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        """Everything, for assertion messages."""
+        return (
+            f"$ {' '.join(self.args)}\nexit status {self.returncode}\n"
+            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+        )
+
+    @property
+    def error_lines(self) -> list[str]:
+        """The ``error: ...`` lines the CLI prints for user errors, without the prefix."""
+        return [line.removeprefix("error: ") for line in self.stderr.splitlines() if line.startswith("error: ")]
+
+
+def runner_command() -> list[str]:
+    """The ``runner`` console script of the interpreter running the tests."""
+    script = shutil.which("runner", path=str(Path(sys.executable).parent))
+    if script is not None:
+        return [script]
+    return [sys.executable, "-c", "import sys; from runner.cli.main import main; sys.exit(main())"]
+
+
+def cli_env(env_extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _PLUGIN_ENV}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep installed fixture dirs and sources pristine
+    env.update(env_extra or {})
+    return env
+
+
+def _run_cli(
+    *args: str | os.PathLike[str],
+    env_extra: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 300,
+) -> CliResult:
+    """Run ``runner ARGS...`` (default cwd: the repository root) and capture its output."""
+    argv = tuple(str(a) for a in args)
+    done = subprocess.run(
+        [*runner_command(), *argv],
+        cwd=cwd or REPO,
+        env=cli_env(env_extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(("runner", *argv), done.returncode, done.stdout, done.stderr)
+
+
+def _run_python(
+    *args: str | os.PathLike[str],
+    env_extra: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 300,
+) -> CliResult:
+    """Run ``python ARGS...`` with the test interpreter, in the same clean environment as ``run_cli``."""
+    argv = tuple(str(a) for a in args)
+    done = subprocess.run(
+        [sys.executable, *argv],
+        cwd=cwd or REPO,
+        env=cli_env(env_extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(("python", *argv), done.returncode, done.stdout, done.stderr)
+
+
+RunCli = Callable[..., CliResult]
+
+
+@pytest.fixture(scope="session")
+def run_cli() -> RunCli:
+    """``run_cli(*args, env_extra=None, cwd=None, timeout=300) -> CliResult``: run ``runner ARGS...``.
+
+    The plugin-selecting environment variables (PYTHONPATH, RUNNER_DISABLE_PLUGINS,
+    RUNNER_PLUGINS) are cleared and then taken from ``env_extra`` only.
+    """
+    return _run_cli
+
+
+@pytest.fixture(scope="session")
+def run_python() -> RunCli:
+    """Like ``run_cli`` for ``python ARGS...``."""
+    return _run_python
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The repository root."""
+    return REPO
+
+
+def pip_install_target(source: Path, target: Path) -> Path:
+    """Build ``source`` and install it (no dependencies) into ``target``, as pip would for a user."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+    )
+    return target
+
+
+class Installed:
+    """Fixture distributions installed into their own directories, one per distribution."""
+
+    def __init__(self, targets: Mapping[str, Path]) -> None:
+        self.targets = dict(targets)
+
+    def env(self, *dists: str, **extra: str) -> dict[str, str]:
+        """Environment in which exactly ``dists`` (and the venv's own plugins) are installed."""
+        return {"PYTHONPATH": os.pathsep.join(str(self.targets[d]) for d in dists), **extra}
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """Every ``tests/fixtures/runner-*`` distribution, built and installed once per session."""
+    sources = sorted(p for p in FIXTURES.glob("runner-*") if (p / "pyproject.toml").is_file())
+    assert sources, f"no fixture distributions in {FIXTURES}"
+    root = tmp_path_factory.mktemp("site")
+    with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+        futures = {src.name: pool.submit(pip_install_target, src, root / src.name) for src in sources}
+        try:
+            return Installed({name: future.result() for name, future in futures.items()})
+        except subprocess.CalledProcessError as exc:
+            pytest.fail(f"installing a fixture distribution failed:\n{exc.stdout}\n{exc.stderr}")
