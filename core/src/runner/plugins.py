@@ -53,6 +53,10 @@ class PluginFailure:
         return f"plugin {self.plugin} failed to load: {self.error}"
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def _split_env(name: str) -> set[str]:
     return {part.strip() for part in os.environ.get(name, "").split(",") if part.strip()}
 
@@ -131,11 +135,9 @@ class PluginManager:
                 if self.is_disabled(info):
                     continue
                 try:
-                    plugin = ep.load()
+                    self._register(ep.load(), info)
                 except Exception as exc:  # a broken plugin must not take the others down
-                    self.failures.append(PluginFailure(info, f"{type(exc).__name__}: {exc}"))
-                    continue
-                self.add(plugin, info)
+                    self.failures.append(PluginFailure(info, f"{type(exc).__name__}: {_one_line(exc)}"))
         for spec in self._local:
             if spec.startswith("no:"):
                 continue
@@ -159,9 +161,15 @@ class PluginManager:
 
     def add(self, plugin: object, info: PluginInfo) -> None:
         """Register a plugin object (module or instance) under ``info``."""
+        try:
+            self._register(plugin, info)
+        except pluggy.PluginValidationError as exc:  # a hookimpl whose arguments match no hookspec
+            raise PluginError(f"plugin {info} failed to load: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+    def _register(self, plugin: object, info: PluginInfo) -> None:
         if info.name in self._info:
             raise PluginError(f"two plugins are named {info.name!r}: {self._info[info.name]} and {info}")
-        self._pm.register(plugin, name=info.name)
+        self._pm.register(plugin, name=info.name)  # validates every hookimpl before registering any
         self._info[info.name] = info
         self._registry = None
 
@@ -266,7 +274,11 @@ class PluginManager:
     def add_callback_object(self, obj: object, info: PluginInfo) -> None:
         """Register a component object so its ``on_*`` methods receive the callback hooks."""
         self._pm.callback_objects.add(id(obj))
-        self._pm.register(obj, name=info.name)
+        try:
+            self._pm.register(obj, name=info.name)
+        except pluggy.PluginValidationError as exc:
+            self._pm.callback_objects.discard(id(obj))
+            raise PluginError(f"{info.name} (plugin {info}): {type(exc).__name__}: {_one_line(exc)}") from exc
         self._info[info.name] = info
 
     def remove_callback_object(self, obj: object) -> None:
