@@ -1,0 +1,1 @@
+"""Recipe parameters of every component (torch-free, so recipes validate without torch)."""

@@ -1,0 +1,48 @@
+"""Parameters of the ``mlp`` and ``cnn`` models. Sizes left unset come from the training
+dataset's ``meta``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from runner import at_least, param
+from runner_models.params.checks import height_width, positive_sizes, probability
+
+
+@attrs.define
+class MLPParams:
+    """A multilayer perceptron; inputs with more than one feature dimension are flattened."""
+
+    in_features: int | None = param(
+        None, doc="Input features; default: meta in_features (or in_channels x image_size).", check=at_least(1)
+    )
+    hidden: list[int] = param(  # noqa: RUF009 (param copies mutable defaults per instance)
+        [256], doc="Widths of the hidden layers; [] gives a linear model.", check=positive_sizes
+    )
+    num_classes: int | None = param(
+        None, doc="Output logits for classification; default: meta num_classes.", check=at_least(1)
+    )
+    out_features: int | None = param(
+        None, doc="Outputs for regression (instead of num_classes); default: meta out_features.", check=at_least(1)
+    )
+    activation: Literal["relu", "gelu", "tanh"] = param("relu", doc="Activation after each hidden layer.")
+    dropout: float = param(0.0, doc="Dropout rate after each hidden activation.", check=probability)
+
+
+@attrs.define
+class CNNParams:
+    """A small convolutional classifier: conv (+ batch norm) + ReLU + 2x2 max-pool blocks, then a linear head."""
+
+    in_channels: int | None = param(None, doc="Input channels; default: meta in_channels.", check=at_least(1))
+    image_size: list[int] | None = param(  # noqa: RUF009 (param copies mutable defaults per instance)
+        None, doc="Input [height, width]; default: meta image_size.", check=height_width
+    )
+    channels: list[int] = param(  # noqa: RUF009 (param copies mutable defaults per instance)
+        [32, 64], doc="Output channels of each conv block.", check=positive_sizes
+    )
+    num_classes: int | None = param(None, doc="Output logits; default: meta num_classes.", check=at_least(1))
+    kernel_size: int = param(3, doc="Convolution kernel size ('same' padding).", check=at_least(1))
+    batch_norm: bool = param(True, doc="Batch normalisation after each convolution.")
+    dropout: float = param(0.0, doc="Dropout rate before the linear head.", check=probability)

@@ -1,0 +1,106 @@
+"""The ``classification`` and ``regression`` tasks: loss and metrics of one batch.
+
+Batches are ``(inputs, targets)`` pairs, already on the device. Training steps compute
+extra metrics only when the engine will log them (``step.want_metrics``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from runner import StepInfo, StepOutput, Task
+
+
+def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(inputs, targets)`` from a batch; raises a clear error for other shapes of batch."""
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    size = f" of {len(batch)} items" if isinstance(batch, (tuple, list)) else ""
+    raise ValueError(f"expected batches of (inputs, targets), found {type(batch).__name__}{size}")
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Fraction of rows whose highest logit is the target class (a 0-d tensor).
+
+    Float targets of the logits' shape are class probabilities; their argmax is the class.
+    """
+    if targets.is_floating_point() and targets.shape == logits.shape:
+        targets = targets.argmax(-1)
+    return (logits.argmax(-1) == targets).float().mean()
+
+
+class ClassificationTask(Task):
+    """Cross-entropy on logits (with optional label smoothing in training); accuracy."""
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        if not 0 <= label_smoothing <= 1:
+            raise ValueError(f"label_smoothing must be between 0 and 1, found {label_smoothing}")
+        self.label_smoothing = label_smoothing
+
+    def train_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
+        """Loss to backpropagate; accuracy only when ``step.want_metrics``."""
+        inputs, targets = unpack(batch)
+        logits = model(inputs)
+        loss = F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+        logits = logits.detach()
+        if not step.want_metrics:
+            return StepOutput(loss=loss, count=targets.shape[0], outputs=(logits,))
+        return StepOutput(
+            loss=loss, metrics={"accuracy": accuracy(logits, targets)}, count=targets.shape[0], outputs=(logits,)
+        )
+
+    def val_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
+        """Plain cross-entropy (comparable across label smoothing settings) and accuracy."""
+        inputs, targets = unpack(batch)
+        logits = model(inputs)
+        loss = F.cross_entropy(logits, targets)
+        return StepOutput(
+            loss=loss, metrics={"accuracy": accuracy(logits, targets)}, count=targets.shape[0], outputs=(logits,)
+        )
+
+
+def align(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``targets`` shaped and typed like ``predictions`` (``(N,)`` targets for ``(N, 1)`` outputs).
+
+    Raises instead of letting a shape mismatch broadcast silently.
+    """
+    if targets.shape != predictions.shape:
+        if (*targets.shape, 1) == predictions.shape:
+            targets = targets.unsqueeze(-1)
+        else:
+            raise ValueError(
+                f"regression outputs of shape {tuple(predictions.shape)} do not match targets of shape "
+                f"{tuple(targets.shape)}; set the model's out_features"
+            )
+    if targets.dtype != predictions.dtype:
+        targets = targets.to(predictions.dtype)
+    return targets
+
+
+class RegressionTask(Task):
+    """Mean squared error; mean absolute error (``mae``)."""
+
+    def train_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
+        """MSE loss to backpropagate; mae only when ``step.want_metrics``."""
+        inputs, targets = unpack(batch)
+        predictions = model(inputs)
+        targets = align(predictions, targets)
+        loss = F.mse_loss(predictions, targets)
+        predictions = predictions.detach()
+        if not step.want_metrics:
+            return StepOutput(loss=loss, count=targets.shape[0], outputs=(predictions,))
+        mae = (predictions - targets).abs().mean()
+        return StepOutput(loss=loss, metrics={"mae": mae}, count=targets.shape[0], outputs=(predictions,))
+
+    def val_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
+        """MSE loss and mae."""
+        inputs, targets = unpack(batch)
+        predictions = model(inputs)
+        targets = align(predictions, targets)
+        loss = F.mse_loss(predictions, targets)
+        mae = (predictions - targets).abs().mean()
+        return StepOutput(loss=loss, metrics={"mae": mae}, count=targets.shape[0], outputs=(predictions,))
