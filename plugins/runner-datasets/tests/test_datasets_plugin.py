@@ -10,11 +10,11 @@ from typing import Any
 
 import attrs
 import pytest
-from runner_datasets import plugin
 
 from runner.registry import resolve_reference
 from runner.schema.check import check_table
 from runner.schema.fields import REQUIRED, schema_from_attrs
+from runner_datasets import plugin
 
 RUNTIME = {"ctx", "seed"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from runner_datasets.digits import build, load_arrays
 
 TOTAL = 1797

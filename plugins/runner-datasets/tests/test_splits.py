@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from runner_datasets.splits import check_fractions, stratified_split
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import torch
-from runner_models.cnn import CNN, build
 from torch import nn
+
+from runner_models.cnn import CNN, build
 
 DIGITS_META = {"in_features": 64, "num_classes": 10, "in_channels": 1, "image_size": [8, 8]}
 

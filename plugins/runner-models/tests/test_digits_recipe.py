@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from runner_models import plugin as models_plugin
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "digits.toml"

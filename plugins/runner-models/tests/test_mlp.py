@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import torch
-from runner_models.mlp import MLP, build
 from torch import nn
+
+from runner_models.mlp import MLP, build
 
 
 def ctx(**meta: Any) -> Any:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 import torch
-from runner_models.optimizers import build_adam, build_adamw, build_sgd
 from torch import nn
+
+from runner_models.optimizers import build_adam, build_adamw, build_sgd
 
 BUILDERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": build_sgd, "adam": build_adam, "adamw": build_adamw}
 

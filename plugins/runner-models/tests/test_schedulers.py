@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 import torch
-from runner_models.schedulers import build_constant, build_cosine, build_linear_warmup, build_step, cosine_factor
 from torch.optim.lr_scheduler import LRScheduler
+
+from runner_models.schedulers import build_constant, build_cosine, build_linear_warmup, build_step, cosine_factor
 
 
 def optimizer(*lrs: float) -> torch.optim.SGD:

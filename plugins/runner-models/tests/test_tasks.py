@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
-from runner_models.tasks import ClassificationTask, RegressionTask, accuracy, unpack
 from torch import nn
 
 from runner import Stage, StepInfo
+from runner_models.tasks import ClassificationTask, RegressionTask, accuracy, unpack
 
 LOGITS = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 3.0]])
 LABELS = torch.tensor([0, 0, 1])

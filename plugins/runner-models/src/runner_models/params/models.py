@@ -18,7 +18,7 @@ class MLPParams:
     in_features: int | None = param(
         None, doc="Input features; default: meta in_features (or in_channels x image_size).", check=at_least(1)
     )
-    hidden: list[int] = param(  # noqa: RUF009 (param copies mutable defaults per instance)
+    hidden: list[int] = param(
         [256], doc="Widths of the hidden layers; [] gives a linear model.", check=positive_sizes
     )
     num_classes: int | None = param(
@@ -36,10 +36,10 @@ class CNNParams:
     """A small convolutional classifier: conv (+ batch norm) + ReLU + 2x2 max-pool blocks, then a linear head."""
 
     in_channels: int | None = param(None, doc="Input channels; default: meta in_channels.", check=at_least(1))
-    image_size: list[int] | None = param(  # noqa: RUF009 (param copies mutable defaults per instance)
+    image_size: list[int] | None = param(
         None, doc="Input [height, width]; default: meta image_size.", check=height_width
     )
-    channels: list[int] = param(  # noqa: RUF009 (param copies mutable defaults per instance)
+    channels: list[int] = param(
         [32, 64], doc="Output channels of each conv block.", check=positive_sizes
     )
     num_classes: int | None = param(None, doc="Output logits; default: meta num_classes.", check=at_least(1))
