@@ -221,8 +221,8 @@ class Inner:
 @attrs.define
 class Outer:
     name: str = param()
-    inner: Inner = param(attrs.Factory(Inner))  # noqa: RUF009 - param() returns an attrs field
-    layers: list[Inner] = param(attrs.Factory(list))  # noqa: RUF009
+    inner: Inner = param(attrs.Factory(Inner))
+    layers: list[Inner] = param(attrs.Factory(list))
 
 
 def test_nested_attrs_table_becomes_an_instance_with_defaults() -> None:
@@ -260,7 +260,7 @@ def fields_of(cls: type) -> dict[str, Field]:
 @attrs.define
 class Params:
     depth: int = param(check=at_least(1))
-    hidden: list[int] = param([256], doc="hidden layer widths")  # noqa: RUF009 - copied per instance
+    hidden: list[int] = param([256], doc="hidden layer widths")
     dropout: float = param(0.0, check=at_least(0))
     activation: Literal["relu", "gelu"] = param("relu")
 

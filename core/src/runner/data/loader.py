@@ -92,7 +92,7 @@ class Loader:
         stop = len(order) - (len(order) % self.batch_size if self.drop_last else 0)
         for begin in range(0, stop, self.batch_size):
             index = order[begin : begin + self.batch_size]
-            yield tuple(t[index] for t in tensors)
+            yield [t[index] for t in tensors]  # what DataLoader's default collate makes of tuples
 
     def _torch_loader(self, sampler: Any = None) -> torch.utils.data.DataLoader[Any]:
         if sampler is None and self.persistent_workers and self._loader is not None:

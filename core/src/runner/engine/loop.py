@@ -92,6 +92,9 @@ class Trainer:
                 run.batch_in_epoch = 0
                 self.epoch_done = False
             self.train_epoch()
+        # on_end_train comes after the last validation (unless a plugin interrupted the run)
+        if not run.extras.get("interrupted") and run.val_loaders and self.last_val_step != run.global_step:
+            self.validate_all()
         run.plugins.call("on_end_train", run=run, global_step=run.global_step)
         self.records.flush()
 
@@ -115,6 +118,7 @@ class Trainer:
         accum, log_every, max_steps = cfg.grad_accum, cfg.log_every, cfg.max_steps
         losses = self.pending_losses
         pending = run.batch_in_epoch % accum
+        batches = len(loader)
         out: StepOutput | None = None
         for batch in loader:
             if not self.on_cpu:
@@ -125,7 +129,9 @@ class Trainer:
                 out = task.train_step(model, batch, info)
             if out.loss is None:
                 raise RunnerError(f"task {run.recipe.task.name!r}: train_step returned no loss")
-            loss = out.loss if accum == 1 else out.loss / accum
+            # mean over the group's micro-batches (fewer in an epoch's trailing group)
+            group = max(1, min(accum, batches - (run.batch_in_epoch - pending)))
+            loss = out.loss if group == 1 else out.loss / group
             if run.scaler is not None:
                 run.scaler.scale(loss).backward()
             else:
