@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
-from core_helpers import TOY, Trained
+from core_helpers import TOY, TOY_PLUGIN, Trained, check_recipe
 
+from runner.engine.run import execute
+from runner.errors import PluginError
+from runner.plugins import PluginManager
 from runner.recipe.source import read_recipe
 from runner.recipe.validate import validate
 
@@ -216,3 +222,83 @@ def test_fast_and_general_data_paths_train_identically(train: Train) -> None:
     tensors = train()
     rows = train(text=TOY.replace('{ name = "toy", n = 64 }', '{ name = "toy_rows", n = 64 }'))
     assert tensors.records == rows.records
+
+
+# -- loggers and plugin failures during a run ------------------------------------------
+
+EXTRAS = """
+from runner import hookimpl
+
+SEEN = []
+
+
+class Flaky:
+    def __init__(self, run_dir, fail_after: int = 0):
+        self.fail_after = fail_after
+        self.records = []
+
+    def log(self, record):
+        if len(self.records) >= self.fail_after:
+            raise ConnectionError("tracking server went away")
+        self.records.append(record)
+
+
+class Crash:
+    def on_end_train_step(self, run, global_step):
+        if global_step == 2:
+            raise ZeroDivisionError("threshold / 0")
+
+
+@hookimpl
+def on_log(run, record):
+    SEEN.append(dict(record))
+
+
+@hookimpl
+def register_loggers(register):
+    register("flaky", Flaky)
+
+
+@hookimpl
+def register_callbacks(register):
+    register("crash", Crash)
+"""
+
+
+@pytest.fixture
+def extras(write_plugin: Callable[[str, str], str]) -> tuple[Any, Any]:
+    path = write_plugin("extras", EXTRAS)
+    manager = PluginManager(local_plugins=[str(TOY_PLUGIN), path], use_entry_points=False).load()
+    return manager, sys.modules["runner_local_extras"]
+
+
+def test_on_log_sees_every_record_and_a_failing_logger_is_disabled_with_one_warning(
+    extras: tuple[Any, Any], tmp_path: Path
+) -> None:
+    manager, module = extras
+    recipe = check_recipe(TOY + '\n[[loggers]]\nname = "flaky"\nfail_after = 3\n', manager, tmp_path)
+    with pytest.warns(RuntimeWarning) as warned:
+        execute(recipe, manager, tmp_path / "run", show_progress=False)
+    [warning] = warned  # once, not once per record
+    assert str(warning.message).startswith("logger from plugin ")
+    assert str(warning.message).endswith(
+        "extras.py local failed and is disabled: ConnectionError: tracking server went away"
+    )
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == module.SEEN  # training went on, every record written
+    assert len(lines) == 10
+
+
+def test_a_raising_callback_names_its_plugin_and_leaves_the_manager_reusable(
+    extras: tuple[Any, Any], tmp_path: Path
+) -> None:
+    manager, _ = extras
+    crashing = check_recipe(TOY + '\n[[callbacks]]\nname = "crash"\n', manager, tmp_path)
+    with pytest.raises(PluginError) as caught:
+        execute(crashing, manager, tmp_path / "crashed", show_progress=False)
+    assert str(caught.value).startswith("plugin ")
+    assert str(caught.value).endswith(" local: hook on_end_train_step raised ZeroDivisionError: threshold / 0")
+    assert "extras.py" in str(caught.value)
+    # the run's callback objects were unregistered: the same manager trains a clean recipe
+    clean = check_recipe(TOY, manager, tmp_path, name="clean.toml")
+    assert execute(clean, manager, tmp_path / "clean", show_progress=False).global_step == 16

@@ -1,0 +1,84 @@
+"""The command line never imports torch unless it trains.
+
+``runner --help``, ``runner plugins`` and ``runner recipe check|show`` answer in a fraction
+of a second because nothing on their path (core, CLI, recipe validation, a plugin's
+registration) imports torch. Each command runs in a fresh interpreter that reports the
+torch modules it ended up with.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from core_helpers import HERMETIC_ENV, TOY
+
+PROBE = """
+import sys
+import runner.cli.main
+
+code = 0
+try:
+    runner.cli.main.main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code or 0
+torch = sorted(name for name in sys.modules if name == "torch" or name.startswith("torch."))
+print("torch modules:", len(torch), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_without_torch(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=cwd,
+        env={**os.environ, **HERMETIC_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--help"], 0),
+        (["--version"], 0),
+        (["plugins"], 0),
+        (["plugins", "--json"], 0),
+        (["-p", "toy_plugin.py", "plugins"], 0),
+        (["recipe", "check", "toy.toml"], 0),
+        (["recipe", "show", "toy.toml", "-o", "run.epochs=1"], 0),
+        (["recipe", "check", "bad.toml"], 2),
+        (["run", "--help"], 0),
+        (["run", "bad.toml"], 2),
+        (["run", "toy.toml", "--run-dir", "done"], 2),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+)
+def test_commands_that_do_not_train_never_import_torch(toy_dir: Path, args: list[str], code: int) -> None:
+    (toy_dir / "bad.toml").write_text(TOY.replace('"lin"', '"lni"'), encoding="utf-8")
+    (toy_dir / "done").mkdir()
+    (toy_dir / "done" / "metrics.jsonl").touch()
+    result = run_without_torch(args, toy_dir)
+    assert result.returncode == code, result.stderr
+    assert result.stderr.splitlines()[-1] == "torch modules: 0", result.stderr
+
+
+def test_the_probe_does_see_torch_when_a_command_trains(toy_dir: Path) -> None:
+    result = run_without_torch(["run", "toy.toml", "--no-progress", "-o", "run.max_steps=1"], toy_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] != "torch modules: 0"
+
+
+def test_importing_runner_and_its_registration_modules_imports_no_torch(tmp_path: Path) -> None:
+    code = (
+        "import sys, runner, runner.plugins, runner.recipe.validate, runner.recipe.render, runner.schema.check\n"
+        "from runner.plugins import PluginManager\n"
+        "PluginManager(use_entry_points=False).registry\n"
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=120)
