@@ -27,6 +27,10 @@ class Job:
     allow_recipe_change: bool = False
     show_progress: bool = True
     plugins: PluginManager | None = None
+    restart: int = 0
+    """How many times the workers were restarted after a failure (torch elastic's
+    ``TORCHELASTIC_RESTART_COUNT``). Above 0, a recipe with a ``[checkpoint]`` table
+    continues from the newest checkpoint in ``run_dir``; otherwise the run starts over."""
 
     def plugin_manager(self) -> PluginManager:
         """The manager of this process (created and loaded on first use in a new process)."""

@@ -186,10 +186,13 @@ class Trainer:
         run = self.run
         mean_loss = torch.stack(losses).float().mean()
         losses.clear()
-        reduced = self.reduce({"loss": (mean_loss, 1)})
+        # The last batch's metrics are averaged over ranks (weighted by their counts) in
+        # the same all-reduce as the loss.
+        sums: dict[str, tuple[Any, float]] = {
+            name: (_value(v) * out.count, out.count) for name, v in out.metrics.items()
+        }
+        reduced = self.reduce({"loss": (mean_loss, 1), **sums})
         record: dict[str, Any] = {"stage": "train", "epoch": run.epoch, "step": run.global_step, **reduced}
-        for name, value in out.metrics.items():
-            record[name] = _value(value)
         record["lr"] = run.optimizers[0].param_groups[0]["lr"] if run.optimizers else None
         run.last_metrics["train"] = {k: v for k, v in record.items() if isinstance(v, float)}
         self.emit(record)

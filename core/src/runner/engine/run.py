@@ -160,11 +160,18 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
     run.extras["truncate_metrics"] = lambda offset: metrics_file.truncate(offset) if metrics_file else None
 
     try:
-        if resume:
+        # Workers restarted after a failure (job.restart > 0, e.g. by torch's elastic
+        # agent) continue from the newest checkpoint this run directory holds; without
+        # one they start over, as the first attempt did.
+        restored = job.restart > 0 and checkpointer is not None and checkpointer.restore(run, None)
+        if resume and not restored:
             if checkpointer is None:
                 raise RunnerError("--resume needs a [checkpoint] table in the recipe")
             if not checkpointer.restore(run, resume if isinstance(resume, str) else None):
                 raise RunnerError(f"no valid checkpoint to resume from in {run_dir}")
+        elif job.restart > 0 and not restored:
+            run.extras["truncate_metrics"](0)  # the failed attempt's records are written again
+        backend.barrier()  # every rank has restored before any trains or saves
         trainer.progress = Progress(trainer.total_steps, enabled=show_progress and backend.is_primary)
         plugins.call("setup", run=run, stage=Stage.TRAIN)
         trainer.fit()
