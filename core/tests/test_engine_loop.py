@@ -55,10 +55,10 @@ def test_a_run_writes_metrics_resolved_recipe_and_summary(train: Train) -> None:
     assert run.result.global_step == 16
 
 
-def test_the_written_recipe_is_the_resolved_recipe(train: Train, toy_manager: object) -> None:
+def test_the_written_recipe_is_the_resolved_recipe(train: Train, toy_manager: PluginManager) -> None:
     run = train()
-    original = validate(read_recipe(run.run_dir.parent / "recipe-1.toml"), toy_manager.registry)  # type: ignore[attr-defined]
-    written = validate(read_recipe(run.run_dir / "recipe.toml"), toy_manager.registry)  # type: ignore[attr-defined]
+    original = validate(read_recipe(run.run_dir.parent / "recipe-1.toml"), toy_manager.registry)
+    written = validate(read_recipe(run.run_dir / "recipe.toml"), toy_manager.registry)
     assert written.resolved == original.resolved
 
 

@@ -206,12 +206,15 @@ def test_missing_training_data(toy_manager: PluginManager, tmp_path: Path) -> No
 
 
 def test_a_split_needs_a_dataset_and_known_keys(toy_manager: PluginManager, tmp_path: Path) -> None:
-    text = TOY.replace('dataset = { name = "toy", split = "val", n = 32 }', "datset = { name = 'toy' }")
+    text = TOY.replace('dataset = { name = "toy", split = "val", n = 32 }', "datset = { name = 'toy' }").replace(
+        "loader = { batch_size = 16 }", "loader = { batch_sise = 16 }"
+    )
     problems = recipe_problems(text, toy_manager, tmp_path)
     file = tmp_path / "recipe.toml"
     assert problems == [
         f"{file}:13:1: data.val.main: missing required key 'dataset' (a table with name = a registered dataset)",
         f"{file}:14:1: data.val.main.datset: unknown key (did you mean 'dataset'?)",
+        f"{file}:15:12: data.val.main.loader.batch_sise: unknown key (did you mean 'batch_size'?)",
     ]
 
 

@@ -134,10 +134,11 @@ class _Validator:
         if table is None:
             return None
         self.unknown_keys(path, table, SPLIT_KEYS)
-        if "dataset" not in table:
+        dataset = None
+        if "dataset" not in table:  # still check the rest of the split
             self.problem(path, "missing required key 'dataset' (a table with name = a registered dataset)")
-            return None
-        dataset = self.component("dataset", (*path, "dataset"), table["dataset"])
+        else:
+            dataset = self.component("dataset", (*path, "dataset"), table["dataset"])
         loader = self.attrs_section((*path, "loader"), table.get("loader"), LoaderConfig)
         sampler = self.component("sampler", (*path, "sampler"), table["sampler"]) if "sampler" in table else None
         collate = self.component("collate", (*path, "collate"), table["collate"]) if "collate" in table else None
