@@ -1,0 +1,154 @@
+"""Save a run state as a checkpoint directory and load one back, verifying every byte.
+
+Files of a checkpoint:
+
+- ``model.safetensors``: the model's state dict under its own key names (a plain
+  weights file any safetensors reader can open);
+- ``state.safetensors``: every other tensor (optimizer moments, RNG, pending losses...);
+- ``state.json``: the JSON skeleton of the whole state, referring to those tensors;
+- ``provenance.json``: resolved recipe, plugins and versions;
+- ``manifest.json``: size and sha256 of each file above, sealed by its own digest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from runner_checkpoint import codec, tensorfile
+from runner_checkpoint.fsutil import sha256_file, write_new
+from runner_checkpoint.manifest import CorruptCheckpoint, mismatch, read_manifest, sha256
+from runner_checkpoint.store import Entry, Store
+
+STATE_JSON = "state.json"
+PROVENANCE_JSON = "provenance.json"
+STATE_FORMAT_VERSION = 1
+
+
+@attrs.frozen
+class Loaded:
+    """A verified checkpoint: its manifest, the rebuilt state and its provenance."""
+
+    path: Path
+    manifest: dict[str, Any]
+    state: dict[str, Any]
+    provenance: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def save(store: Store, state: dict[str, Any], *, step: int, meta: dict[str, Any], provenance: Any) -> Entry:
+    """Write ``state`` (tensors and JSON-like data) as a new checkpoint in ``store``."""
+    skeleton, tensors = codec.encode(state)
+    documents = {
+        STATE_JSON: _json_bytes({"format_version": STATE_FORMAT_VERSION, "state": skeleton}),
+        PROVENANCE_JSON: _json_bytes(provenance),
+    }
+
+    def write_files(directory: Path) -> dict[str, dict[str, Any]]:
+        files: dict[str, dict[str, Any]] = {}
+        for file in sorted(tensors):
+            metadata = {"format": "pt"} if file == codec.MODEL_FILE else None
+            size, digest = tensorfile.write(directory / file, tensorfile.encode(tensors[file], metadata))
+            files[file] = {"size": size, "sha256": digest}
+        for file, data in documents.items():
+            write_new(directory / file, data)
+            files[file] = {"size": len(data), "sha256": sha256(data)}
+        return files
+
+    return store.commit(step, write_files, meta)
+
+
+def verify(directory: Path) -> list[str]:
+    """Problems of a checkpoint (empty when every file matches its manifest), streaming the hashes."""
+    try:
+        manifest = read_manifest(directory)
+    except CorruptCheckpoint as exc:
+        return exc.problems
+    problems = []
+    for file, entry in manifest["files"].items():
+        problem = _check_file(directory / file, entry)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _check_file(path: Path, entry: dict[str, Any], digest: str | None = None) -> str | None:
+    if not path.is_file():
+        return f"{path.name}: missing (expected {entry['size']} bytes, sha256 {entry['sha256']})"
+    if digest is None:
+        size, digest = sha256_file(path)
+        if size != entry["size"]:
+            return (
+                f"{path.name}: size expected {entry['size']}, actual {size}; "
+                f"sha256 expected {entry['sha256']}, actual {digest}"
+            )
+    if digest != entry["sha256"]:
+        return mismatch(path.name, entry["sha256"], digest)
+    return None
+
+
+def load(directory: Path) -> Loaded:
+    """Verify every file of ``directory`` against its manifest, then rebuild the state.
+
+    Tensor files are read once, hashed while read; nothing is used before every hash matched.
+    Raises :class:`CorruptCheckpoint` naming each bad file (expected vs actual sha256).
+    """
+    name = directory.name
+    manifest = read_manifest(directory)
+    files: dict[str, dict[str, Any]] = manifest["files"]
+    problems: list[str] = []
+    tensors: dict[str, dict[str, torch.Tensor]] = {}
+    documents: dict[str, bytes] = {}
+    for file, entry in files.items():
+        path = directory / file
+        try:
+            if not path.is_file() or path.stat().st_size != entry["size"]:
+                problems.append(_check_file(path, entry) or f"{file}: changed while being read")
+                continue
+            if file.endswith(".safetensors"):
+                try:
+                    content, digest = tensorfile.read(path, entry["size"])
+                except tensorfile.TensorFileError as exc:
+                    # Malformed: report the hash mismatch if there is one, else the format error.
+                    problems.append(_check_file(path, entry) or f"{file}: {exc}")
+                    continue
+            else:
+                data = path.read_bytes()
+                digest = sha256(data)
+        except OSError as exc:
+            problems.append(f"{file}: unreadable: {exc}")
+            continue
+        problem = _check_file(path, entry, digest)
+        if problem is not None:
+            problems.append(problem)
+        elif file.endswith(".safetensors"):
+            tensors[file] = content
+        else:
+            documents[file] = data
+    for required in (STATE_JSON, PROVENANCE_JSON):
+        if required not in files:
+            problems.append(f"{required}: not listed in the manifest")
+    if problems:
+        raise CorruptCheckpoint(name, problems)
+    try:
+        body = json.loads(documents[STATE_JSON].decode("utf-8"))
+        if not isinstance(body, dict) or body.get("format_version") != STATE_FORMAT_VERSION:
+            raise ValueError(f"{STATE_JSON}: unsupported state format")
+        state = codec.decode(body["state"], tensors)
+        provenance = json.loads(documents[PROVENANCE_JSON].decode("utf-8"))
+    except (codec.CodecError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptCheckpoint(name, [f"unusable content: {exc}"]) from None
+    if not isinstance(state, dict):
+        raise CorruptCheckpoint(name, [f"{STATE_JSON}: the state is not a table"])
+    return Loaded(directory, manifest, state, provenance if isinstance(provenance, dict) else {})

@@ -1,0 +1,181 @@
+"""Split a nested run state into tensors (for safetensors files) and a JSON skeleton.
+
+The skeleton is plain JSON that mirrors the state; tensors are replaced by references
+``{"$t": [file, key]}``. Python types JSON cannot tell apart are tagged so they come
+back exactly: tuples (``$tuple``), dicts with non-string keys (``$dict``), non-finite
+floats (``$f``), numpy scalars and arrays, torch dtypes, devices and sizes, bytes.
+Anything else is refused with the path to the offending value: a checkpoint never
+falls back to pickle.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "state.safetensors"
+TAGS = ("$t", "$nd", "$tuple", "$dict", "$f", "$np", "$dtype", "$device", "$size", "$bytes")
+
+
+class CodecError(ValueError):
+    """A value in the state cannot be stored without pickle (or a skeleton is malformed)."""
+
+
+def _path(parts: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in parts) or "<root>"
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.files: dict[str, dict[str, torch.Tensor]] = {}
+        self._seen: dict[tuple[Any, ...], list[str]] = {}
+        self._storages: set[tuple[Any, int]] = set()
+
+    def tensor_ref(self, tensor: torch.Tensor, path: tuple[Any, ...]) -> list[str]:
+        identity = (
+            tensor.device,
+            tensor.dtype,
+            tensor.data_ptr(),
+            tuple(tensor.shape),
+            tuple(tensor.stride()),
+        )
+        if tensor.numel() and identity in self._seen:  # the same tensor twice (tied weights): store once
+            return self._seen[identity]
+        if path and path[0] == "model":
+            file, key = MODEL_FILE, ".".join(str(p) for p in path[1:]) or "model"
+        else:
+            file, key = STATE_FILE, "/".join(str(p) for p in path)
+        tensors = self.files.setdefault(file, {})
+        unique, index = key, 1
+        while unique in tensors:
+            index += 1
+            unique = f"{key}#{index}"
+        # Storage shared with a tensor already stored (a view of it): store an own copy.
+        storage = (tensor.device, tensor.untyped_storage().data_ptr()) if tensor.numel() else None
+        tensors[unique] = tensor.detach().clone() if storage is not None and storage in self._storages else tensor
+        if storage is not None:
+            self._storages.add(storage)
+        ref = [file, unique]
+        if tensor.numel():
+            self._seen[identity] = ref
+        return ref
+
+    def encode(self, value: Any, path: tuple[Any, ...]) -> Any:
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, int) and not isinstance(value, np.generic):
+            return int(value)
+        if isinstance(value, float):
+            number = float(value)
+            if math.isfinite(number):
+                return number
+            return {"$f": "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")}
+        if isinstance(value, torch.Tensor):
+            return {"$t": self.tensor_ref(value, path)}
+        if isinstance(value, torch.Size):
+            return {"$size": list(value)}
+        if isinstance(value, tuple):
+            return {"$tuple": [self.encode(v, (*path, i)) for i, v in enumerate(value)]}
+        if isinstance(value, list):
+            return [self.encode(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, Mapping):
+            if all(isinstance(k, str) and not k.startswith("$") for k in value):
+                return {k: self.encode(v, (*path, k)) for k, v in value.items()}
+            return {"$dict": [[self.encode(k, (*path, "<key>")), self.encode(v, (*path, k))] for k, v in value.items()]}
+        if isinstance(value, np.ndarray):
+            if value.dtype == object:
+                raise CodecError(f"{_path(path)}: numpy object arrays cannot be stored without pickle")
+            return {"$nd": self.tensor_ref(torch.from_numpy(np.ascontiguousarray(value)), path)}
+        if isinstance(value, np.generic):
+            return {"$np": [value.dtype.str, self.encode(value.item(), path)]}
+        if isinstance(value, torch.dtype):
+            return {"$dtype": str(value).removeprefix("torch.")}
+        if isinstance(value, torch.device):
+            return {"$device": str(value)}
+        if isinstance(value, (bytes, bytearray)):
+            return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+        raise CodecError(
+            f"{_path(path)}: cannot store a {type(value).__module__}.{type(value).__qualname__} in a checkpoint "
+            "(state must be tensors, numpy arrays and JSON-like data: dict, list, tuple, str, int, float, bool, None)"
+        )
+
+
+def encode(state: Any) -> tuple[Any, dict[str, dict[str, torch.Tensor]]]:
+    """The JSON skeleton of ``state`` and its tensors by file name and key.
+
+    Tensors under the top-level ``"model"`` key go to ``model.safetensors`` under their
+    state-dict names (so that file is a plain weights file); all others go to
+    ``state.safetensors``.
+    """
+    encoder = _Encoder()
+    skeleton = encoder.encode(state, ())
+    return skeleton, encoder.files
+
+
+def decode(skeleton: Any, files: Mapping[str, Mapping[str, torch.Tensor]]) -> Any:
+    """Rebuild the state from its skeleton and the tensors of each file."""
+    return _decode(skeleton, files, ())
+
+
+def _tensor(ref: Any, files: Mapping[str, Mapping[str, torch.Tensor]], path: tuple[Any, ...]) -> torch.Tensor:
+    if not (isinstance(ref, list) and len(ref) == 2 and all(isinstance(r, str) for r in ref)):
+        raise CodecError(f"{_path(path)}: malformed tensor reference {ref!r}")
+    file, key = ref
+    if file not in files or key not in files[file]:
+        raise CodecError(f"{_path(path)}: tensor {key!r} missing from {file}")
+    return files[file][key]
+
+
+def _decode(node: Any, files: Mapping[str, Mapping[str, torch.Tensor]], path: tuple[Any, ...]) -> Any:
+    if isinstance(node, list):
+        return [_decode(v, files, (*path, i)) for i, v in enumerate(node)]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        ((tag, body),) = node.items()
+        if tag in TAGS:
+            return _tagged(tag, body, files, path)
+    return {k: _decode(v, files, (*path, k)) for k, v in node.items()}
+
+
+def _tagged(tag: str, body: Any, files: Mapping[str, Mapping[str, torch.Tensor]], path: tuple[Any, ...]) -> Any:
+    try:
+        if tag == "$t":
+            return _tensor(body, files, path)
+        if tag == "$nd":
+            return _tensor(body, files, path).numpy()
+        if tag == "$tuple":
+            return tuple(_decode(v, files, (*path, i)) for i, v in enumerate(body))
+        if tag == "$dict":
+            return {_hashable(_decode(k, files, path)): _decode(v, files, (*path, k)) for k, v in body}
+        if tag == "$f":
+            return float(body)
+        if tag == "$np":
+            dtype, value = body
+            return np.dtype(dtype).type(_decode(value, files, path))
+        if tag == "$dtype":
+            dtype = getattr(torch, body)
+            if not isinstance(dtype, torch.dtype):
+                raise CodecError(f"{_path(path)}: {body!r} is not a torch dtype")
+            return dtype
+        if tag == "$device":
+            return torch.device(body)
+        if tag == "$size":
+            return torch.Size(body)
+        return base64.b64decode(body.encode("ascii"), validate=True)
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(f"{_path(path)}: malformed {tag} value: {type(exc).__name__}: {exc}") from None
+
+
+def _hashable(key: Any) -> Any:
+    if isinstance(key, list):
+        return tuple(_hashable(k) for k in key)
+    return key

@@ -1,0 +1,37 @@
+"""Entry module of the ``runner-checkpoint`` plugin (entry point ``checkpoint``).
+
+Registers the ``default`` checkpointer and the ``checkpoints`` and ``verify-resume``
+commands, all as lazy references: importing this module never imports torch.
+"""
+
+from __future__ import annotations
+
+from runner import hookimpl
+from runner.registry import RegisterCommand, RegisterComponent
+from runner_checkpoint.params import CheckpointParams
+
+
+@hookimpl
+def register_checkpointers(register: RegisterComponent) -> None:
+    """Register the ``default`` checkpointer."""
+    register(
+        "default",
+        "runner_checkpoint.checkpointer:build",
+        params=CheckpointParams,
+        doc=CheckpointParams.__doc__,
+    )
+
+
+@hookimpl
+def register_commands(register: RegisterCommand) -> None:
+    """Register ``runner checkpoints`` and ``runner verify-resume``."""
+    register(
+        "checkpoints",
+        "runner_checkpoint.cli:checkpoints_group",
+        help="List, verify and show the checkpoints of a run directory.",
+    )
+    register(
+        "verify-resume",
+        "runner_checkpoint.verify_resume:verify_resume_command",
+        help="Prove a recipe resumes exactly: SIGKILL it at step K, resume, compare metrics.",
+    )
