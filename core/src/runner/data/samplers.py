@@ -1,5 +1,21 @@
 """Resumable samplers: the order of an epoch is a pure function of (seed, epoch), and a
 sampler can start at any position by index arithmetic, without touching the data.
+
+Two shapes share one protocol (``set_epoch``, ``set_start``, ``state_dict``,
+``load_state_dict``):
+
+- :class:`IndexSampler` yields sample indices; ``set_start(k)`` skips ``k`` samples.
+- :class:`BatchIndexSampler` yields whole batches (lists of indices), e.g. bucketing by
+  length; ``set_start(k)`` skips ``k`` batches.
+
+Sharding over ranks (``rank``/``world_size``) pads or drops the tail so that every rank
+takes the same number of steps, like ``torch.utils.data.DistributedSampler``:
+
+- ``drop_last=False``: the epoch is padded with indices from its own start until its
+  length divides by ``world_size`` (a padded sample is seen twice, at most once more than
+  any other); rank ``r`` takes positions ``r, r + world_size, ...``.
+- ``drop_last=True``: the tail (``length % world_size`` samples) is dropped; every
+  remaining sample is seen exactly once.
 """
 
 from __future__ import annotations
@@ -9,6 +25,8 @@ from typing import Any
 
 import torch
 
+RESUMABLE_METHODS = ("state_dict", "load_state_dict")
+
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """A generator whose stream depends only on ``seed`` and ``epoch``."""
@@ -17,12 +35,80 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return generator
 
 
-class ResumableSampler(torch.utils.data.Sampler[int]):
+def is_resumable(sampler: Any) -> bool:
+    """Whether ``sampler`` (an object or a class) implements the state protocol."""
+    return all(callable(getattr(sampler, name, None)) for name in RESUMABLE_METHODS)
+
+
+def can_seek(sampler: Any) -> bool:
+    """Whether ``sampler`` starts anywhere by index arithmetic (``set_start``)."""
+    return callable(getattr(sampler, "set_start", None))
+
+
+def shard(order: torch.Tensor, rank: int, world_size: int, drop_last: bool) -> torch.Tensor:
+    """Rank ``rank``'s share of ``order`` (padding or dropping the tail, see the module doc)."""
+    if world_size == 1:
+        return order
+    length = len(order)
+    per_rank = length // world_size if drop_last else -(-length // world_size)
+    total = per_rank * world_size
+    if total > length:
+        repeats = -(-total // max(length, 1))
+        order = order.repeat(repeats)[:total]
+    else:
+        order = order[:total]
+    return order[rank::world_size]
+
+
+class _Positioned:
+    """Epoch and start position shared by both sampler shapes."""
+
+    seed: int
+    epoch: int
+    start: int
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def set_start(self, start: int) -> None:
+        """Begin the current epoch's next pass at position ``start`` of this rank's order."""
+        self.start = start
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "start": self.start, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.start = int(state["start"])
+
+
+class IndexSampler(_Positioned, torch.utils.data.Sampler[int]):
+    """Base of resumable per-sample samplers: subclasses define :meth:`epoch_indices`."""
+
+    def __init__(self, *, seed: int = 0, rank: int = 0, world_size: int = 1, drop_last: bool = False) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.drop_last = drop_last
+        self.epoch = 0
+        self.start = 0
+
+    def epoch_indices(self) -> torch.Tensor:  # pragma: no cover - abstract
+        """This rank's full order for the current epoch (int64 tensor)."""
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[int]:
+        order = self.epoch_indices()[self.start :]
+        self.start = 0
+        return iter(order.tolist())
+
+
+class ResumableSampler(IndexSampler):
     """Sequential or shuffled order, optionally sharded over ``world_size`` ranks.
 
-    Sharding pads the epoch with indices from its start so every rank gets the same count
-    (``drop_last=False``) or drops the tail (``drop_last=True``), like
-    ``DistributedSampler``. ``set_start(k)`` skips the first ``k`` indices of this rank's share.
+    ``set_start(k)`` skips the first ``k`` indices of this rank's share, for one pass.
     """
 
     def __init__(
@@ -35,23 +121,9 @@ class ResumableSampler(torch.utils.data.Sampler[int]):
         world_size: int = 1,
         drop_last: bool = False,
     ) -> None:
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} outside world size {world_size}")
+        super().__init__(seed=seed, rank=rank, world_size=world_size, drop_last=drop_last)
         self.length = length
         self.shuffle = shuffle
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.drop_last = drop_last
-        self.epoch = 0
-        self.start = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def set_start(self, start: int) -> None:
-        """Begin the current epoch at position ``start`` of this rank's order."""
-        self.start = start
 
     def __len__(self) -> int:
         if self.world_size == 1:
@@ -61,29 +133,44 @@ class ResumableSampler(torch.utils.data.Sampler[int]):
         return -(-self.length // self.world_size)
 
     def epoch_indices(self) -> torch.Tensor:
-        """This rank's full order for the current epoch."""
         if self.shuffle:
             order = torch.randperm(self.length, generator=epoch_generator(self.seed, self.epoch))
         else:
             order = torch.arange(self.length)
-        if self.world_size > 1:
-            total = len(self) * self.world_size
-            if total > self.length:
-                repeats = -(-total // max(self.length, 1))
-                order = order.repeat(repeats)[:total]
-            else:
-                order = order[:total]
-            order = order[self.rank :: self.world_size]
-        return order
+        return shard(order, self.rank, self.world_size, self.drop_last)
 
-    def __iter__(self) -> Iterator[int]:
-        order = self.epoch_indices()[self.start :]
+
+class BatchIndexSampler(_Positioned, torch.utils.data.Sampler[list[int]]):
+    """Base of resumable batch samplers: subclasses define :meth:`epoch_batches`.
+
+    The loader uses a batch sampler's batches as they are (its ``batch_size`` and
+    ``drop_last`` are the sampler's business); ``set_start(k)`` skips ``k`` batches.
+    """
+
+    is_batch_sampler = True
+
+    def __init__(self, *, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
         self.start = 0
-        return iter(order.tolist())
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "start": self.start, "seed": self.seed}
+    def epoch_batches(self) -> list[list[int]]:  # pragma: no cover - abstract
+        """This rank's batches for the current epoch."""
+        raise NotImplementedError
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epoch = int(state["epoch"])
-        self.start = int(state["start"])
+    def __len__(self) -> int:
+        return len(self.epoch_batches())
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self.epoch_batches()[self.start :]
+        self.start = 0
+        return iter(batches)
+
+
+def is_batch_sampler(sampler: Any) -> bool:
+    """Whether ``sampler`` yields batches of indices rather than single indices."""
+    return bool(getattr(sampler, "is_batch_sampler", False)) or isinstance(sampler, torch.utils.data.BatchSampler)

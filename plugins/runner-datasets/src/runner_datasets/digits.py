@@ -7,8 +7,8 @@ import functools
 import numpy as np
 import torch
 
-from runner_datasets.params import Split
-from runner_datasets.splits import SPLITS, stratified_split
+from runner_datasets.params import Split, parse_split
+from runner_datasets.splits import stratified_split
 from runner_datasets.tensors import MetaTensorDataset
 
 IMAGE_SIZE = (8, 8)
@@ -41,8 +41,7 @@ def build(
     when ``flatten`` is false. The stratified split depends only on the fractions and
     ``split_seed``, never on the run seed.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, found {split!r}")
+    split = parse_split(split)  # ValueError listing the accepted spellings
     features, labels = load_arrays()
     index = stratified_split(labels, val_fraction, test_fraction, split_seed)[split]
     x = torch.from_numpy(features[index])

@@ -6,10 +6,35 @@ from typing import Any, Literal
 
 import attrs
 
-from runner import at_least, param
+from runner import Stage, at_least, param
 
-Split = Literal["train", "val", "test"]
-"""The split names every dataset accepts."""
+Split = str
+"""A split name, parsed like helios ``DatasetSplit.from_str``: ``train``, ``val`` (also
+``valid``/``validation``) or ``test`` (also ``testing``), case-insensitive."""
+
+
+def valid_split(value: Any) -> str | None:
+    """Constraint: a split name :meth:`runner.Stage.from_str` accepts (the error lists them)."""
+    if value is None:
+        return None
+    try:
+        Stage.from_str(str(value))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool")
+
+
+def dtype_name(value: Any) -> str | None:
+    """Constraint: a torch dtype name."""
+    return None if value in DTYPES else f"expected one of {', '.join(DTYPES)}, found {value!r}"
+
+
+def parse_split(value: str) -> str:
+    """The canonical split name (``"train"``, ``"val"`` or ``"test"``) of ``value``."""
+    return Stage.from_str(value).value
 
 
 def fraction(value: Any) -> str | None:
@@ -21,7 +46,7 @@ def fraction(value: Any) -> str | None:
 class DigitsParams:
     """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes), no download."""
 
-    split: Literal["train", "val", "test"] = param(doc="Which part of the stratified train/val/test split to load.")
+    split: str = param(doc="Which part of the stratified train/val/test split to load.", check=valid_split)
     val_fraction: float = param(0.15, doc="Fraction of each class held out for validation.", check=fraction)
     test_fraction: float = param(0.15, doc="Fraction of each class held out for testing.", check=fraction)
     split_seed: int = param(0, doc="Seed of the split; the split never depends on the run seed.")
@@ -32,8 +57,8 @@ class DigitsParams:
 class SyntheticParams:
     """Deterministic synthetic classification (Gaussian class clusters) or linear regression data."""
 
-    split: Literal["train", "val", "test"] = param(
-        doc="Which split to generate; each split holds different samples of the same problem."
+    split: str = param(
+        doc="Which split to generate; each split holds different samples of the same problem.", check=valid_split
     )
     task: Literal["classification", "regression"] = param("classification", doc="Kind of targets to generate.")
     num_samples: int = param(1000, doc="Samples in this split.", check=at_least(1))
@@ -46,3 +71,146 @@ class SyntheticParams:
         check=at_least(0),
     )
     data_seed: int = param(0, doc="Seed of the problem and its samples; independent of the run seed.")
+
+
+# -- sources -------------------------------------------------------------------------
+
+
+@attrs.define
+class TensorsParams:
+    """Tensors from a .safetensors, .npz or .pt file (loaded without pickle), keys mapped to sample fields."""
+
+    path: str = param(doc="The file: .safetensors, .npz or .pt (torch.load with weights_only=True).")
+    fields: list[str] = param([], doc="Keys of the file that make each sample, in order (default: every key, sorted).")
+    split: str | None = param(
+        None, doc="Optional split name; with key prefixes '<split>/' picks that split's keys.", check=valid_split
+    )
+
+
+@attrs.define
+class CsvParams:
+    """Columns of a CSV file (with a header row) as named feature and label tensors."""
+
+    path: str = param(doc="The CSV file; the first row names the columns.")
+    features: list[str] = param([], doc="Feature columns, in order (default: every column but the label).")
+    label: str | None = param(None, doc="Label column; samples are (features, label) with it, (features,) without.")
+    dtype: str = param("float32", doc="Torch dtype of the features.", check=dtype_name)
+    label_dtype: str = param("int64", doc="Torch dtype of the label ('float32' for regression).", check=dtype_name)
+    delimiter: str = param(",", doc="Field delimiter.")
+    split: str | None = param(
+        None, doc="Optional split name (documentation only for single-file sources).", check=valid_split
+    )
+
+
+@attrs.define
+class JsonlParams:
+    """Fields of a JSON-lines file (one object per line) as named feature and label tensors."""
+
+    path: str = param(doc="The .jsonl file: one JSON object per line.")
+    features: list[str] = param(doc="Fields that make the features, in order (numbers or lists of numbers).")
+    label: str | None = param(None, doc="Label field; samples are (features, label) with it, (features,) without.")
+    dtype: str = param("float32", doc="Torch dtype of the features.", check=dtype_name)
+    label_dtype: str = param("int64", doc="Torch dtype of the label ('float32' for regression).", check=dtype_name)
+    split: str | None = param(None, doc="Optional split name.", check=valid_split)
+
+
+@attrs.define
+class ListParams:
+    """A map-style dataset over a list (tensorpack DataFromList): inline items or a producer."""
+
+    items: list[Any] = param([], doc="Inline samples (numbers, lists, tables); used when no producer is set.")
+    producer: str | None = param(None, doc="'package.module:function' returning the list (called with kwargs).")
+    kwargs: dict[str, Any] = param({}, doc="Keyword arguments of the producer.")
+    split: str | None = param(None, doc="Passed to the producer as split= when set.", check=valid_split)
+
+
+@attrs.define
+class GeneratorParams:
+    """An iterable dataset over a generator function (tensorpack DataFromGenerator)."""
+
+    producer: str = param(doc="'package.module:function' returning an iterable of samples (called with kwargs).")
+    kwargs: dict[str, Any] = param({}, doc="Keyword arguments of the producer.")
+    length: int | None = param(None, doc="Samples per pass when known (enables len() and epochs).", check=at_least(0))
+    split: str | None = param(None, doc="Passed to the producer as split= when set.", check=valid_split)
+
+
+@attrs.define
+class ProcessedParams:
+    """The merged output of a [[process]] step, read from the processing cache."""
+
+    output: str = param(doc="Output name of the [[process]] step (its 'output', default the processor name).")
+    fields: list[str] = param([], doc="Tensors that make each sample, in order (default: every one, sorted).")
+    cache_dir: str | None = param(None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else .runner-cache).")
+
+
+# -- combinators ---------------------------------------------------------------------
+
+
+@attrs.define
+class ConcatParams:
+    """Several datasets one after another."""
+
+    datasets: list[dict[str, Any]] = param(doc="Dataset tables ({ name = ..., ... }), concatenated in order.")
+
+
+@attrs.define
+class SubsetParams:
+    """A subset of a dataset by indices or by a [start, stop) range."""
+
+    dataset: dict[str, Any] = param(doc="The dataset table ({ name = ..., ... }).")
+    indices: list[int] = param([], doc="Indices to keep, in order (wins over start/stop).")
+    start: int = param(0, doc="First index kept (without indices).", check=at_least(0))
+    stop: int | None = param(None, doc="One past the last index kept (default: the end).", check=at_least(0))
+
+
+@attrs.define
+class RandomSplitParams:
+    """One part of a seeded random split of a dataset by fractions."""
+
+    dataset: dict[str, Any] = param(doc="The dataset table ({ name = ..., ... }).")
+    fractions: list[float] = param(doc="Fractions of the parts (summing to 1), e.g. [0.8, 0.1, 0.1].")
+    part: int | str = param(doc="Which part: its number (0, 1, ...) or a split name (train = 0, val = 1, test = 2).")
+    seed: int = param(0, doc="Seed of the split (independent of the run seed).")
+
+
+# -- transforms ----------------------------------------------------------------------
+
+
+@attrs.define
+class NormalizeParams:
+    """(x - mean) / std on one sample field (deterministic; folded into in-memory tensors)."""
+
+    mean: list[float] = param(doc="Mean: one value, or one per feature (last dimension).")
+    std: list[float] = param(doc="Standard deviation: one value, or one per feature.")
+    field: int = param(0, doc="Which field of the sample tuple to normalize.", check=at_least(0))
+
+
+@attrs.define
+class RandomNoiseParams:
+    """Adds Gaussian noise to one field, drawn from the sample's (seed, epoch, index) RNG."""
+
+    std: float = param(0.1, doc="Standard deviation of the noise.", check=at_least(0))
+    field: int = param(0, doc="Which field of the sample tuple.", check=at_least(0))
+
+
+@attrs.define
+class MapParams:
+    """A user function applied to every sample (dataflow map), or to every batch with batch = true."""
+
+    fn: str = param(doc="'package.module:function' called as fn(sample, rng) (or fn(batch, rng)).")
+    batch: bool = param(False, doc="Apply to collated batches instead of samples.")
+
+
+@attrs.define
+class ShuffleBufferParams:
+    """Shuffles an iterable source through a buffer (tensorpack LocallyShuffleData), seeded per epoch."""
+
+    size: int = param(1000, doc="Buffer size in samples.", check=at_least(1))
+
+
+@attrs.define
+class PrefetchParams:
+    """Runs the pipeline in background worker processes (tensorpack PrefetchData)."""
+
+    processes: int = param(2, doc="Worker processes (the loader's num_workers, at least this).", check=at_least(1))
+    buffer: int = param(2, doc="Batches in flight per process (prefetch_factor).", check=at_least(1))

@@ -11,7 +11,7 @@ from typing import Literal
 
 import torch
 
-from runner_datasets.params import Split
+from runner_datasets.params import Split, parse_split
 from runner_datasets.splits import SPLITS
 from runner_datasets.tensors import MetaTensorDataset
 
@@ -69,8 +69,7 @@ def build(
 ) -> MetaTensorDataset:
     """``num_samples`` float32 feature vectors with int64 labels (classification) or float32
     ``(num_samples, num_targets)`` targets (regression)."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, found {split!r}")
+    split = parse_split(split)  # ValueError listing the accepted spellings
     if num_samples < 1 or num_features < 1:
         raise ValueError(f"num_samples and num_features must be at least 1, found {num_samples}, {num_features}")
     if noise < 0:

@@ -1,0 +1,265 @@
+"""Run a recipe's ``[[process]]`` steps (PyMarlin ``DataInterface.process_data`` and
+``multi_process_data``) through the content-addressed shard cache.
+
+A step's inputs (files or glob patterns) are grouped into shards of ``shard_size`` inputs.
+Shards already in the cache are not processed again; the others are split across
+``process_count`` worker processes (or threads) like ``multi_process_data`` splits list
+arguments. Under a distributed launch (``RANK``/``WORLD_SIZE``, or ``NODE_RANK`` +
+``LOCAL_RANK`` + ``LOCAL_WORLD_SIZE`` as PyMarlin's ``DistributedPreprocessArguments``)
+each rank processes only shards ``i`` with ``i % world_size == rank``; the primary waits
+for every shard and writes the merged output's manifest.
+
+A processor (``register_processors``) is an object with ``process(inputs) -> {name: array}``
+(rows aligned across names; ``inputs`` is the shard's list of file paths, or ``[]`` for
+a step without inputs) and optionally ``analyze(data) -> dict`` of JSON statistics over
+the merged output.
+"""
+
+from __future__ import annotations
+
+import glob
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from runner.errors import DataError, PluginError, RunnerError
+from runner.processing.cache import Cache, cache_root, file_hash, shard_key, step_key
+from runner.recipe.model import ComponentConfig, ProcessConfig
+
+Report = Callable[[str], None]
+
+
+@attrs.frozen
+class DistArgs:
+    """Which share of the shards this process owns (PyMarlin ``DistributedPreprocessArguments``)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    node_rank: int = 0
+
+    @property
+    def is_primary(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> DistArgs:
+        """From torchrun-style variables; a single process when none are set."""
+        env = dict(os.environ if env is None else env)
+        local_rank = int(env.get("LOCAL_RANK", 0))
+        local_size = int(env.get("LOCAL_WORLD_SIZE", 1))
+        node_rank = int(env.get("NODE_RANK", env.get("GROUP_RANK", 0)))
+        nodes = int(env.get("NNODES", 1))
+        rank = int(env.get("RANK", node_rank * local_size + local_rank))
+        world_size = int(env.get("WORLD_SIZE", nodes * local_size))
+        if not 0 <= rank < world_size:
+            raise RunnerError(f"distributed preprocessing: rank {rank} outside world size {world_size}")
+        return cls(rank=rank, world_size=world_size, local_rank=local_rank, node_rank=node_rank)
+
+
+@attrs.frozen
+class Shard:
+    index: int
+    inputs: tuple[str, ...]
+    key: str
+
+
+@attrs.frozen
+class StepResult:
+    """What one step did: ``processed`` shards ran the processor, ``cached`` were reused."""
+
+    name: str
+    output: str
+    shards: int
+    processed: int
+    cached: int
+    skipped_other_ranks: int
+    step_key: str
+    analysis: dict[str, Any] | None
+    cache_dir: Path
+
+    def summary(self) -> str:
+        mine = self.shards - self.skipped_other_ranks
+        if self.processed == 0:
+            what = f"nothing to do, all {mine} shard(s) cached"
+        else:
+            what = f"processed {self.processed} shard(s), {self.cached} cached"
+        if self.skipped_other_ranks:
+            what += f", {self.skipped_other_ranks} left to other ranks"
+        return f"process {self.name!r} -> output {self.output!r}: {what} ({self.cache_dir})"
+
+
+def expand_inputs(patterns: Sequence[str], where: str) -> list[str]:
+    """Files named by ``patterns`` (globs expanded, sorted); missing files are errors."""
+    files: list[str] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            matched = sorted(glob.glob(pattern, recursive=True))
+            if not matched:
+                raise DataError(f"{where}: inputs pattern {pattern!r} matched no files")
+            files += [m for m in matched if Path(m).is_file()]
+        elif not Path(pattern).is_file():
+            raise DataError(f"{where}: input file {pattern!r} does not exist")
+        else:
+            files.append(pattern)
+    return files
+
+
+def plan_shards(step: ComponentConfig, keys: ProcessConfig, plugin: str, where: str) -> list[Shard]:
+    files = expand_inputs(keys.inputs, where)
+    hashes = {f: file_hash(Path(f)) for f in files}
+    groups = [files[i : i + keys.shard_size] for i in range(0, len(files), keys.shard_size)] if files else [[]]
+    return [
+        Shard(i, tuple(group), shard_key(step.name, plugin, step.params, [hashes[f] for f in group]))
+        for i, group in enumerate(groups)
+    ]
+
+
+# -- executors ---------------------------------------------------------------------
+
+_WORKER_PROCESSOR: Any = None
+
+
+def _init_worker(processor: Any) -> None:  # fork: the processor is inherited, not pickled
+    global _WORKER_PROCESSOR
+    _WORKER_PROCESSOR = processor
+
+
+def _run_shards(processor: Any, shards: list[Shard], cache: Cache) -> list[str]:
+    done = []
+    for shard in shards:
+        data = processor.process(list(shard.inputs))
+        cache.write_shard(shard.key, data)
+        done.append(shard.key)
+    return done
+
+
+def _run_shards_in_worker(shards: list[Shard], cache: Cache) -> list[str]:
+    return _run_shards(_WORKER_PROCESSOR, shards, cache)
+
+
+def _executor(kind: str, count: int, processor: Any) -> Executor:
+    if kind == "thread":
+        return ThreadPoolExecutor(max_workers=count)
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    return ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_init_worker, initargs=(processor,))
+
+
+def execute_shards(processor: Any, shards: list[Shard], cache: Cache, keys: ProcessConfig) -> None:
+    """Process ``shards`` with ``keys.process_count`` workers of ``keys.executor``."""
+    count = min(keys.process_count, len(shards))
+    if keys.executor == "inline" or count <= 1:
+        _run_shards(processor, shards, cache)
+        return
+    chunks = [shards[i::count] for i in range(count)]  # PyMarlin splits list inputs across processes
+    with _executor(keys.executor, count, processor) as pool:
+        if keys.executor == "thread":
+            futures = [pool.submit(_run_shards, processor, chunk, cache) for chunk in chunks]
+        else:
+            futures = [pool.submit(_run_shards_in_worker, chunk, cache) for chunk in chunks]
+        for future in futures:
+            future.result()
+
+
+# -- steps -------------------------------------------------------------------------
+
+
+def step_config(step: ComponentConfig) -> ProcessConfig:
+    return ProcessConfig(**step.framework) if step.framework else ProcessConfig()
+
+
+def run_step(
+    step: ComponentConfig,
+    registry: Any,
+    *,
+    dist: DistArgs | None = None,
+    analyze: bool = False,
+    report: Report | None = None,
+    wait_timeout: float = 3600.0,
+) -> StepResult:
+    """Run one ``[[process]]`` step through the cache; see the module documentation."""
+    dist = dist or DistArgs()
+    keys = step_config(step)
+    component = registry.get("processor", step.name)
+    plugin = f"{component.plugin.dist} {component.plugin.version}"
+    output = keys.output or step.name
+    cache = Cache(cache_root(keys.cache_dir), keys.format)
+    shards = plan_shards(step, keys, plugin, step.path)
+    mine = [s for s in shards if s.index % dist.world_size == dist.rank]
+    todo = [s for s in mine if not cache.has_shard(s.key)]
+    processor = None
+    if todo:
+        processor = component.build(step.params)
+        if not callable(getattr(processor, "process", None)):
+            raise PluginError(f"processor {step.name!r} ({component.plugin}) has no process() method")
+        execute_shards(processor, todo, cache, keys)
+    key = step_key([s.key for s in shards])
+    analysis = None
+    if dist.is_primary:
+        _wait_for(cache, shards, wait_timeout)
+        previous = cache.read_manifest(output) or {}
+        analysis = previous.get("analysis") if previous.get("step_key") == key else None
+        if (analyze or keys.analyze) and analysis is None:
+            processor = processor or component.build(step.params)
+            analyze_fn = getattr(processor, "analyze", None)
+            if callable(analyze_fn):
+                analysis = dict(analyze_fn(cache.load_output_from([s.key for s in shards])))
+        manifest = {
+            "processor": step.name,
+            "plugin": plugin,
+            "params": step.params,
+            "step_key": key,
+            "format": keys.format,
+            "shards": [s.key for s in shards],
+            "inputs": [list(s.inputs) for s in shards],
+            "analysis": analysis,
+        }
+        if manifest != previous:
+            cache.write_manifest(output, manifest)
+    result = StepResult(
+        name=step.name,
+        output=output,
+        shards=len(shards),
+        processed=len(todo),
+        cached=len(mine) - len(todo),
+        skipped_other_ranks=len(shards) - len(mine),
+        step_key=key,
+        analysis=analysis,
+        cache_dir=cache.root,
+    )
+    if report is not None:
+        report(result.summary())
+    return result
+
+
+def _wait_for(cache: Cache, shards: list[Shard], timeout: float) -> None:
+    """The primary merges only once every rank has written its shards."""
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [s for s in shards if not cache.has_shard(s.key)]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise DataError(f"timed out waiting for {len(missing)} shard(s) from other ranks in {cache.root}")
+        time.sleep(0.2)
+
+
+def run_steps(
+    recipe: Any,
+    plugins: Any,
+    *,
+    dist: DistArgs | None = None,
+    analyze: bool = False,
+    report: Report | None = print,
+) -> list[StepResult]:
+    """Run every ``[[process]]`` step of ``recipe`` in order."""
+    registry = plugins.registry if hasattr(plugins, "registry") else plugins
+    dist = dist or DistArgs.from_env()
+    return [run_step(step, registry, dist=dist, analyze=analyze, report=report) for step in recipe.process]

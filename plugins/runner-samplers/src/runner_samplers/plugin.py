@@ -1,0 +1,28 @@
+"""Entry module of the ``runner-samplers`` plugin (torch-free: factories are lazy references).
+
+``random`` and ``sequential`` are the core's built-ins; this plugin adds ``distributed``,
+``weighted`` and ``bucket_by_length``, all resumable mid-epoch.
+"""
+
+from __future__ import annotations
+
+from runner import hookimpl
+from runner.registry import RegisterComponent
+from runner_samplers.params import BucketByLengthParams, DistributedParams, WeightedParams
+
+
+@hookimpl
+def register_samplers(register: RegisterComponent) -> None:
+    """Register ``distributed``, ``weighted`` and ``bucket_by_length``."""
+    register(
+        "distributed", "runner_samplers.samplers:distributed", params=DistributedParams, doc=DistributedParams.__doc__
+    )
+    register(
+        "weighted", "runner_samplers.samplers:WeightedSampler.build", params=WeightedParams, doc=WeightedParams.__doc__
+    )
+    register(
+        "bucket_by_length",
+        "runner_samplers.samplers:BucketByLength.build",
+        params=BucketByLengthParams,
+        doc=BucketByLengthParams.__doc__,
+    )
