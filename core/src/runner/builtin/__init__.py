@@ -38,3 +38,4 @@ def register_commands(register: RegisterCommand) -> None:
     register("run", "runner.cli.run:run_command", help="Train a recipe.")
     register("recipe", "runner.cli.recipe:recipe_group", help="Check and show recipes.")
     register("plugins", "runner.cli.plugins:plugins_command", help="List installed plugins and their components.")
+    register("process", "runner.cli.process:process_command", help="Run a recipe's [[process]] steps (cached).")

@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 import torch
 
-from runner.data.build import build_dataset, build_loader
+from runner.data.module import build_datamodule
 from runner.engine.context import BuildContext, RunContext
 from runner.engine.job import Job
 from runner.engine.loop import Trainer
@@ -78,7 +78,11 @@ def execute(
     """Run ``recipe`` with its backend (which may start several processes)."""
     backend = build_backend(recipe, plugins)
     if backend.is_primary:
-        plugins.call("prepare_data", recipe=recipe)
+        # [[process]] steps, then prepare_data hooks and the datamodule's prepare_data:
+        # once, here, before the backend starts any rank or loader worker.
+        from runner.data.module import prepare_primary
+
+        prepare_primary(recipe, plugins, run_dir)
     job = Job(
         recipe=recipe,
         run_dir=run_dir,
@@ -115,15 +119,13 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
         allow_recipe_change=job.allow_recipe_change,
     )
     on_cuda = device.type == "cuda"
-    if recipe.train is not None:
-        train_dataset = build_dataset(recipe.train, registry, ctx)
-        ctx.train_dataset = train_dataset
-        run.train_loader = build_loader(recipe.train, train_dataset, registry, ctx, train=True, on_cuda=on_cuda)
-    for section, target in ((recipe.val, run.val_loaders), (recipe.test, run.test_loaders)):
-        for key, split in section.items():
-            target[key] = build_loader(
-                split, build_dataset(split, registry, ctx), registry, ctx, train=False, on_cuda=on_cuda
-            )
+    datamodule = build_datamodule(recipe, registry, ctx, on_cuda)  # [data.*] tables and/or [datamodule]
+    run.extras["datamodule"] = datamodule
+    for stage in (Stage.TRAIN, Stage.VAL, Stage.TEST):
+        datamodule.setup(stage)
+    run.train_loader = datamodule.train_dataloader()
+    run.val_loaders.update(datamodule.val_dataloaders())
+    run.test_loaders.update(datamodule.test_dataloaders())
     if run.train_loader is None:
         raise RunnerError("nothing to train on: add a [data.train] table")
 
@@ -188,6 +190,7 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
         trainer.progress.close()
         try:
             plugins.call("teardown", run=run)
+            datamodule.teardown()
         finally:
             records.close()
             for obj, _ in callbacks:

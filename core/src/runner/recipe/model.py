@@ -69,6 +69,29 @@ class LoaderConfig:
         return cls(**table)
 
 
+@attrs.define
+class ProcessConfig:
+    """Framework keys of a ``[[process]]`` step, next to the processor's own parameters."""
+
+    inputs: list[str] = param(
+        [], doc="Input files or glob patterns (relative to the working directory), split across processes."
+    )
+    process_count: int = param(1, doc="Processes (or threads) that share the inputs.", check=at_least(1))
+    executor: Literal["process", "thread", "inline"] = param(
+        "process", doc="How process_count > 1 runs: worker processes, threads, or inline (one at a time)."
+    )
+    output: str | None = param(None, doc="Name of the merged output (default: the processor name).")
+    shard_size: int = param(
+        1, doc="Inputs per cached shard: a changed input re-processes its shard.", check=at_least(1)
+    )
+    format: Literal["safetensors", "npz"] = param("safetensors", doc="File format of the cached shards.")
+    cache_dir: str | None = param(None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else .runner-cache).")
+    analyze: bool = param(False, doc="Also run the processor's analyze() and store its statistics.")
+
+
+PROCESS_KEYS: tuple[str, ...] = tuple(a.name for a in attrs.fields(ProcessConfig))
+
+
 @attrs.frozen
 class ComponentConfig:
     """A component named in a recipe, with its parameters (defaults filled in)."""
@@ -77,9 +100,11 @@ class ComponentConfig:
     name: str
     params: dict[str, Any]
     path: str
+    framework: dict[str, Any] = attrs.Factory(dict)
+    """Keys the framework reads next to the parameters (``[[process]]``: see :class:`ProcessConfig`)."""
 
     def table(self) -> dict[str, Any]:
-        return {"name": self.name, **self.params}
+        return {"name": self.name, **self.framework, **self.params}
 
 
 @attrs.frozen

@@ -14,7 +14,15 @@ import attrs
 from runner.catalog import install_hint
 from runner.errors import Problem, RecipeError
 from runner.recipe.locate import KeyPath
-from runner.recipe.model import ComponentConfig, LoaderConfig, Recipe, RunConfig, SplitConfig
+from runner.recipe.model import (
+    PROCESS_KEYS,
+    ComponentConfig,
+    LoaderConfig,
+    ProcessConfig,
+    Recipe,
+    RunConfig,
+    SplitConfig,
+)
 from runner.recipe.source import RecipeSource, format_path
 from runner.registry import Registry
 from runner.schema.check import Issue, check_table, describe, found
@@ -129,6 +137,43 @@ class _Validator:
         built = [self.component(kind, (*path, i), item) for i, item in enumerate(value)]
         return tuple(c for c in built if c is not None)
 
+    def process_steps(self, path: KeyPath, value: Any) -> tuple[ComponentConfig, ...]:
+        """``[[process]]`` steps: framework keys (:class:`ProcessConfig`) plus processor parameters."""
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.problem(path, f"expected array of tables ([[{path[-1]}]]), found {found(value)}")
+            return ()
+        steps = []
+        for index, item in enumerate(value):
+            table = self.table((*path, index), item)
+            if table is None:
+                continue
+            framework = {k: v for k, v in table.items() if k in PROCESS_KEYS}
+            rest = {k: v for k, v in table.items() if k not in PROCESS_KEYS}
+            keys = self.attrs_section((*path, index), framework, ProcessConfig)
+            step = self.component("processor", (*path, index), rest)
+            if step is not None:
+                steps.append(attrs.evolve(step, framework=attrs.asdict(keys)))
+        return tuple(steps)
+
+    def resumable_sampler(self, sampler: ComponentConfig) -> None:
+        """With checkpointing, a sampler must implement the state protocol (helios' TypeError)."""
+        from runner.data.resumable import declared_resumable
+
+        component = self.registry.find("sampler", sampler.name)
+        if component is None:
+            return
+        verdict = declared_resumable(component)
+        if verdict is False:
+            self.problem(
+                (*sampler.path.split("."), "name"),
+                f"TypeError: sampler {sampler.name!r} ({component.plugin}) is not resumable: it has no "
+                "state_dict()/load_state_dict(), so a checkpointed run could not resume mid-epoch; use a "
+                "resumable sampler (random, sequential, distributed, weighted, bucket_by_length) or derive "
+                "yours from runner.data.samplers.IndexSampler",
+            )
+
     def split(self, path: KeyPath, value: Any) -> SplitConfig | None:
         table = self.table(path, value)
         if table is None:
@@ -203,7 +248,11 @@ class _Validator:
         )
         callbacks = self.components("callback", ("callbacks",), data.get("callbacks"))
         loggers = self.components("logger", ("loggers",), data.get("loggers"))
-        process = self.components("processor", ("process",), data.get("process"))
+        process = self.process_steps(("process",), data.get("process"))
+        if checkpoint is not None:
+            for split in [train, *val.values(), *test.values()]:
+                if split is not None and split.sampler is not None:
+                    self.resumable_sampler(split.sampler)
 
         if self.problems:
             return None
