@@ -68,6 +68,7 @@ def test_commands_that_do_not_train_never_import_torch(toy_dir: Path, args: list
     assert result.stderr.splitlines()[-1] == "torch modules: 0", result.stderr
 
 
+@pytest.mark.slow
 def test_the_probe_does_see_torch_when_a_command_trains(toy_dir: Path) -> None:
     result = run_without_torch(["run", "toy.toml", "--no-progress", "-o", "run.max_steps=1"], toy_dir)
     assert result.returncode == 0, result.stderr

@@ -47,6 +47,8 @@ def test_the_toy_recipe_is_valid(toy_manager: PluginManager, tmp_path: Path) -> 
 def test_resolved_recipe_spells_out_every_default(toy_manager: PluginManager, tmp_path: Path) -> None:
     resolved = check_recipe(TOY, toy_manager, tmp_path).resolved
     assert resolved["run"] == attrs.asdict(RunConfig(name="toy", epochs=2, log_every=2))
+    assert (resolved["run"]["seed"], resolved["run"]["device"], resolved["run"]["grad_accum"]) == (0, "auto", 1)
+    assert resolved["run"]["max_steps"] is None  # unset options stay in the tree (render leaves them out)
     assert resolved["data"]["train"]["dataset"] == {"name": "toy", "split": "train", "n": 64, "features": 4}
     assert resolved["data"]["train"]["loader"] == attrs.asdict(LoaderConfig(batch_size=8, shuffle=True))
     assert resolved["data"]["val"]["main"]["dataset"] == {"name": "toy", "split": "val", "n": 32, "features": 4}
