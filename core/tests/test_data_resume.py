@@ -196,6 +196,7 @@ def test_skipped_samples_are_never_fetched(tmp_path: Path, num_workers: int) -> 
     assert sorted(dataset.fetched()) == sorted(remaining)  # nothing of the first 7 batches
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # more workers than CI cores
 def test_augmentation_is_identical_for_0_1_and_4_workers() -> None:
     outputs = []
     for workers in (0, 1, 4):
@@ -237,6 +238,7 @@ def iterable_loader(workers: int, shuffle_buffer: int | None = None, drop_last: 
 
 
 @pytest.mark.parametrize("shuffle_buffer", [None, 8])
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # more workers than CI cores
 def test_iterable_pipeline_batches_do_not_depend_on_workers_and_resume_exactly(shuffle_buffer: int | None) -> None:
     runs = []
     for workers in (0, 2, 3):

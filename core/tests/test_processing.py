@@ -1,0 +1,289 @@
+"""[[process]] steps (runner.processing): multi-process equals single-process, the cache
+skips unchanged work, a changed input re-processes only its shard, ranks share the work,
+analyze output is stored, and the CLI reports bad input with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from core_helpers import write
+
+from runner.data.module import DataModule, build_datamodule
+from runner.engine.context import BuildContext
+from runner.errors import DataError, RecipeError
+from runner.plugins import PluginManager
+from runner.processing import DistArgs, load_output, run_steps
+from runner.recipe.source import read_recipe
+from runner.recipe.validate import validate
+from runner.stage import Stage
+
+PLUGIN = '''
+"""Test plugin: a processor that counts its calls in a file, a datamodule, samplers."""
+import os
+from pathlib import Path
+
+import attrs
+
+from runner import hookimpl, param
+
+
+@attrs.define
+class SquaresParams:
+    scale: float = param(1.0)
+    counter: str = param("")
+
+
+class Squares:
+    def __init__(self, scale=1.0, counter=""):
+        self.scale, self.counter = scale, counter
+
+    def process(self, inputs):
+        import torch
+        if self.counter:
+            with open(self.counter, "a") as handle:
+                handle.write(f"{os.getpid()} {len(inputs)}\\n")
+        values = [float(v) for path in inputs for v in Path(path).read_text().split()]
+        x = torch.tensor(values) * self.scale
+        return {"x": x, "y": x * x}
+
+    def analyze(self, data):
+        return {"rows": int(len(data["x"])), "mean": float(data["x"].mean())}
+
+
+class Forgetful:
+    """A sampler without state_dict/load_state_dict."""
+    def __init__(self, dataset, seed):
+        self.n = len(dataset)
+    def __iter__(self):
+        return iter(range(self.n))
+    def __len__(self):
+        return self.n
+
+
+class NoCheckpoint:
+    def __init__(self, run_dir):
+        pass
+    def restore(self, run, source):
+        return False
+
+
+class Module:
+    def __init__(self, ctx=None, n=20):
+        self.calls = []
+        self.n = n
+    def prepare_data(self):
+        marker = os.environ.get("PREPARE_MARKER")
+        if marker:
+            with open(marker, "a") as handle:
+                handle.write("prepared\\n")
+    def bind(self, ctx, registry, on_cuda=False):
+        self.ctx = ctx
+    def setup(self, stage):
+        self.calls.append(str(stage))
+    def train_dataloader(self):
+        return None
+
+
+@hookimpl
+def register_processors(register):
+    register("squares", Squares, params=SquaresParams)
+
+
+@hookimpl
+def register_samplers(register):
+    register("forgetful", Forgetful)
+
+
+@hookimpl
+def register_checkpointers(register):
+    register("nockpt", NoCheckpoint)
+
+
+@hookimpl
+def register_datamodules(register):
+    register("module", Module)
+'''
+
+RECIPE = """
+plugins = ["{plugin}"]
+[run]
+epochs = 1
+[data.train]
+dataset = {{ name = "toy" }}
+[model]
+name = "lin"
+[task]
+name = "cls"
+[optimizer]
+name = "sgd"
+[[process]]
+name = "squares"
+inputs = {inputs}
+process_count = {count}
+cache_dir = "{cache}"
+counter = "{counter}"
+analyze = true
+"""
+
+
+@pytest.fixture
+def manager(tmp_path: Path, toy_manager: PluginManager) -> PluginManager:
+    plugin = write(tmp_path / "proc_plugin.py", PLUGIN)
+    toy_manager.load_local(str(plugin))
+    return toy_manager
+
+
+def inputs(tmp_path: Path, count: int = 6) -> list[str]:
+    files = []
+    for i in range(count):
+        path = tmp_path / "in" / f"part{i}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(" ".join(str(i * 10 + j) for j in range(i + 1)))
+        files.append(str(path))
+    return files
+
+
+def recipe(manager: PluginManager, tmp_path: Path, files: list[str], count: int, cache: str, name: str = "r.toml"):
+    text = RECIPE.format(
+        plugin=tmp_path / "proc_plugin.py",
+        inputs=json.dumps(files),
+        count=count,
+        cache=tmp_path / cache,
+        counter=tmp_path / f"{cache}.calls",
+    )
+    path = write(tmp_path / name, text)
+    return validate(read_recipe(path), manager.registry, manager.failures)
+
+
+def calls(tmp_path: Path, cache: str) -> list[str]:
+    path = tmp_path / f"{cache}.calls"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_multi_process_equals_single_process(manager: PluginManager, tmp_path: Path) -> None:
+    files = inputs(tmp_path)
+    single = run_steps(recipe(manager, tmp_path, files, 1, "c1"), manager, report=None)[0]
+    multi = run_steps(recipe(manager, tmp_path, files, 3, "c3"), manager, report=None)[0]
+    assert single.processed == multi.processed == 6
+    one, three = load_output("squares", tmp_path / "c1"), load_output("squares", tmp_path / "c3")
+    assert torch.equal(one["x"], three["x"]) and torch.equal(one["y"], three["y"])
+    assert one["x"].tolist()[:3] == [0.0, 10.0, 11.0]  # input order is kept
+    assert len({line.split()[0] for line in calls(tmp_path, "c3")}) == 3  # three processes did the work
+
+
+def test_rerun_hits_the_cache_and_a_changed_input_reprocesses_only_its_shard(
+    manager: PluginManager, tmp_path: Path
+) -> None:
+    files = inputs(tmp_path)
+    validated = recipe(manager, tmp_path, files, 2, "c")
+    first = run_steps(validated, manager, report=None)[0]
+    assert first.processed == 6 and len(calls(tmp_path, "c")) == 6
+    messages: list[str] = []
+    again = run_steps(validated, manager, report=messages.append)[0]
+    assert again.processed == 0 and again.cached == 6
+    assert len(calls(tmp_path, "c")) == 6  # no processor call at all
+    assert "nothing to do" in messages[0]
+    Path(files[2]).write_text("1000 2000 3000")
+    changed = run_steps(validated, manager, report=None)[0]
+    assert (changed.processed, changed.cached) == (1, 5)
+    assert len(calls(tmp_path, "c")) == 7
+    assert 2000.0 in load_output("squares", tmp_path / "c")["x"].tolist()
+
+
+def test_parameters_are_part_of_the_cache_key(manager: PluginManager, tmp_path: Path) -> None:
+    files = inputs(tmp_path, 2)
+    validated = recipe(manager, tmp_path, files, 1, "c")
+    run_steps(validated, manager, report=None)
+    scaled = validate(read_recipe(tmp_path / "r.toml", ("process.0.scale=2.0",)), manager.registry, manager.failures)
+    assert run_steps(scaled, manager, report=None)[0].processed == 2
+
+
+def test_ranks_process_their_share_and_the_primary_merges(manager: PluginManager, tmp_path: Path) -> None:
+    files = inputs(tmp_path, 5)
+    validated = recipe(manager, tmp_path, files, 1, "c")
+    other = run_steps(validated, manager, dist=DistArgs(rank=1, world_size=2), report=None)[0]
+    assert other.processed == 2 and other.skipped_other_ranks == 3
+    assert not (tmp_path / "c" / "outputs" / "squares.json").exists()  # only the primary merges
+    primary = run_steps(validated, manager, dist=DistArgs(rank=0, world_size=2), report=None)[0]
+    assert primary.processed == 3
+    run_steps(recipe(manager, tmp_path, files, 1, "ref"), manager, report=None)
+    assert torch.equal(load_output("squares", tmp_path / "c")["x"], load_output("squares", tmp_path / "ref")["x"])
+
+
+def test_dist_args_from_env_follow_node_and_local_rank() -> None:
+    dist = DistArgs.from_env({"NODE_RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "NNODES": "2"})
+    assert (dist.rank, dist.world_size, dist.is_primary) == (3, 4, False)
+    assert DistArgs.from_env({}) == DistArgs()
+
+
+def test_analysis_is_stored_with_the_cache(manager: PluginManager, tmp_path: Path) -> None:
+    files = inputs(tmp_path, 3)
+    result = run_steps(recipe(manager, tmp_path, files, 1, "c"), manager, report=None)[0]
+    assert result.analysis == {"rows": 6, "mean": pytest.approx(result.analysis["mean"])}
+    manifest = json.loads((tmp_path / "c" / "outputs" / "squares.json").read_text())
+    assert manifest["analysis"]["rows"] == 6
+
+
+def test_missing_input_is_a_data_error(manager: PluginManager, tmp_path: Path) -> None:
+    validated = recipe(manager, tmp_path, [str(tmp_path / "nope.txt")], 1, "c")
+    with pytest.raises(DataError, match=r"nope\.txt' does not exist"):
+        run_steps(validated, manager, report=None)
+
+
+def test_process_keys_are_validated(manager: PluginManager, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bad.toml",
+        RECIPE.format(plugin=tmp_path / "proc_plugin.py", inputs="[]", count=0, cache="c", counter=""),
+    )
+    with pytest.raises(RecipeError) as caught:
+        validate(read_recipe(path, ("process.0.executor=forks",)), manager.registry, manager.failures)
+    text = str(caught.value)
+    assert "process[0].process_count" in text and "process[0].executor" in text
+
+
+def test_non_resumable_sampler_with_checkpointing_is_a_validation_error(manager: PluginManager, tmp_path: Path) -> None:
+    text = RECIPE.format(plugin=tmp_path / "proc_plugin.py", inputs="[]", count=1, cache="c", counter="")
+    text = text.replace(
+        "[[process]]", '[data.train.sampler]\nname = "forgetful"\n[checkpoint]\nname = "nockpt"\n[[process]]'
+    )
+    path = write(tmp_path / "ck.toml", text)
+    with pytest.raises(RecipeError) as caught:
+        validate(read_recipe(path), manager.registry, manager.failures)
+    assert "data.train.sampler.name: TypeError: sampler 'forgetful'" in str(caught.value)
+    assert "not resumable" in str(caught.value)
+    # Without [checkpoint] the same sampler is fine.
+    path.write_text(text.replace('[checkpoint]\nname = "nockpt"\n', ""))
+    validate(read_recipe(path), manager.registry, manager.failures)
+
+
+def test_a_registered_datamodule_falls_back_to_the_recipe_tables(manager: PluginManager, tmp_path: Path) -> None:
+    text = RECIPE.format(plugin=tmp_path / "proc_plugin.py", inputs="[]", count=1, cache="c", counter="")
+    path = write(tmp_path / "dm.toml", text.replace("[[process]]", '[datamodule]\nname = "module"\n[[process]]'))
+    validated = validate(read_recipe(path), manager.registry, manager.failures)
+    ctx = BuildContext(recipe=validated, seed=0, run_dir=tmp_path)
+    module = build_datamodule(validated, manager.registry, ctx)
+    for stage in Stage:
+        module.setup(stage)
+    assert module.train_dataloader() is not None  # from [data.train]
+    assert module.primary.calls == ["train", "val", "test"]  # type: ignore[attr-defined]
+    assert ctx.train_dataset is not None
+    module.teardown()
+
+
+def test_datamodule_base_class_make_loader(tmp_path: Path) -> None:
+    class Mine(DataModule):
+        def setup(self, stage: Stage) -> None:
+            if stage is Stage.TRAIN:
+                data = torch.utils.data.TensorDataset(torch.arange(10.0), torch.arange(10))
+                self.set_loader(stage, self.make_loader(data, {"batch_size": 4, "shuffle": True}))
+
+    module = Mine()
+    module.bind(BuildContext(recipe=None, seed=0, run_dir=tmp_path), None)  # type: ignore[arg-type]
+    module.setup(Stage.TRAIN)
+    loader = module.train_dataloader()
+    assert len(loader) == 3 and loader.fast_path
+    assert module.val_dataloaders() == {}
