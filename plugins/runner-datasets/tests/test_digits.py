@@ -89,6 +89,10 @@ def test_bad_fractions_are_rejected(val: float, test: float) -> None:
         build(split="train", val_fraction=val, test_fraction=test)
 
 
-def test_unknown_split_is_rejected() -> None:
-    with pytest.raises(ValueError, match="split"):
-        build(split="validation")  # type: ignore[arg-type]
+def test_unknown_split_is_rejected_listing_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown split 'trian'; expected one of: .*train.*val"):
+        build(split="trian")
+
+
+def test_split_names_parse_like_helios_dataset_split() -> None:
+    assert torch.equal(build(split="validation").tensors[1], build(split="VAL").tensors[1])

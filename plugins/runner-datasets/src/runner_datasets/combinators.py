@@ -133,15 +133,15 @@ def random_split(
     dataset: Any,
     fractions: Sequence[float],
     part: int | str,
-    seed: int = 0,
+    split_seed: int = 0,
     build_dataset: Builder | None = None,
     ctx: Any = None,
 ) -> Any:
     """Part ``part`` of a random split by ``fractions``; the parts are disjoint and cover the
-    dataset, and depend only on its length, the fractions and ``seed``."""
-    inner = build_dataset(dataset, "dataset")
+    dataset, and depend only on its length, the fractions and ``split_seed``."""
+    inner = _builder(build_dataset, ctx)(dataset, "dataset")
     lengths = split_lengths(len(inner), fractions)
     index = part_index(part, len(lengths))
-    order = torch.randperm(len(inner), generator=torch.Generator().manual_seed(seed)).tolist()
+    order = torch.randperm(len(inner), generator=torch.Generator().manual_seed(split_seed)).tolist()
     begin = sum(lengths[:index])
     return _take(inner, order[begin : begin + lengths[index]], "random_split")

@@ -170,7 +170,7 @@ class RandomSplitParams:
     dataset: dict[str, Any] = param(doc="The dataset table ({ name = ..., ... }).")
     fractions: list[float] = param(doc="Fractions of the parts (summing to 1), e.g. [0.8, 0.1, 0.1].")
     part: int | str = param(doc="Which part: its number (0, 1, ...) or a split name (train = 0, val = 1, test = 2).")
-    seed: int = param(0, doc="Seed of the split (independent of the run seed).")
+    split_seed: int = param(0, doc="Seed of the split (independent of the run seed).")
 
 
 # -- transforms ----------------------------------------------------------------------

@@ -1,0 +1,237 @@
+"""Sources (tensors, csv, jsonl, list, generator, processed), combinators and transforms."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from runner.data.build import make_loader
+from runner.data.loader import IterableLoader, Loader
+from runner.errors import DataError
+from runner_datasets import combinators, sources
+from runner_datasets.transforms import Map, Normalize, RandomNoise
+
+
+def digits_table(split: str = "train") -> dict[str, Any]:
+    return {"name": "digits", "split": split}
+
+
+def builder(table: Any, where: str = "dataset") -> Any:
+    return combinators._builder(None, None)(table, where)
+
+
+# -- tensors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz", ".pt"])
+def test_tensor_files_load_with_fields_in_order(tmp_path: Path, suffix: str) -> None:
+    x, y = torch.randn(6, 3), torch.arange(6)
+    path = tmp_path / f"data{suffix}"
+    if suffix == ".safetensors":
+        save_file({"features": x, "labels": y}, str(path))
+    elif suffix == ".npz":
+        np.savez(path, features=x.numpy(), labels=y.numpy())
+    else:
+        torch.save({"features": x, "labels": y}, path)
+    dataset = sources.tensors(path=str(path), fields=["features", "labels"])
+    assert torch.equal(dataset.tensors[0], x) and torch.equal(dataset.tensors[1], y)
+    assert dataset.meta == {"in_features": 3, "num_classes": 6, "task": "classification"}
+
+
+def test_pt_files_never_unpickle_arbitrary_objects(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pt"
+    with path.open("wb") as handle:
+        pickle.dump({"x": object()}, handle)
+    with pytest.raises(DataError, match=r"evil\.pt: cannot load"):
+        sources.tensors(path=str(path))
+
+
+def test_tensor_file_errors_name_the_file_and_suggest_keys(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"missing\.safetensors: no such file"):
+        sources.tensors(path=str(tmp_path / "missing.safetensors"))
+    path = tmp_path / "d.safetensors"
+    save_file({"features": torch.zeros(2, 2), "labels": torch.zeros(3)}, str(path))
+    with pytest.raises(DataError, match="no key 'label' \\(did you mean 'labels'\\?\\)"):
+        sources.tensors(path=str(path), fields=["features", "label"])
+    with pytest.raises(DataError, match="same \\(non-zero\\) first dimension"):
+        sources.tensors(path=str(path))
+
+
+def test_tensor_file_split_prefixes(tmp_path: Path) -> None:
+    path = tmp_path / "s.safetensors"
+    save_file({"train/x": torch.zeros(4, 1), "val/x": torch.ones(2, 1)}, str(path))
+    assert len(sources.tensors(path=str(path), split="valid")) == 2
+
+
+# -- csv and jsonl -------------------------------------------------------------------
+
+
+CSV = "a,b,label\n1,2,0\n3,4,1\n\n5,6,1\n"
+
+
+def test_csv_columns_become_tensors(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(CSV)
+    dataset = sources.csv_dataset(path=str(path), label="label")
+    assert dataset.tensors[0].tolist() == [[1, 2], [3, 4], [5, 6]] and dataset.tensors[0].dtype == torch.float32
+    assert dataset.tensors[1].tolist() == [0, 1, 1] and dataset.tensors[1].dtype == torch.int64
+    only_b = sources.csv_dataset(path=str(path), features=["b"], label="label", label_dtype="float32")
+    assert only_b.tensors[0].tolist() == [[2], [4], [6]] and only_b.meta["task"] == "regression"
+
+
+def test_csv_malformed_row_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("a,b,label\n1,2,0\n3,4\n")
+    with pytest.raises(DataError, match=r"bad\.csv:3: malformed row: expected 3 fields, found 2"):
+        sources.csv_dataset(path=str(path), label="label")
+    path.write_text("a,b,label\n1,2,0\n3,x,1\n")
+    with pytest.raises(DataError, match=r"bad\.csv:3: column 'b': cannot read 'x' as a number"):
+        sources.csv_dataset(path=str(path), label="label")
+
+
+def test_csv_wrong_column_suggests_the_right_one(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(CSV)
+    with pytest.raises(DataError, match=r"d\.csv:1: no column 'lable' \(did you mean 'label'\?\)"):
+        sources.csv_dataset(path=str(path), label="lable")
+
+
+def test_jsonl_fields_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"x": [1, 2], "w": 3, "y": 1}\n\n{"x": [4, 5], "w": 6, "y": 0}\n')
+    dataset = sources.jsonl_dataset(path=str(path), features=["x", "w"], label="y")
+    assert dataset.tensors[0].tolist() == [[1, 2, 3], [4, 5, 6]] and dataset.tensors[1].tolist() == [1, 0]
+    with pytest.raises(DataError, match=r"d\.jsonl:1: no field 'z' \(did you mean 'x'\?\)|d\.jsonl:1: no field 'z'"):
+        sources.jsonl_dataset(path=str(path), features=["z"])
+    path.write_text('{"x": 1}\n{"x": \n')
+    with pytest.raises(DataError, match=r"d\.jsonl:2: invalid JSON"):
+        sources.jsonl_dataset(path=str(path), features=["x"])
+
+
+# -- list and generator ------------------------------------------------------------------
+
+
+def produce_list(n: int = 3, split: str | None = None) -> list[Any]:
+    return [(torch.tensor([float(i)]), i) for i in range(n)]
+
+
+def produce_stream(n: int = 5) -> Any:
+    for i in range(n):
+        yield torch.tensor([float(i)]), torch.tensor(i)
+
+
+def test_list_source_inline_and_producer() -> None:
+    assert len(sources.list_dataset(items=[1, 2, 3])) == 3
+    dataset = sources.list_dataset(producer=f"{__name__}:produce_list", kwargs={"n": 4}, split="train")
+    assert len(dataset) == 4 and dataset[2][1] == 2
+    with pytest.raises(DataError, match="no items"):
+        sources.list_dataset()
+    with pytest.raises(DataError, match="cannot import"):
+        sources.list_dataset(producer="no_such_module:f")
+
+
+def test_generator_source_known_and_unknown_length() -> None:
+    known = sources.generator_dataset(producer=f"{__name__}:produce_stream", kwargs={"n": 7}, length=5)
+    assert len(known) == 5 and len(list(known)) == 5
+    unknown = sources.generator_dataset(producer=f"{__name__}:produce_stream", kwargs={"n": 7})
+    with pytest.raises(TypeError, match="no known length"):
+        len(unknown)
+    loader = make_loader(unknown, {"batch_size": 3})
+    assert isinstance(loader, IterableLoader)
+    assert [b[1].tolist() for b in loader] == [[0, 1, 2], [3, 4, 5], [6]]
+    with pytest.raises(TypeError, match="no known length"):
+        len(loader)
+
+
+# -- combinators -----------------------------------------------------------------------
+
+
+def test_concat_keeps_in_memory_tensors() -> None:
+    both = combinators.concat(datasets=[digits_table("val"), digits_table("test")], build_dataset=builder)
+    val, test = builder(digits_table("val")), builder(digits_table("test"))
+    assert len(both) == len(val) + len(test)
+    loader = make_loader(both, {"batch_size": 64})
+    assert isinstance(loader, Loader) and loader.fast_path
+
+
+def test_concat_of_general_datasets() -> None:
+    table = {"name": "list", "items": [[1.0], [2.0]]}
+    both = combinators.concat(datasets=[table, table], build_dataset=builder)
+    assert len(both) == 4 and both[3] == [2.0]
+
+
+def test_subset_and_errors() -> None:
+    part = combinators.subset(dataset=digits_table("val"), start=10, stop=20, build_dataset=builder)
+    full = builder(digits_table("val"))
+    assert torch.equal(part.tensors[0], full.tensors[0][10:20])
+    picked = combinators.subset(dataset=digits_table("val"), indices=[5, 1], build_dataset=builder)
+    assert torch.equal(picked.tensors[1], full.tensors[1][[5, 1]])
+    with pytest.raises(DataError, match="out of range"):
+        combinators.subset(dataset=digits_table("val"), indices=[100000], build_dataset=builder)
+
+
+def test_random_split_parts_are_disjoint_cover_and_depend_only_on_the_seed() -> None:
+    table = {"name": "list", "items": list(range(23))}
+    parts = [
+        combinators.random_split(dataset=table, fractions=[0.6, 0.2, 0.2], part=p, split_seed=4, build_dataset=builder)
+        for p in ("train", "val", 2)
+    ]
+    items = [[part[i] for i in range(len(part))] for part in parts]
+    assert [len(i) for i in items] == [14, 5, 4]
+    assert sorted(i for part in items for i in part) == list(range(23))
+    again = combinators.random_split(
+        dataset=table, fractions=[0.6, 0.2, 0.2], part=0, split_seed=4, build_dataset=builder
+    )
+    assert [again[i] for i in range(len(again))] == items[0]
+    with pytest.raises(DataError, match="sum to 1"):
+        combinators.random_split(dataset=table, fractions=[0.5, 0.2], part=0, build_dataset=builder)
+    with pytest.raises(DataError, match="unknown split 'trian'; expected one of"):
+        combinators.random_split(dataset=table, fractions=[0.5, 0.5], part="trian", build_dataset=builder)
+
+
+def test_nested_tables_are_validated() -> None:
+    with pytest.raises(Exception, match=r"dataset\.datasets\[1\].*split"):
+        combinators.concat(datasets=[digits_table(), {"name": "digits", "split": "bogus"}], build_dataset=None)
+
+
+# -- transforms ------------------------------------------------------------------------
+
+
+def test_normalize_folds_into_tensors_and_keeps_the_fast_path() -> None:
+    data = torch.utils.data.TensorDataset(torch.arange(12.0).reshape(6, 2), torch.arange(6))
+    normalize = Normalize(mean=[1.0, 2.0], std=[2.0, 4.0])
+    loader = make_loader(data, {"batch_size": 6}, transforms=[normalize])
+    assert isinstance(loader, Loader) and loader.fast_path
+    ((x, _),) = list(loader)
+    expected = torch.stack([normalize(data[i], np.random.default_rng(0))[0] for i in range(6)])
+    assert torch.allclose(x, expected)
+
+
+def test_random_noise_uses_only_the_given_rng() -> None:
+    noise = RandomNoise(std=0.5)
+    sample = (torch.zeros(3), torch.tensor(1))
+    a = noise(sample, np.random.default_rng([1, 2, 3]))
+    b = noise(sample, np.random.default_rng([1, 2, 3]))
+    assert torch.equal(a[0], b[0]) and not torch.equal(a[0], sample[0]) and a[1] == 1
+    data = torch.utils.data.TensorDataset(torch.zeros(8, 2), torch.arange(8))
+    loader = make_loader(data, {"batch_size": 4}, transforms=[noise])
+    assert isinstance(loader, Loader) and not loader.fast_path  # random per-sample work: general path
+    assert not torch.equal(next(iter(loader))[0], torch.zeros(4, 2))
+
+
+def double(item: Any, rng: np.random.Generator) -> Any:
+    return item[0] * 2, item[1]
+
+
+def test_map_transform_for_samples_and_batches() -> None:
+    data = torch.utils.data.TensorDataset(torch.ones(4, 1), torch.arange(4))
+    per_sample = make_loader(data, {"batch_size": 2}, transforms=[Map(f"{__name__}:double")])
+    per_batch = make_loader(data, {"batch_size": 2}, transforms=[Map(f"{__name__}:double", batch=True)])
+    assert [b[0].sum().item() for b in per_sample] == [b[0].sum().item() for b in per_batch] == [4.0, 4.0]
+    assert pickle.loads(pickle.dumps(Map(f"{__name__}:double"))).fn is double
