@@ -100,9 +100,11 @@ class IndexSampler(_Positioned, torch.utils.data.Sampler[int]):
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[int]:
+        # A generator: the start position is consumed when iteration begins, not when
+        # iter() is called (DataLoader calls iter() on its sampler more than once).
         order = self.epoch_indices()[self.start :]
         self.start = 0
-        return iter(order.tolist())
+        yield from order.tolist()
 
 
 class ResumableSampler(IndexSampler):
@@ -166,9 +168,9 @@ class BatchIndexSampler(_Positioned, torch.utils.data.Sampler[list[int]]):
         return len(self.epoch_batches())
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self.epoch_batches()[self.start :]
+        batches = self.epoch_batches()[self.start :]  # consumed lazily, see IndexSampler.__iter__
         self.start = 0
-        return iter(batches)
+        yield from batches
 
 
 def is_batch_sampler(sampler: Any) -> bool:
