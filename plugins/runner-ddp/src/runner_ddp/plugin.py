@@ -1,0 +1,55 @@
+"""Entry module of the ``runner-ddp`` plugin: the ``ddp`` backend, plus the hooks that keep
+sample accounting exact across ranks (evaluation shards, resume on another world size).
+
+Imports only torch-free modules; the backend is a lazy reference and the hooks import
+:mod:`runner_ddp.sharding` when a run calls them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runner import hookimpl
+from runner.registry import RegisterComponent
+from runner_ddp.params import DDPParams
+
+if TYPE_CHECKING:
+    from runner.engine.context import RunContext
+    from runner.stage import Stage
+
+
+@hookimpl
+def register_backends(register: RegisterComponent) -> None:
+    """Register ``ddp``."""
+    register(
+        "ddp",
+        "runner_ddp.backend:build",
+        params=DDPParams,
+        doc="DistributedDataParallel over torch.distributed (gloo, NCCL), started by torch's elastic agent.",
+    )
+
+
+@hookimpl
+def setup(run: RunContext, stage: Stage) -> None:
+    """Evaluate every validation/test sample exactly once across ranks (no padding)."""
+    if run.backend.world_size > 1:
+        from runner_ddp import sharding
+
+        sharding.unpad_eval_loaders(run)
+
+
+@hookimpl
+def get_state(run: RunContext) -> dict[str, Any] | None:
+    """The train loader's global sample position, so any world size can resume it."""
+    from runner_ddp import sharding
+
+    position = sharding.position(run)
+    return {sharding.STATE_KEY: position} if position is not None else None
+
+
+@hookimpl
+def update_state(run: RunContext, state: dict[str, Any]) -> None:
+    """Continue the checkpoint's epoch from its global sample position."""
+    from runner_ddp import sharding
+
+    sharding.resume(run, state.get(sharding.STATE_KEY))
