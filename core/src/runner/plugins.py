@@ -26,7 +26,7 @@ import pluggy
 from runner import hookspecs
 from runner._version import __version__
 from runner.errors import PluginError
-from runner.registry import KINDS, CommandEntry, Component, PluginInfo, Registry
+from runner.registry import KINDS, CommandEntry, Component, DuplicateNameError, PluginInfo, Registry
 
 ENTRY_POINT_GROUP = "runner"
 DISABLE_ENV = "RUNNER_DISABLE_PLUGINS"
@@ -98,7 +98,8 @@ class PluginManager:
         self._disabled |= {spec[3:] for spec in self._local if spec.startswith("no:")}
         self._loaded = False
         self._registry: Registry | None = None
-        self.failures: list[PluginFailure] = []
+        self._load_failures: list[PluginFailure] = []
+        self._registration_failures: list[PluginFailure] = []
 
     # -- discovery and loading --------------------------------------------------------
 
@@ -137,13 +138,19 @@ class PluginManager:
                 try:
                     self._register(ep.load(), info)
                 except Exception as exc:  # a broken plugin must not take the others down
-                    self.failures.append(PluginFailure(info, f"{type(exc).__name__}: {_one_line(exc)}"))
+                    self._load_failures.append(PluginFailure(info, f"{type(exc).__name__}: {_one_line(exc)}"))
         for spec in self._local:
             if spec.startswith("no:"):
                 continue
             plugin, info = _import_local(spec)
             self.add(plugin, info)
         return self
+
+    @property
+    def failures(self) -> list[PluginFailure]:
+        """Plugins that failed to import or whose registration hooks raised (they are left out)."""
+        _ = self.registry  # registration failures are known once the registry is built
+        return [*self._load_failures, *self._registration_failures]
 
     @property
     def local_plugins(self) -> tuple[str, ...]:
@@ -215,22 +222,35 @@ class PluginManager:
         if self._registry is None:
             self.load()
             registry = Registry()
+            failed: dict[str, str] = {}
             for kind, hook_name in REGISTRATION_HOOKS.items():
-                self._collect(hook_name, functools.partial(_component_register, registry, kind))
-            self._collect("register_commands", functools.partial(_command_register, registry))
+                self._collect(hook_name, functools.partial(_component_register, registry, kind), failed)
+            self._collect("register_commands", functools.partial(_command_register, registry), failed)
+            # A plugin whose registration raised is left out whole, like one that failed to import.
+            self._registration_failures = [PluginFailure(self.info(n), error) for n, error in failed.items()]
+            for plugin_name in failed:
+                registry.remove_plugin(plugin_name)
+                self._pm.unregister(name=plugin_name)
+                del self._info[plugin_name]
             self._registry = registry
         return self._registry
 
-    def _collect(self, hook_name: str, make_register: Callable[[PluginInfo], Callable[..., None]]) -> None:
+    def _collect(
+        self, hook_name: str, make_register: Callable[[PluginInfo], Callable[..., None]], failed: dict[str, str]
+    ) -> None:
         hook = getattr(self._pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # registration order = load order
+        for impl in hook.get_hookimpls():  # pluggy lists them in registration (= load) order
+            if impl.plugin_name in failed:
+                continue
             info = self.info(impl.plugin_name)
             try:
                 impl.function(register=make_register(info))
-            except PluginError:
+            except DuplicateNameError:  # ambiguity between two plugins: no safe way to pick one
                 raise
+            except PluginError as exc:
+                failed[impl.plugin_name] = f"hook {hook_name}: {_one_line(exc)}"
             except Exception as exc:
-                raise PluginError(f"plugin {info}: hook {hook_name} raised {type(exc).__name__}: {exc}") from exc
+                failed[impl.plugin_name] = f"hook {hook_name} raised {type(exc).__name__}: {_one_line(exc)}"
 
     # -- calling hooks ---------------------------------------------------------------
 

@@ -174,6 +174,10 @@ class CommandEntry:
         return self.command
 
 
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name: ambiguous, so never resolved by picking one."""
+
+
 class UnknownComponentError(RunnerError):
     """A recipe names a component nobody registered."""
 
@@ -191,7 +195,7 @@ class Registry:
             raise PluginError(f"unknown component kind {component.kind!r}")
         existing = self._components[component.kind].get(component.name)
         if existing is not None:
-            raise PluginError(
+            raise DuplicateNameError(
                 f"duplicate {component.kind} name {component.name!r}: registered by "
                 f"{existing.plugin} and by {component.plugin}"
             )
@@ -201,10 +205,18 @@ class Registry:
         """Add a CLI subcommand; names are unique like components."""
         existing = self.commands.get(entry.name)
         if existing is not None:
-            raise PluginError(
+            raise DuplicateNameError(
                 f"duplicate command {entry.name!r}: registered by {existing.plugin} and by {entry.plugin}"
             )
         self.commands[entry.name] = entry
+
+    def remove_plugin(self, plugin_name: str) -> None:
+        """Drop every component and command a plugin registered."""
+        for by_name in self._components.values():
+            for name in [n for n, c in by_name.items() if c.plugin.name == plugin_name]:
+                del by_name[name]
+        for name in [n for n, e in self.commands.items() if e.plugin.name == plugin_name]:
+            del self.commands[name]
 
     def names(self, kind: str) -> list[str]:
         """Registered names of ``kind``, sorted."""

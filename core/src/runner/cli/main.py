@@ -15,14 +15,22 @@ from runner.cli.common import AppState
 from runner.errors import RunnerError
 
 
+def _state(ctx: click.Context) -> AppState:
+    """The invocation's state, with the group's ``-p`` options applied: click resolves the
+    subcommand (which loads plugins) before the group callback runs."""
+    state = AppState.of(ctx)
+    state.add_local_plugins(ctx.params.get("local_plugins", ()))
+    return state
+
+
 class PluginCommands(click.Group):
     """A click group whose commands are registered by plugins (lazily imported)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(AppState.of(ctx).plugins.registry.commands)
+        return sorted(_state(ctx).plugins.registry.commands)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = AppState.of(ctx).plugins.registry.commands.get(cmd_name)
+        entry = _state(ctx).plugins.registry.commands.get(cmd_name)
         if entry is None:
             return None
         try:
@@ -37,7 +45,7 @@ class PluginCommands(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Show help text from registration, so --help imports no command module.
-        commands = AppState.of(ctx).plugins.registry.commands
+        commands = _state(ctx).plugins.registry.commands
         rows = [(name, commands[name].help) for name in sorted(commands)]
         if rows:
             with formatter.section("Commands"):
