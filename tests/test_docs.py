@@ -23,8 +23,9 @@ import attrs
 import pytest
 
 from runner import hookspecs
-from runner.recipe.model import LoaderConfig, RunConfig
+from runner.recipe.model import LoaderConfig, ProcessConfig, RunConfig
 from runner.recipe.validate import TOP_LEVEL
+from runner.schema.fields import schema_from_attrs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -189,8 +190,9 @@ def recipes_md() -> str:
         ("## Top-level keys", list(TOP_LEVEL)),
         ("## `[run]`", [f.name for f in attrs.fields(RunConfig)]),
         ("### Loader tables", [f.name for f in attrs.fields(LoaderConfig)]),
+        ("## `[[process]]` steps", [f.name for f in attrs.fields(ProcessConfig)]),
     ],
-    ids=["top-level", "run", "loader"],
+    ids=["top-level", "run", "loader", "process"],
 )
 def test_recipe_keys_are_documented(heading: str, keys: list[str]) -> None:
     documented = table_keys(section(recipes_md(), heading))
@@ -200,26 +202,21 @@ def test_recipe_keys_are_documented(heading: str, keys: list[str]) -> None:
     assert not stale, f"docs/recipes.md, {heading}: rows for keys the code does not accept: {stale}"
 
 
-@pytest.mark.parametrize("cls", [RunConfig, LoaderConfig], ids=["run", "loader"])
+SECTIONS = {RunConfig: "## `[run]`", LoaderConfig: "### Loader tables", ProcessConfig: "## `[[process]]` steps"}
+
+
+@pytest.mark.parametrize("cls", list(SECTIONS), ids=["run", "loader", "process"])
 def test_recipe_key_defaults_are_documented(cls: type) -> None:
     """Each row's default column matches the field's default (``unset`` for None)."""
-    heading = "## `[run]`" if cls is RunConfig else "### Loader tables"
+    heading = SECTIONS[cls]
     rows = {
         m[1]: m[2].strip()
         for m in re.finditer(r"^\|\s*`([^`]+)`\s*\|[^|]*\|([^|]*)\|", section(recipes_md(), heading), re.M)
     }
-    for field in attrs.fields(cls):
+    for name, field in schema_from_attrs(cls).fields.items():
         default = field.default
-        expected = (
-            "unset"
-            if default is None
-            else f"`{str(default).lower()}`"
-            if isinstance(default, bool)
-            else f'`"{default}"`'
-            if isinstance(default, str)
-            else f"`{default}`"
-        )
-        assert rows[field.name] == expected, f"docs/recipes.md: {field.name} default is {default!r}"
+        expected = "unset" if default is None else f"`{json.dumps(default)}`"
+        assert rows[name] == expected, f"docs/recipes.md: {name} default is {default!r}"
 
 
 # -- (c) the tutorial is the fixture -------------------------------------------------------
