@@ -200,9 +200,11 @@ def prepare_primary(recipe: Recipe, plugins: Any, run_dir: Any = None) -> None:
     from runner.engine.context import BuildContext
 
     if recipe.process:
+        import sys
+
         from runner.processing import run_steps
 
-        run_steps(recipe, plugins)
+        run_steps(recipe, plugins, report=lambda line: print(line, file=sys.stderr, flush=True))
     plugins.call("prepare_data", recipe=recipe)
     if recipe.datamodule is not None:
         ctx = BuildContext(recipe=recipe, seed=recipe.run.seed, run_dir=run_dir)

@@ -1,7 +1,7 @@
 """A content-addressed cache of processed shards.
 
 Layout under the cache directory (``[[process]] cache_dir``, else ``$RUNNER_CACHE_DIR``,
-else ``.runner-cache`` in the working directory)::
+else ``$XDG_CACHE_HOME/runner/process``, else ``~/.cache/runner/process``)::
 
     shards/<key>.safetensors | .npz     one shard's output tensors
     outputs/<name>.json                  the merged output: step key, shard keys in order,
@@ -24,13 +24,18 @@ from typing import Any
 
 from runner.errors import DataError
 
-DEFAULT_CACHE_DIR = ".runner-cache"
 FORMATS = ("safetensors", "npz")
 
 
 def cache_root(configured: str | None = None) -> Path:
-    """The cache directory: ``configured``, else ``$RUNNER_CACHE_DIR``, else ``.runner-cache``."""
-    return Path(configured or os.environ.get("RUNNER_CACHE_DIR") or DEFAULT_CACHE_DIR)
+    """The cache directory: ``configured``, else ``$RUNNER_CACHE_DIR``, else the user cache
+    (``$XDG_CACHE_HOME/runner/process`` or ``~/.cache/runner/process``)."""
+    if configured:
+        return Path(configured).expanduser()
+    if os.environ.get("RUNNER_CACHE_DIR"):
+        return Path(os.environ["RUNNER_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "runner" / "process"
 
 
 def file_hash(path: Path) -> str:

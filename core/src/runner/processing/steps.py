@@ -95,10 +95,12 @@ class StepResult:
         return f"process {self.name!r} -> output {self.output!r}: {what} ({self.cache_dir})"
 
 
-def expand_inputs(patterns: Sequence[str], where: str) -> list[str]:
-    """Files named by ``patterns`` (globs expanded, sorted); missing files are errors."""
+def expand_inputs(patterns: Sequence[str], where: str, base_dir: Path | None = None) -> list[str]:
+    """Files named by ``patterns`` (globs expanded, sorted; relative ones against
+    ``base_dir``, the recipe's directory); missing files are errors."""
     files: list[str] = []
-    for pattern in patterns:
+    for raw in patterns:
+        pattern = str(base_dir / raw) if base_dir is not None and not Path(raw).is_absolute() else raw
         if glob.has_magic(pattern):
             matched = sorted(glob.glob(pattern, recursive=True))
             if not matched:
@@ -111,8 +113,10 @@ def expand_inputs(patterns: Sequence[str], where: str) -> list[str]:
     return files
 
 
-def plan_shards(step: ComponentConfig, keys: ProcessConfig, plugin: str, where: str) -> list[Shard]:
-    files = expand_inputs(keys.inputs, where)
+def plan_shards(
+    step: ComponentConfig, keys: ProcessConfig, plugin: str, where: str, base_dir: Path | None = None
+) -> list[Shard]:
+    files = expand_inputs(keys.inputs, where, base_dir)
     hashes = {f: file_hash(Path(f)) for f in files}
     groups = [files[i : i + keys.shard_size] for i in range(0, len(files), keys.shard_size)] if files else [[]]
     return [
@@ -183,6 +187,7 @@ def run_step(
     analyze: bool = False,
     report: Report | None = None,
     wait_timeout: float = 3600.0,
+    base_dir: Path | None = None,
 ) -> StepResult:
     """Run one ``[[process]]`` step through the cache; see the module documentation."""
     dist = dist or DistArgs()
@@ -191,7 +196,7 @@ def run_step(
     plugin = f"{component.plugin.dist} {component.plugin.version}"
     output = keys.output or step.name
     cache = Cache(cache_root(keys.cache_dir), keys.format)
-    shards = plan_shards(step, keys, plugin, step.path)
+    shards = plan_shards(step, keys, plugin, step.path, base_dir)
     mine = [s for s in shards if s.index % dist.world_size == dist.rank]
     todo = [s for s in mine if not cache.has_shard(s.key)]
     processor = None
@@ -259,7 +264,12 @@ def run_steps(
     analyze: bool = False,
     report: Report | None = print,
 ) -> list[StepResult]:
-    """Run every ``[[process]]`` step of ``recipe`` in order."""
+    """Run every ``[[process]]`` step of ``recipe`` in order (relative inputs are read
+    from the recipe's directory)."""
     registry = plugins.registry if hasattr(plugins, "registry") else plugins
     dist = dist or DistArgs.from_env()
-    return [run_step(step, registry, dist=dist, analyze=analyze, report=report) for step in recipe.process]
+    base_dir = Path(recipe.path).parent if getattr(recipe, "path", None) else None
+    return [
+        run_step(step, registry, dist=dist, analyze=analyze, report=report, base_dir=base_dir)
+        for step in recipe.process
+    ]

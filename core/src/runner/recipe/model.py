@@ -74,7 +74,7 @@ class ProcessConfig:
     """Framework keys of a ``[[process]]`` step, next to the processor's own parameters."""
 
     inputs: list[str] = param(
-        [], doc="Input files or glob patterns (relative to the working directory), split across processes."
+        [], doc="Input files or glob patterns (relative to the recipe's directory), split across processes."
     )
     process_count: int = param(1, doc="Processes (or threads) that share the inputs.", check=at_least(1))
     executor: Literal["process", "thread", "inline"] = param(
@@ -85,7 +85,9 @@ class ProcessConfig:
         1, doc="Inputs per cached shard: a changed input re-processes its shard.", check=at_least(1)
     )
     format: Literal["safetensors", "npz"] = param("safetensors", doc="File format of the cached shards.")
-    cache_dir: str | None = param(None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else .runner-cache).")
+    cache_dir: str | None = param(
+        None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else ~/.cache/runner/process)."
+    )
     analyze: bool = param(False, doc="Also run the processor's analyze() and store its statistics.")
 
 

@@ -140,7 +140,7 @@ class ProcessedParams:
 
     output: str = param(doc="Output name of the [[process]] step (its 'output', default the processor name).")
     fields: list[str] = param([], doc="Tensors that make each sample, in order (default: every one, sorted).")
-    cache_dir: str | None = param(None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else .runner-cache).")
+    cache_dir: str | None = param(None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else the user cache).")
 
 
 # -- combinators ---------------------------------------------------------------------
@@ -214,3 +214,16 @@ class PrefetchParams:
 
     processes: int = param(2, doc="Worker processes (the loader's num_workers, at least this).", check=at_least(1))
     buffer: int = param(2, doc="Batches in flight per process (prefetch_factor).", check=at_least(1))
+
+
+# -- processors ----------------------------------------------------------------------
+
+
+@attrs.define
+class CsvToTensorsParams:
+    """[[process]] step: parses CSV files (one shard per file) into feature and label tensors."""
+
+    features: list[str] = param([], doc="Feature columns (default: every column but the label).")
+    label: str | None = param(None, doc="Label column.")
+    dtype: str = param("float32", doc="Torch dtype of the features.", check=dtype_name)
+    label_dtype: str = param("int64", doc="Torch dtype of the label.", check=dtype_name)

@@ -55,3 +55,14 @@ def register_transforms(register: RegisterComponent) -> None:
     """Register normalize, random_noise, map, shuffle_buffer and prefetch."""
     for name, factory, params in _TRANSFORMS:
         register(name, factory, params=params, doc=params.__doc__)
+
+
+@hookimpl
+def register_processors(register: RegisterComponent) -> None:
+    """Register csv_to_tensors."""
+    register(
+        "csv_to_tensors",
+        "runner_datasets.processors:CsvToTensors",
+        params=p.CsvToTensorsParams,
+        doc=p.CsvToTensorsParams.__doc__,
+    )
