@@ -19,7 +19,7 @@ $(STAMP): $(PYPROJECTS)
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/runner run recipes/digits.toml --run-dir runs/demo
+	$(BIN)/runner run recipes/digits.toml
 
 lint: install
 	$(BIN)/ruff check core plugins tests bench

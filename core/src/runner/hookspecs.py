@@ -214,7 +214,7 @@ def on_end_train_step(run: RunContext, global_step: int, outputs: Any) -> None:
 
 @hookspec
 def on_end_train_epoch(run: RunContext, epoch: int, global_step: int) -> None:
-    """Called when a training epoch ends (before its epoch-end validation)."""
+    """Called when a training epoch ends, after its epoch-end validation (if any)."""
 
 
 @hookspec

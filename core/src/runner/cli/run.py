@@ -50,6 +50,8 @@ def run_command(
     state = AppState.of(ctx)
     state.add_local_plugins(local_plugins)
     _, validated = state.load_recipe(recipe, overrides)
+    if resume and validated.checkpoint is None:
+        raise RunnerError("--resume needs a [checkpoint] table in the recipe (pip install runner-checkpoint)")
     if run_dir is None:
         run_dir = Path("runs") / validated.run.name if resume else default_run_dir(validated.run.name)
     elif not resume and (run_dir / "metrics.jsonl").exists():

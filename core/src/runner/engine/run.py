@@ -142,7 +142,8 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
         component = registry.get("checkpointer", recipe.checkpoint.name)
         checkpointer = component.build(recipe.checkpoint.params, ctx=ctx, run_dir=run_dir)
         callbacks.append((checkpointer, recipe.checkpoint))
-    for index, (obj, config) in enumerate(callbacks):
+    # pluggy calls the last registered first: register in reverse so hooks run in recipe order.
+    for index, (obj, config) in reversed(list(enumerate(callbacks))):
         info = registry.get(config.kind, config.name).plugin
         plugins.add_callback_object(obj, attrs.evolve(info, name=f"{config.kind}:{config.name}#{index}"))
 

@@ -26,11 +26,11 @@ class RunConfig:
     )
     device: str = param(
         "auto",
-        doc='"auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".',
+        doc='"auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N" or "mps".',
         check=one_of_patterns("auto", "cpu", "cuda", r"cuda:\d+", "mps"),
     )
     precision: Literal["fp32", "bf16", "fp16"] = param(
-        "fp32", doc="Autocast precision; bf16/fp16 apply on CUDA (fp16 with a gradient scaler)."
+        "fp32", doc="Autocast precision: bf16 on CPU or CUDA; fp16 on CUDA only, with a gradient scaler."
     )
     grad_accum: int = param(1, doc="Micro-batches accumulated per optimizer step.", check=at_least(1))
     clip_grad_norm: float | None = param(None, doc="Clip the global gradient norm to this value.", check=at_least(0))
