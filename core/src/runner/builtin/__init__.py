@@ -39,3 +39,7 @@ def register_commands(register: RegisterCommand) -> None:
     register("recipe", "runner.cli.recipe:recipe_group", help="Check and show recipes.")
     register("plugins", "runner.cli.plugins:plugins_command", help="List installed plugins and their components.")
     register("process", "runner.cli.process:process_command", help="Run a recipe's [[process]] steps (cached).")
+    register(
+        "explain", "runner.cli.explain:explain_command", help="Show a recipe's components, value sources and hooks."
+    )
+    register("new-plugin", "runner.cli.scaffold:new_plugin_command", help="Create a new plugin distribution.")

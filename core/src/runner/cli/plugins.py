@@ -37,11 +37,16 @@ def describe_plugins(plugins: PluginManager) -> dict[str, Any]:
     return {"plugins": rows, "failures": failures}
 
 
-@click.command("plugins")
+@click.group("plugins", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool) -> None:
-    """List installed plugins, the components and hooks each provides, and load errors."""
+    """List installed plugins, the components and hooks each provides, and load errors.
+
+    'runner plugins doctor' checks them.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     plugins = AppState.of(ctx).plugins
     try:
         report = describe_plugins(plugins)
@@ -61,3 +66,29 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(
             f"plugin {failure['distribution']} {failure['version']} failed to load: {failure['error']}", err=True
         )
+
+
+@plugins_command.command("doctor")
+@click.pass_context
+def doctor_command(ctx: click.Context) -> None:
+    """Check every installed plugin: imports (torch-free), hook names, component schemas and
+    the runner-core version range it declares. One line per problem; exit status 2 if any.
+    """
+    from runner.doctor import diagnose
+
+    report = diagnose(AppState.of(ctx).plugins)
+    names = ", ".join(f"{info.dist} {info.version}" for info in report.checked)
+    click.echo(f"checked {len(report.checked)} plugins: {names}")
+    if report.problems:
+        raise _DoctorProblems(report.problems)
+    click.echo("no problems found")
+
+
+class _DoctorProblems(RunnerError):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self._lines = lines
+
+    def lines(self) -> list[str]:
+        noun = "problem" if len(self._lines) == 1 else "problems"
+        return [*self._lines, f"plugins doctor: {len(self._lines)} {noun}"]

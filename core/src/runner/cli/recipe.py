@@ -60,3 +60,31 @@ def show_command(ctx: click.Context, recipe: str, overrides: tuple[str, ...], lo
     state.add_local_plugins(local_plugins)
     _, validated = state.load_recipe(recipe, overrides)
     click.echo(render(validated.resolved), nl=False)
+
+
+@recipe_group.command("schema")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=str),
+    help="Write the schema to this file (default: print it).",
+)
+@click.pass_context
+def schema_command(ctx: click.Context, output: str | None) -> None:
+    """Print the JSON Schema of recipes, with every installed plugin's components.
+
+    Point taplo / Even Better TOML at it to validate and complete recipes: put
+    '#:schema ./recipe.schema.json' as a recipe's first line, or map it to recipe files
+    in .taplo.toml. Plugins loaded with -p are included; a recipe's own plugins = [...] are not.
+    """
+    import json
+
+    from runner.schema.export import recipe_schema
+
+    text = json.dumps(recipe_schema(AppState.of(ctx).plugins.registry), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        click.echo(f"wrote {output}", err=True)
