@@ -74,7 +74,8 @@ def indexed(
 
 class Faults:
     """Injects a failure on one rank at one step of the first attempt; can stop the run
-    early (``stop_at_step``) and save the final weights (``save_final``)."""
+    early (``stop_at_step``) and save the final weights (``save_final``). Records the
+    worker's pid in ``run_dir/pid-rank<R>-attempt<A>.txt``."""
 
     def __init__(
         self,
@@ -83,9 +84,14 @@ class Faults:
         kind: str = "raise",
         stop_at_step: int = 0,
         save_final: bool = False,
+        ctx: BuildContext | None = None,
     ) -> None:
         self.rank, self.step, self.kind = rank, step, kind
         self.stop_at_step, self.save_final = stop_at_step, save_final
+        if ctx is not None:  # let tests check that no worker outlives the job
+            run_dir = Path(ctx.run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / f"pid-rank{ctx.rank}-attempt{attempt()}.txt").write_text(str(os.getpid()), encoding="utf-8")
 
     def on_end_train_step(self, run: RunContext, global_step: int) -> None:
         if global_step == self.stop_at_step:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import importlib
 import json
 import logging
 import multiprocessing
@@ -193,8 +194,12 @@ class DDP:
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
         )
         payload = pickle.dumps(job)
-        if plan.start_method == "forkserver":  # workers fork from a server that imported these once
-            multiprocessing.set_forkserver_preload(["torch", "runner.engine.run", __name__])
+        # DistributedDataParallel imports torch._dynamo when built (seconds): import it once
+        # where the workers fork from, not in every worker of every attempt.
+        if plan.start_method == "forkserver":
+            multiprocessing.set_forkserver_preload(["torch", "torch._dynamo", "runner.engine.run", __name__])
+        elif plan.start_method == "fork":
+            importlib.import_module("torch._dynamo")
         sys.stdout.flush()
         sys.stderr.flush()
         try:
@@ -211,7 +216,8 @@ class DDP:
             ) from None
         finally:
             shutil.rmtree(reports, ignore_errors=True)
-        return results[min(results)]
+        result: T = results[min(results)]
+        return result
 
     # -- one rank ----------------------------------------------------------------------
 
@@ -273,14 +279,14 @@ class DDP:
         assert env is not None
         timeout = timedelta(seconds=self.params.timeout_s)
         try:
-            store: dist.Store | None = None
+            store: Any = None
             if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == str(True):
                 # The elastic agent's store lives across restarts: keep each attempt's
                 # keys apart, or restarted ranks read the dead ranks' addresses.
-                agent_store = dist.TCPStore(
+                agent_store = dist.TCPStore(  # type: ignore[attr-defined]
                     env.master_addr, env.master_port, env.world_size, is_master=False, timeout=timeout
                 )
-                store = dist.PrefixStore(f"runner-ddp/attempt-{env.restart_count}", agent_store)
+                store = dist.PrefixStore(f"runner-ddp/attempt-{env.restart_count}", agent_store)  # type: ignore[attr-defined]
             dist.init_process_group(
                 backend=group,
                 init_method=None if store is not None else "env://",
@@ -459,8 +465,8 @@ def is_this_machine(host: str) -> bool:
     if host in names:
         return True
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-        local = {info[4][0] for name in names for info in socket.getaddrinfo(name, None)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+        local = {str(info[4][0]) for name in names for info in socket.getaddrinfo(name, None)}
     except OSError:
         return False
     return bool(addresses & local) or any(a.startswith("127.") for a in addresses)

@@ -1,0 +1,252 @@
+"""Multi-process runs of ``runner run`` with the ddp backend (CPU, gloo).
+
+Each test trains a tiny model in 2-3 worker processes through the CLI, the way a user
+does; the local test plugin records which sample indices every rank reads
+(``indices-rank<R>.txt``), injects failures and checkpoints every step.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from ddp_helpers import (
+    TEST_PLUGIN,
+    clean_env,
+    counts,
+    indices,
+    pids_alive,
+    recipe,
+    run_cli,
+    runner_script,
+    write_recipe,
+)
+
+from runner_ddp.backend import free_port
+
+TIMEOUT_S = 20  # [backend] timeout_s of the test recipes
+#: Loss curves of 2 x B (ddp) and 1 x 2B (single process) agree to this: only the float summation
+#: order differs (observed: at most 2e-7 relative over 19 AdamW steps on digits).
+LOSS_RTOL = 1e-5
+
+
+def records(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def evaluate(weights: Path, source: str, num_samples: int = 31) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of ``weights`` on the val split, in this process."""
+    sys.path.insert(0, str(TEST_PLUGIN.parent))
+    try:
+        import ddp_testplugin
+
+        from runner.engine.context import BuildContext
+        from runner.plugins import PluginManager
+    finally:
+        sys.path.pop(0)
+    ctx = BuildContext(recipe=None, seed=0, run_dir=weights.parent / "eval")  # type: ignore[arg-type]
+    val = ddp_testplugin.indexed("val", source=source, num_samples=num_samples, record=False, ctx=ctx)
+    ctx.train_dataset = val
+    model = PluginManager().load().registry.get("model", "mlp").build({"hidden": [16]}, ctx=ctx)
+    model.load_state_dict(torch.load(weights))
+    model.eval()
+    with torch.no_grad():
+        logits = model(val.x)
+    accuracy = (logits.argmax(-1) == val.y).double().mean().item()
+    loss = torch.nn.functional.cross_entropy(logits.double(), val.y).item()
+    return accuracy, loss
+
+
+def test_two_processes_see_each_sample_once_and_match_one_process(tmp_path: Path) -> None:
+    """digits, 2 ranks x 32 vs 1 process x 64: same samples per step, same loss curve, and
+    the all-reduced val accuracy is the one of the final weights on the whole val split."""
+    common: dict[str, Any] = {"source": "digits", "epochs": 2, "faults": {"save_final": True}}
+    ddp_tree = recipe(batch_size=32, optimizer={"name": "adamw", "lr": 1e-2}, **common)
+    del ddp_tree["backend"]["start_method"]  # the default (forkserver on Linux CPU)
+    ddp = run_cli("run", write_recipe(tmp_path / "ddp.toml", ddp_tree), "--run-dir", tmp_path / "ddp", "--no-progress")
+    assert ddp.returncode == 0, ddp
+    one_tree = recipe(backend="single", batch_size=64, record=False, optimizer={"name": "adamw", "lr": 1e-2}, **common)
+    run_in_process(write_recipe(tmp_path / "one.toml", one_tree), tmp_path / "one")
+
+    seen = indices(tmp_path / "ddp")
+    length = len(torch.load(tmp_path / "ddp" / "final.pt")) and max(i for _, _, i in seen) + 1
+    for epoch in (0, 1):
+        count = counts(seen, epoch)
+        assert set(count) == set(range(length))  # every sample, in every epoch
+        padded = [i for i, c in count.items() if c > 1]
+        assert sum(count.values()) - length == len(padded) == length % 2  # only the padding repeats
+    per_rank = [[i for a, e, i in indices(tmp_path / "ddp", f"indices-rank{r}.txt") if e == 0] for r in (0, 1)]
+    assert not set(per_rank[0][:-1]) & set(per_rank[1][:-1])  # disjoint shards (but the padded sample)
+
+    ddp_train = [r for r in records(tmp_path / "ddp") if r["stage"] == "train"]
+    one_train = [r for r in records(tmp_path / "one") if r["stage"] == "train"]
+    full_steps = length // 64  # the last, partial batch of the epoch differs (it holds the padding)
+    assert [r["step"] for r in ddp_train[:full_steps]] == list(range(1, full_steps + 1))
+    for mine, theirs in zip(ddp_train[:full_steps], one_train[:full_steps], strict=True):
+        assert mine["loss"] == pytest.approx(theirs["loss"], rel=LOSS_RTOL), (mine, theirs)
+
+    final_val = [r for r in records(tmp_path / "ddp") if r["stage"] == "val"][-1]
+    accuracy, loss = evaluate(tmp_path / "ddp" / "final.pt", "digits")
+    assert final_val["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+    assert final_val["loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def run_in_process(path: Path, run_dir: Path) -> None:
+    """Train a single-process recipe in this process (cheaper than the CLI)."""
+    from runner.engine.run import execute
+    from runner.plugins import PluginManager
+    from runner.recipe.source import read_recipe
+    from runner.recipe.validate import validate
+
+    source = read_recipe(path)
+    manager = PluginManager(local_plugins=[str(TEST_PLUGIN)]).load()
+    execute(validate(source, manager.registry, manager.failures), manager, run_dir, show_progress=False)
+
+
+def _assert_no_workers_left(run_dir: Path) -> None:
+    assert list(run_dir.glob("pid-*.txt")), "the test plugin recorded no worker pids"
+    assert pids_alive(run_dir) == []
+
+
+@pytest.mark.parametrize("kind", ["raise", "kill"])
+def test_a_failing_rank_ends_the_job_naming_it(tmp_path: Path, kind: str) -> None:
+    tree = recipe(faults={"rank": 1, "step": 3, "kind": kind}, epochs=50)
+    ran = run_cli("run", write_recipe(tmp_path / "r.toml", tree), "--run-dir", tmp_path / "run", "--no-progress")
+    assert ran.returncode == 2, ran
+    assert len(ran.errors) == 1, ran
+    if kind == "raise":
+        assert ran.errors[0].startswith("rank 1 on "), ran
+        assert "ValueError: injected failure at step 3" in ran.errors[0]
+    else:
+        assert ran.errors[0].startswith("rank 1 (pid "), ran
+        assert "was killed by SIGKILL" in ran.errors[0] or "died without an exception" in ran.errors[0], ran
+    fault = float((tmp_path / "run" / "fault.txt").read_text(encoding="utf-8"))
+    assert ran.ended - fault < TIMEOUT_S + 30
+    _assert_no_workers_left(tmp_path / "run")
+
+
+def test_restarted_workers_resume_from_the_checkpoint(tmp_path: Path) -> None:
+    """max_restarts = 1: rank 1 is killed mid-epoch, the agent restarts both ranks, they
+    resume from the step checkpoint and finish; that epoch still covers every sample."""
+    tree = recipe(faults={"rank": 1, "step": 3, "kind": "kill"}, checkpoint=True, ddp={"max_restarts": 1})
+    ran = run_cli("run", write_recipe(tmp_path / "r.toml", tree), "--run-dir", tmp_path / "run", "--no-progress")
+    assert ran.returncode == 0, ran
+    seen = indices(tmp_path / "run")
+    assert {attempt for attempt, _, _ in seen} == {0, 1}
+    assert set(counts(seen, 0)) == set(range(60)) and set(counts(seen, 1)) == set(range(60))
+    resumed = [i for attempt, epoch, i in seen if attempt == 1 and epoch == 0]
+    assert len(resumed) == len(set(resumed)) == 60 - 3 * 3 * 2  # from step 3 on, once each
+    steps = [r["step"] for r in records(tmp_path / "run") if r["stage"] == "train"]
+    assert steps == list(range(1, 21))  # the failed attempt's records after the checkpoint are gone
+    _assert_no_workers_left(tmp_path / "run")
+
+
+def _default_checkpointer_refuses_several_processes() -> str:
+    from runner.engine.context import BuildContext
+    from runner.errors import RunnerError
+    from runner.plugins import PluginManager
+
+    component = PluginManager().load().registry.find("checkpointer", "default")
+    if component is None:
+        return "the runner-checkpoint plugin is not installed"
+    ctx = BuildContext(recipe=None, seed=0, run_dir=Path("."), world_size=2)  # type: ignore[arg-type]
+    try:
+        component.build({}, ctx=ctx, run_dir=Path("unused"))
+    except RunnerError as exc:
+        return f"runner-checkpoint's default checkpointer refuses multi-process runs: {exc}"
+    return ""
+
+
+def test_restart_with_the_default_checkpointer(tmp_path: Path) -> None:
+    reason = _default_checkpointer_refuses_several_processes()
+    if reason:
+        pytest.skip(reason)
+    tree = recipe(faults={"rank": 1, "step": 3, "kind": "kill"}, ddp={"max_restarts": 1})
+    tree["checkpoint"] = {"name": "default", "every_n_steps": 1, "on_signal": False}
+    ran = run_cli("run", write_recipe(tmp_path / "r.toml", tree), "--run-dir", tmp_path / "run", "--no-progress")
+    assert ran.returncode == 0, ran
+    seen = indices(tmp_path / "run")
+    assert set(counts(seen, 0)) == set(range(60))
+    assert [r["step"] for r in records(tmp_path / "run") if r["stage"] == "train"] == list(range(1, 21))
+
+
+def test_resume_two_process_checkpoint_on_one_and_three(tmp_path: Path) -> None:
+    """A 2-process run stops at step 4 of 10 in epoch 0 (24 of 60 samples). Resumed on 1
+    process (single backend) and on 3 processes, epoch 0 continues from global sample 24:
+    every sample exactly once per epoch; the 3-process val accuracy (31 samples, uneven
+    shards) is that of the final weights on the whole split."""
+    tree = recipe(faults={"stop_at_step": 4}, checkpoint=True)
+    first = run_cli("run", write_recipe(tmp_path / "r.toml", tree), "--run-dir", tmp_path / "first", "--no-progress")
+    assert first.returncode == 0, first
+    assert [r["step"] for r in records(tmp_path / "first") if r["stage"] == "train"] == [1, 2, 3, 4]
+    before = indices(tmp_path / "first")
+    assert sum(counts(before, 0).values()) == 24
+
+    for processes in (1, 3):
+        run_dir = tmp_path / f"on{processes}"
+        shutil.copytree(tmp_path / "first", run_dir)
+        for path in run_dir.glob("indices-*.txt"):
+            path.unlink()
+        if processes == 1:
+            again = recipe(backend="single", checkpoint=True, faults={"save_final": True})
+        else:
+            again = recipe(nproc=3, checkpoint=True, faults={"save_final": True})
+        path = write_recipe(tmp_path / f"r{processes}.toml", again)
+        ran = run_cli("run", path, "--run-dir", run_dir, "--resume", "--no-progress")
+        assert ran.returncode == 0, ran
+        after = indices(run_dir)
+        epoch0 = counts(before + after, 0)
+        assert sorted(epoch0) == list(range(60)) and set(epoch0.values()) == {1}, processes
+        epoch1 = counts(after, 1)
+        assert sorted(epoch1) == list(range(60)) and set(epoch1.values()) == {1}, processes
+        steps = [r["step"] for r in records(run_dir) if r["stage"] == "train"]
+        per_step = 3 * processes
+        expected = 4 + -(-36 // per_step) + -(-(60 // processes) // 3)
+        assert steps == list(range(1, expected + 1)), processes
+        final_val = [r for r in records(run_dir) if r["stage"] == "val"][-1]
+        accuracy, loss = evaluate(run_dir / "final.pt", "synthetic")
+        assert final_val["accuracy"] == pytest.approx(accuracy, abs=1e-9)
+        assert final_val["loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def test_ranks_with_different_recipes_refuse_to_train(tmp_path: Path) -> None:
+    """Two processes joined through RANK/WORLD_SIZE (as torchrun or another launcher would
+    start them) whose recipes differ: both stop with the same clear error, exit 2."""
+    path = write_recipe(tmp_path / "r.toml", recipe())
+    port = str(free_port())
+    procs = []
+    for rank in (0, 1):
+        env = clean_env(
+            RANK=str(rank),
+            WORLD_SIZE="2",
+            LOCAL_RANK=str(rank),
+            LOCAL_WORLD_SIZE="2",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=port,
+        )
+        args = [runner_script(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]
+        if rank == 1:
+            args += ["-o", "run.seed=1"]
+        procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    for proc, (_, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 2, stderr
+        assert "error: the recipe of rank 1 differs from rank 0's" in stderr, stderr
+
+
+def test_joins_torchrun(tmp_path: Path) -> None:
+    """Under torchrun the backend joins its processes instead of launching its own."""
+    path = write_recipe(tmp_path / "r.toml", recipe(epochs=1))
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    args += [runner_script(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    done = subprocess.run(args, env=clean_env(), capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr
+    seen = indices(tmp_path / "run")
+    assert sorted(counts(seen, 0)) == list(range(60)) and set(counts(seen, 0).values()) == {1}
+    assert len(list((tmp_path / "run").glob("indices-rank*.txt"))) == 2
