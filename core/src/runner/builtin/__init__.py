@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.builtin.params import SamplerParams, SingleDeviceParams
+from runner.builtin.params import CsvLoggerParams, JsonlLoggerParams, SamplerParams, SingleDeviceParams
 from runner.hookspecs import hookimpl
 from runner.registry import RegisterCommand, RegisterComponent
 
@@ -34,11 +34,29 @@ def register_samplers(register: RegisterComponent) -> None:
 
 
 @hookimpl
+def register_loggers(register: RegisterComponent) -> None:
+    register(
+        "jsonl",
+        "runner.builtin.loggers:JsonlLogger",
+        params=JsonlLoggerParams,
+        doc="Another JSON-lines file of records, optionally timestamped (metrics.jsonl is always written).",
+    )
+    register(
+        "csv",
+        "runner.builtin.loggers:CsvLogger",
+        params=CsvLoggerParams,
+        doc="Records as CSV rows; the header widens when new columns appear.",
+    )
+
+
+@hookimpl
 def register_commands(register: RegisterCommand) -> None:
     register("run", "runner.cli.run:run_command", help="Train a recipe.")
     register("recipe", "runner.cli.recipe:recipe_group", help="Check and show recipes.")
     register("plugins", "runner.cli.plugins:plugins_command", help="List installed plugins and their components.")
     register("process", "runner.cli.process:process_command", help="Run a recipe's [[process]] steps (cached).")
+    register("runs", "runner.cli.runs:runs_group", help="List runs (status, steps, best metric) or compare two.")
+    register("plot", "runner.cli.plot:plot_command", help="Plot train/val curves of runs to a PNG (matplotlib).")
     register(
         "explain", "runner.cli.explain:explain_command", help="Show a recipe's components, value sources and hooks."
     )

@@ -6,7 +6,6 @@ and resumed run writes a ``metrics.jsonl`` identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import warnings
 from pathlib import Path
@@ -79,8 +78,17 @@ class Records:
     def close(self) -> None:
         if self.metrics is not None:
             self.metrics.close()
-        for logger, _ in self.loggers:
+        for index, (logger, info) in enumerate(self.loggers):
             close = getattr(logger, "close", None)
-            if callable(close):
-                with contextlib.suppress(Exception):
-                    close()
+            if not callable(close):
+                continue
+            try:
+                close()  # buffered loggers write their last records here
+            except Exception as exc:
+                if index not in self._failed:
+                    self._failed.add(index)
+                    warnings.warn(
+                        f"logger from plugin {info} failed when closing: {type(exc).__name__}: {exc}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from runner.errors import RunnerError
 from runner.plugins import PluginManager
 from runner.protocols import Backend
 from runner.recipe.model import Recipe
+from runner.runs import Heartbeat
 from runner.stage import Stage
 
 
@@ -149,6 +151,7 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
 
     metrics_file: MetricsFile | None = None
     loggers: list[tuple[Any, Any]] = []
+    heartbeat: Heartbeat | None = None
     if backend.is_primary:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "recipe.toml").write_text(render_resolved(recipe), encoding="utf-8")
@@ -163,6 +166,8 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
     run.extras["truncate_metrics"] = lambda offset: metrics_file.truncate(offset) if metrics_file else None
 
     try:
+        if backend.is_primary:  # `runner runs` tells running from crashed runs by it
+            heartbeat = Heartbeat(run_dir).start()
         # Workers restarted after a failure (job.restart > 0, e.g. by torch's elastic
         # agent) continue from the newest checkpoint this run directory holds; without
         # one they start over, as the first attempt did.
@@ -196,6 +201,8 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
             records.close()
             for obj, _ in callbacks:
                 plugins.remove_callback_object(obj)
+            if heartbeat is not None:
+                heartbeat.stop(sys.exc_info()[1])
     result = RunResult(
         run_dir,
         run.global_step,
