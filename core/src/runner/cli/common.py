@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from runner.cli.complete import complete_override, complete_recipe
 from runner.plugins import PluginManager
 from runner.recipe.model import Recipe
 from runner.recipe.source import RecipeSource, read_recipe
@@ -82,12 +83,15 @@ def recipe_options(func: F) -> F:
         multiple=True,
         metavar="KEY.PATH=VALUE",
         help="Override a recipe value (TOML syntax; bare words are strings). Repeatable.",
+        shell_complete=complete_override,
     )(func)
     return func
 
 
 def recipe_path(func: F) -> F:
-    return click.argument("recipe", type=click.Path(dir_okay=False, path_type=str))(func)
+    return click.argument("recipe", type=click.Path(dir_okay=False, path_type=str), shell_complete=complete_recipe)(
+        func
+    )
 
 
 def default_run_dir(name: str, root: Path = Path("runs")) -> Path:

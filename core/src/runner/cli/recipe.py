@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from runner.cli.common import AppState, recipe_options, recipe_path
+from runner.cli.complete import complete_recipe
 from runner.errors import RecipeError, RunnerError
 
 
@@ -14,7 +15,9 @@ def recipe_group() -> None:
 
 
 @recipe_group.command("check")
-@click.argument("recipes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.argument(
+    "recipes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str), shell_complete=complete_recipe
+)
 @recipe_options
 @click.pass_context
 def check_command(
