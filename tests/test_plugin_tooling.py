@@ -95,7 +95,8 @@ def test_schema_includes_installed_plugins_only_when_installed(installed: Any, r
     assert result.returncode == 0, str(result)
     data = json.loads(out.read_text(encoding="utf-8"))
     assert "spirals" in data["$defs"]["dataset"]["properties"]["name"]["enum"]
-    spirals = next(b["then"] for b in data["$defs"]["dataset"]["allOf"] if b["if"]["properties"]["name"]["const"] == "spirals")
+    branches = data["$defs"]["dataset"]["allOf"]
+    spirals = next(b["then"] for b in branches if b["if"]["properties"]["name"]["const"] == "spirals")
     assert spirals["properties"]["turns"]["default"] == 1.5 and spirals["properties"]["turns"]["minimum"] == 0.25
     assert spirals["required"] == ["split"]
 
@@ -136,7 +137,8 @@ def test_doctor_reports_plugins_that_fail_to_load(installed: Any, run_cli: Any) 
     assert result.returncode == 2, str(result)
     lines = result.error_lines
     assert any(line.startswith("plugin runner-broken-import 0.1.0 failed to load: ImportError") for line in lines)
-    assert any(line.startswith("plugin runner-broken-hook 0.1.0 failed to load: hook register_datasets") for line in lines)
+    broken_hook = "plugin runner-broken-hook 0.1.0 failed to load: hook register_datasets"
+    assert any(line.startswith(broken_hook) for line in lines)
     assert lines[-1] == "plugins doctor: 2 problems"
 
 

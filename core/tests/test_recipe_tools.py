@@ -239,7 +239,8 @@ def test_explain_lists_hooks_in_the_order_pluggy_calls_them(tmp_path: Path, monk
         == called("on_end_train", global_step=1)
         == ["second:tryfirst", "first:tryfirst", "callback:watcher#0:plain"]
     )
-    assert shown("on_log") == called("on_log", record={}) == ["second:wrapper", "first:wrapper", "callback:watcher#0:plain"]
+    wrapped = ["second:wrapper", "first:wrapper", "callback:watcher#0:plain"]
+    assert shown("on_log") == called("on_log", record={}) == wrapped
 
 
 # -- doctor -----------------------------------------------------------------------------------
