@@ -61,7 +61,7 @@ BASE_RECIPE: dict[str, Any] = {
     "optimizer": {"name": "ckpt_adamw"},
     "scheduler": {"name": "ckpt_steplr"},
     "callbacks": [{"name": "ckpt_counter"}],
-    "checkpoint": {"name": "default", "every_n_steps": 3, "keep_last": 2},
+    "checkpoint": {"name": "default", "every_n_steps": 4, "keep_last": 2},
 }
 #: 50 samples in batches of 4: 13 optimizer steps per epoch, 39 in all.
 STEPS_PER_EPOCH = 13

@@ -12,50 +12,84 @@ import os
 import random
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import forked
 import pytest
-from conftest import STEPS_PER_EPOCH, Cli, finish, records, spawn, write_recipe
+from conftest import ENV, STEPS_PER_EPOCH, Cli, finish, records, spawn, write_recipe
 
-from runner_checkpoint import faults
+from runner_checkpoint import faults, verify_resume
 from runner_checkpoint.beacon import PROGRESS_ENV
 from runner_checkpoint.verify_resume import run_and_kill
 
-WORKERS = {"data.train.loader.num_workers": 2}
+#: Two epochs (26 steps), loaded by two worker processes.
+WORKERS = {"data.train.loader.num_workers": 2, "run.epochs": 2}
+
+
+def start(tmp: Path, *args: str | Path, env: dict[str, str] | None = None) -> forked.Forked:
+    """``runner ARGS`` as a forked process (see forked.py), output in ``tmp/log.txt``."""
+    full_env = {**os.environ, **ENV, **(env or {})}
+    return forked.launch([str(a) for a in args], full_env, tmp / "log.txt")
+
+
+class Baseline:
+    """The uninterrupted run, started as soon as a test asks for it and awaited when compared."""
+
+    def __init__(self, root: Path) -> None:
+        recipe = write_recipe(root / "recipe.toml", **WORKERS)
+        self.root = root
+        self.run_dir = root / "run"
+        self.process = start(root, "run", recipe, "--run-dir", self.run_dir, "--no-progress")
+        self._metrics: bytes | None = None
+
+    @property
+    def metrics(self) -> bytes:
+        if self._metrics is None:
+            assert self.process.wait(300) == 0, (self.root / "log.txt").read_text()
+            self._metrics = (self.run_dir / "metrics.jsonl").read_bytes()
+        return self._metrics
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    root = tmp_path_factory.mktemp("uninterrupted")
-    recipe = write_recipe(root / "recipe.toml", **WORKERS)
-    result = finish(spawn("run", recipe, "--run-dir", root / "run", "--no-progress"))
-    assert result.code == 0, result.err
-    return (root / "run" / "metrics.jsonl").read_bytes()
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Baseline]:
+    baseline = Baseline(tmp_path_factory.mktemp("uninterrupted"))
+    yield baseline
+    if baseline.process.poll() is None:
+        baseline.process.kill()
+        baseline.process.wait()
 
 
 def kill_points(seed: int) -> list[tuple[str, int, bool]]:
-    """Five (event, step, hold) kill points at random steps, covering mid-epoch steps that are
-    not checkpoint steps (so steps are replayed), a validation between its two loaders, an
-    asynchronous kill while the run keeps going, and an epoch end."""
+    """Five (event, step, hold) kill points at random steps of a 26-step run (checkpoints every
+    4 steps and at epoch ends; validation every 5 steps and at the end):
+
+    - mid-epoch, between checkpoints (steps are replayed after the resume);
+    - at the first epoch's end, after its checkpoint;
+    - mid-validation: after the first of two validation loaders;
+    - asynchronously, while the run keeps going (wherever the SIGKILL lands);
+    - in the final validation, after training ended.
+    """
     rng = random.Random(seed)
-    total = 3 * STEPS_PER_EPOCH
-    mid_epoch = [s for s in range(2, total - 2) if s % 3 and s % STEPS_PER_EPOCH]
-    points = [
-        ("step", rng.choice(mid_epoch), True),
-        ("val", rng.choice(range(5, total - 4, 5)), True),
-        ("step", rng.choice(mid_epoch), False),
-        ("epoch", rng.choice(range(1, total - 1)), True),
-        ("step", rng.choice(mid_epoch), True),
+    first = rng.choice([s for s in range(2, STEPS_PER_EPOCH - 1) if s % 4])
+    val = rng.choice([15, 20])
+    late = rng.choice([s for s in range(val + 1, 2 * STEPS_PER_EPOCH - 2) if s % 4])
+    return [
+        ("step", first, True),
+        ("epoch", STEPS_PER_EPOCH, True),
+        ("val", val, True),
+        ("step", late, False),
+        ("val", 2 * STEPS_PER_EPOCH, True),
     ]
-    return sorted(points, key=lambda point: point[1])
 
 
 def test_sigkill_at_five_random_points_then_resume_is_identical(
-    uninterrupted: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    uninterrupted: Baseline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed = int(os.environ.get("RUNNER_CHECKPOINT_TEST_SEED", "20260529"))
     points = kill_points(seed)
-    monkeypatch.setenv("RUNNER_PLUGINS", "checkpoint")
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
     recipe = write_recipe(tmp_path / "recipe.toml", **WORKERS)
     run_dir = tmp_path / "run"
     log = tmp_path / "log.txt"
@@ -63,17 +97,24 @@ def test_sigkill_at_five_random_points_then_resume_is_identical(
     observed = []
     for index, (kind, step, hold) in enumerate(points):
         resume = ["--resume"] if index else []
-        event = run_and_kill([*args, *resume], tmp_path / "progress.txt", kind, step, hold=hold, log=log, timeout=300)
+        event = run_and_kill(
+            [*args, *resume],
+            tmp_path / "progress.txt",
+            kind,
+            step,
+            hold=hold,
+            log=log,
+            timeout=300,
+            launch=forked.launch,
+        )
         observed.append(event)
-    final = finish(spawn(*args, "--resume"))
-    assert final.code == 0, final.err
-    assert "checkpoint: resumed from" in final.err
-    assert log.read_text().count("checkpoint: resumed from") == len(points) - 1
+    assert start(tmp_path, *args, "--resume").wait(300) == 0, log.read_text()
+    assert log.read_text().count("checkpoint: resumed from") == len(points)
     assert [e.split()[0] for e in observed].count("hold") == 4, observed
-    assert (run_dir / "metrics.jsonl").read_bytes() == uninterrupted, f"seed {seed}, kills {points}: {observed}"
+    assert (run_dir / "metrics.jsonl").read_bytes() == uninterrupted.metrics, f"seed {seed}, kills {points}: {observed}"
 
 
-def test_sigterm_to_the_process_group_saves_stops_and_resumes_exactly(uninterrupted: bytes, tmp_path: Path) -> None:
+def test_sigterm_to_the_process_group_saves_stops_and_resumes_exactly(uninterrupted: Baseline, tmp_path: Path) -> None:
     """What a scheduler's preemption does: SIGTERM to every process, workers included."""
     recipe = write_recipe(tmp_path / "recipe.toml", **WORKERS)
     run_dir = tmp_path / "run"
@@ -93,30 +134,26 @@ def test_sigterm_to_the_process_group_saves_stops_and_resumes_exactly(uninterrup
     assert all(r["stage"] != "test" for r in records(run_dir))
     resumed = finish(spawn("run", recipe, "--run-dir", run_dir, "--no-progress", "--resume"))
     assert resumed.code == 0, resumed.err
-    assert (run_dir / "metrics.jsonl").read_bytes() == uninterrupted
+    assert (run_dir / "metrics.jsonl").read_bytes() == uninterrupted.metrics
 
 
-def test_crash_inside_a_checkpoint_write_during_training(uninterrupted: bytes, tmp_path: Path) -> None:
-    """SIGKILL between the rename of the 4th checkpoint and its pointer update."""
+def test_crash_inside_a_checkpoint_write_during_training(uninterrupted: Baseline, tmp_path: Path) -> None:
+    """SIGKILL between the rename of the 4th checkpoint (step 13, the first epoch end) and its pointer update."""
     recipe = write_recipe(tmp_path / "recipe.toml", **WORKERS)
     run_dir = tmp_path / "run"
-    crashed = finish(
-        spawn("run", recipe, "--run-dir", run_dir, "--no-progress", env={faults.ENV: "before_pointer_update@4"})
-    )
-    assert crashed.code == -signal.SIGKILL
-    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000009"
-    assert (run_dir / "checkpoints" / "step-000012" / "manifest.json").exists()  # renamed, never pointed to
-    resumed = finish(spawn("run", recipe, "--run-dir", run_dir, "--no-progress", "--resume"))
-    assert resumed.code == 0, resumed.err
-    assert "resumed from" in resumed.err and "step-000009 (step 9" in resumed.err
-    assert (run_dir / "metrics.jsonl").read_bytes() == uninterrupted
+    args = ("run", recipe, "--run-dir", run_dir, "--no-progress")
+    crashed = start(tmp_path, *args, env={faults.ENV: "before_pointer_update@4"}).wait(300)
+    assert crashed == -signal.SIGKILL
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000012"
+    assert (run_dir / "checkpoints" / "step-000013" / "manifest.json").exists()  # renamed, never pointed to
+    assert start(tmp_path, *args, "--resume").wait(300) == 0
+    assert "resumed from" in (log := (tmp_path / "log.txt").read_text()) and "step-000012 (step 12" in log
+    assert (run_dir / "metrics.jsonl").read_bytes() == uninterrupted.metrics
 
 
 def test_verify_resume_reports_identical(cli: Cli, tmp_path: Path) -> None:
     """Mid-epoch, asynchronous kill, gradient accumulation, two workers."""
-    recipe = write_recipe(
-        tmp_path / "recipe.toml", **WORKERS, **{"run.grad_accum": 2, "run.epochs": 2, "checkpoint": None}
-    )
+    recipe = write_recipe(tmp_path / "recipe.toml", **WORKERS, **{"run.grad_accum": 2, "checkpoint": None})
     result = cli(
         "verify-resume", recipe, "--kill-at", "9", "--save-every", "2", "--parallel", "--work-dir", tmp_path / "w"
     )
@@ -126,12 +163,22 @@ def test_verify_resume_reports_identical(cli: Cli, tmp_path: Path) -> None:
     assert result.out.rstrip().splitlines()[-1].startswith("identical: ")
 
 
-def test_verify_resume_catches_a_plugin_that_is_not_resume_safe(cli: Cli, tmp_path: Path) -> None:
+def test_verify_resume_catches_a_plugin_that_is_not_resume_safe(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify_resume, "launcher", forked.launch)  # the real processes are tested above
     recipe = write_recipe(
         tmp_path / "recipe.toml",
-        **{"run.max_steps": 10, "run.epochs": None, "callbacks": [{"name": "ckpt_leaky"}]},
+        **{
+            "run.max_steps": 8,
+            "run.epochs": None,
+            "run.val_every": 4,
+            "callbacks": [{"name": "ckpt_leaky"}],
+            "data.val.extra": None,
+            "data.test": None,
+        },
     )
     result = cli("verify-resume", recipe, "--kill-at", "5", "--hold", "--parallel", "--work-dir", tmp_path / "w")
     assert result.code == 1, result.out + result.err
-    assert "record 8 differs:" in result.out  # 5 train records, 2 validation records, then step 6
+    assert "record 7 differs:" in result.out  # train steps 1-4, validation, train step 5, then step 6
     assert '"leaky": 5' in result.out and '"leaky": 0' in result.out

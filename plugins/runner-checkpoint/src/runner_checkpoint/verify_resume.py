@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from itertools import zip_longest
 from pathlib import Path
+from typing import Protocol
 
 import click
 
@@ -46,17 +47,42 @@ def _tail(log: Path, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """Start ``runner ARGS`` with its output appended to ``log``."""
+class Handle(Protocol):
+    """A started run (``subprocess.Popen`` is one)."""
+
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+#: ``launch(args, env, log)`` starts ``runner ARGS`` with environment ``env``, output appended to ``log``.
+Launch = Callable[[list[str], dict[str, str], Path], Handle]
+
+
+def popen(args: list[str], env: dict[str, str], log: Path) -> Handle:
+    """Start ``runner ARGS`` as a new process with this interpreter."""
     with open(log, "ab") as out:
-        return subprocess.Popen(runner_argv(args), stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(runner_argv(args), stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-def wait(process: subprocess.Popen[bytes], args: list[str], log: Path, timeout: float) -> None:
+#: How ``verify-resume`` starts its runs (tests may start them differently).
+launcher: Launch = popen
+
+
+def start(args: list[str], log: Path, launch: Launch | None = None) -> Handle:
+    """Start ``runner ARGS`` with its output appended to ``log``."""
+    return (launch or launcher)(args, dict(os.environ), log)
+
+
+def wait(process: Handle, args: list[str], log: Path, timeout: float) -> None:
     """Wait for a run started by :func:`start`; raise with the log's tail if it fails."""
     try:
         code = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, TimeoutError):
         process.kill()
         process.wait()
         raise RunnerError(f"runner {' '.join(args)} did not finish within {timeout:.0f}s (log: {log})") from None
@@ -64,13 +90,21 @@ def wait(process: subprocess.Popen[bytes], args: list[str], log: Path, timeout: 
         raise RunnerError(f"runner {' '.join(args)} failed with exit status {code}:\n{_tail(log)}")
 
 
-def run_to_end(args: list[str], log: Path, timeout: float) -> None:
+def run_to_end(args: list[str], log: Path, timeout: float, launch: Launch | None = None) -> None:
     """Run ``runner ARGS`` to completion; raise with the log's tail if it fails."""
-    wait(start(args, log), args, log, timeout)
+    wait(start(args, log, launch), args, log, timeout)
 
 
 def run_and_kill(
-    args: list[str], progress: Path, kind: str, step: int, *, hold: bool, log: Path, timeout: float
+    args: list[str],
+    progress: Path,
+    kind: str,
+    step: int,
+    *,
+    hold: bool,
+    log: Path,
+    timeout: float,
+    launch: Launch | None = None,
 ) -> str:
     """Start ``runner ARGS``, SIGKILL it when its progress shows ``kind`` at step >= ``step``.
 
@@ -83,32 +117,30 @@ def run_and_kill(
         env.pop(HOLD_ENV, None)
     progress.write_text("", encoding="utf-8")
     deadline = time.monotonic() + timeout
-    with open(log, "ab") as out:
-        process = subprocess.Popen(runner_argv(args), stdout=out, stderr=subprocess.STDOUT, env=env)
-        try:
-            with open(progress, encoding="utf-8") as events:
-                buffered = ""
-                while True:
-                    buffered += events.read()
-                    *lines, buffered = buffered.split("\n")
-                    for line in lines:
-                        trigger = _matches(line, kind, step, hold)
-                        if trigger:
-                            process.send_signal(signal.SIGKILL)
-                            process.wait()
-                            return line
-                    if process.poll() is not None:
-                        raise RunnerError(
-                            f"the run ended (exit status {process.returncode}) before reaching {kind} {step}; "
-                            f"choose a smaller --kill-at:\n{_tail(log)}"
-                        )
-                    if time.monotonic() > deadline:
-                        raise RunnerError(f"the run did not reach {kind} {step} within {timeout:.0f}s (log: {log})")
-                    time.sleep(0.002)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    process = (launch or launcher)(args, env, log)
+    try:
+        with open(progress, encoding="utf-8") as events:
+            buffered = ""
+            while True:
+                buffered += events.read()
+                *lines, buffered = buffered.split("\n")
+                for line in lines:
+                    if _matches(line, kind, step, hold):
+                        process.kill()
+                        process.wait()
+                        return line
+                if process.poll() is not None:
+                    raise RunnerError(
+                        f"the run ended (exit status {process.returncode}) before reaching {kind} {step}; "
+                        f"choose a smaller --kill-at:\n{_tail(log)}"
+                    )
+                if time.monotonic() > deadline:
+                    raise RunnerError(f"the run did not reach {kind} {step} within {timeout:.0f}s (log: {log})")
+                time.sleep(0.002)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _matches(line: str, kind: str, step: int, hold: bool) -> bool:
