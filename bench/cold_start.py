@@ -3,11 +3,15 @@
 Each command runs as a fresh subprocess, interleaved (one of each per round, the order
 rotating every round), after unmeasured warm-up rounds that fill the bytecode cache;
 the table reports the median wall time and the ratio to the baseline
-``python -c "import pluggy, attrs, click"``. One extra ``python -X importtime`` run of
-each command tells whether torch was imported and which imports cost most.
+``python -c "import pluggy, attrs, click"``. Then ``python -X importtime`` runs of each
+command (median of 5) tell whether torch was imported and which imports beyond the
+baseline cost most. ``--callgrind`` adds instruction counts, which machine load does not
+change. PYTHONDONTWRITEBYTECODE is dropped from the commands' environment: users'
+interpreters cache bytecode.
 
-    .venv/bin/python bench/cold_start.py            # 21 rounds, ~20 s on 2 cores
+    .venv/bin/python bench/cold_start.py            # 21 rounds, ~30-60 s on 2 cores
     .venv/bin/python bench/cold_start.py --quick    # smoke run, 5 rounds
+    .venv/bin/python bench/cold_start.py --callgrind  # plus instruction counts (needs valgrind)
 
 Benchmarks print results; they never fail on a threshold (exit status is 0).
 """
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--env-as-is",
         action="store_true",
         help="keep PYTHONDONTWRITEBYTECODE if set (by default it is dropped so bytecode is cached as for users)",
+    )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="also count instructions of one run of each command under valgrind (load-independent, ~2 min)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 rounds, 1 warm-up, 1 importtime run")
     args = parser.parse_args(argv)
@@ -191,6 +202,32 @@ def report_imports(python: str, cmds: dict[str, list[str]], env: dict[str, str],
             print(f"    {self_us / 1e3:6.1f} ms  {package:<16} ({shown})")
 
 
+def count_instructions(cmds: dict[str, list[str]], python: str, env: dict[str, str]) -> None:
+    """Instructions of one run of each command under callgrind: a machine-load-independent
+    cross-check of the time ratios (import work is interpreter code throughout)."""
+    if shutil.which("valgrind") is None:
+        print("--callgrind: valgrind not found")
+        return
+    print("\ninstructions (valgrind --tool=callgrind, one run each):")
+    counts = {}
+    with tempfile.TemporaryDirectory(prefix="runner-cold-") as tmp:
+        for label, argv in cmds.items():
+            if argv[0] != python:
+                argv = [python, *argv]
+            out = Path(tmp) / "callgrind.out"
+            subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *argv],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                check=False,
+            )
+            totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+            counts[label] = int(totals[0].split()[1]) if totals else 0
+    for label, count in counts.items():
+        print(f"  {label:<24} {count / 1e6:8.1f} M  {count / counts[BASELINE]:5.2f}x baseline")
+
+
 def report(results: dict[str, list[float]], repeats: int, env: dict[str, str], load: str) -> None:
     baseline = statistics.median(results[BASELINE])
     bytecode = "not written (PYTHONDONTWRITEBYTECODE)" if env.get("PYTHONDONTWRITEBYTECODE") else "cached"
@@ -222,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     report(results, args.repeats, env, f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     print()
     report_imports(args.python, cmds, env, args.top, args.importtime_runs)
+    if args.callgrind:
+        count_instructions(cmds, args.python, env)
     return 0
 
 

@@ -12,7 +12,7 @@ its time is taken inside the run, from ``on_begin_train`` to ``on_end_train``.
 2. Fixed costs in isolation, which the end-to-end noise hides: the engine's per-step
    bookkeeping (a null workload whose loss and optimizer do nothing, against the same
    hand-written loop) and one call of ``Trainer.log_train`` on a live run; minimum of
-   several repeats, as for any microbenchmark.
+   many short repeats, as for any microbenchmark.
 
     .venv/bin/python bench/step_overhead.py            # ~1-2 minutes on 2 cores
     .venv/bin/python bench/step_overhead.py --quick    # smoke run, ~10 s
@@ -119,14 +119,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--log-every", type=int, nargs="+", default=[10, 1000], help="engine variants to run (default: 10 1000)"
     )
-    parser.add_argument("--null-steps", type=int, default=20000, help="steps per null-workload run (default 20000)")
-    parser.add_argument("--null-repeats", type=int, default=7, help="null-workload rounds (default 7)")
+    parser.add_argument("--null-steps", type=int, default=5000, help="steps per null-workload run (default 5000)")
+    parser.add_argument("--null-repeats", type=int, default=21, help="null-workload rounds (default 21)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 100 steps x 5 rounds, small null runs")
     parser.add_argument("--profile", action="store_true", help="also cProfile one engine run and print the top entries")
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.repeats, args.warmup = 100, 5, 1
-        args.null_steps, args.null_repeats = 2000, 3
+        args.null_steps, args.null_repeats = 2000, 5
     return args
 
 
@@ -318,7 +318,7 @@ def table(results: dict[str, list[Timing]], clock: str) -> dict[str, float]:
 # -- fixed costs in isolation --------------------------------------------------------------------
 
 
-def log_train_cost(engine: Engine, number: int = 200, repeats: int = 5) -> float:
+def log_train_cost(engine: Engine, number: int = 100, repeats: int = 15) -> float:
     """µs per call of ``Trainer.log_train`` (10 pending losses) on a live run, minimum of ``repeats``."""
     measured: list[float] = []
 
@@ -356,7 +356,7 @@ def fixed_costs(args: argparse.Namespace, engine: Engine, hand_step_us: float) -
         f"  null workload (real batches, no-op loss/optimizer): hand {hand_null:.2f} us/step, engine "
         f"{engine_null:.2f} us/step -> engine bookkeeping {bookkeeping:+.2f} us/step"
     )
-    print(f"  Trainer.log_train with 10 pending losses: {log_call:.1f} us per call (minimum of 5 x 200 calls)")
+    print(f"  Trainer.log_train with 10 pending losses: {log_call:.1f} us per call (minimum of 15 x 100 calls)")
     for log_every in args.log_every:
         fixed = bookkeeping + log_call / log_every
         print(
