@@ -8,7 +8,7 @@ PLUGINS := $(sort $(wildcard plugins/runner-*))
 STAMP := $(VENV)/.installed
 PYPROJECTS := core/pyproject.toml $(wildcard plugins/*/pyproject.toml) constraints.txt requirements-dev.txt
 
-.PHONY: install demo test lint typecheck pytest bench clean plugin-test
+.PHONY: install demo test lint typecheck pytest docs bench clean plugin-test
 
 install: $(STAMP)
 
@@ -22,8 +22,8 @@ demo: install
 	$(BIN)/runner run recipes/digits.toml
 
 lint: install
-	$(BIN)/ruff check core plugins tests bench
-	$(BIN)/ruff format --check core plugins tests bench
+	$(BIN)/ruff check core plugins tests bench tools
+	$(BIN)/ruff format --check core plugins tests bench tools
 
 typecheck: install
 	$(BIN)/mypy
@@ -31,7 +31,11 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The documentation site, strict: a broken link or API reference fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck pytest docs
 
 # One plugin's own tests: make plugin-test plugin=datasets
 plugin-test: install
@@ -42,4 +46,4 @@ bench: install
 	$(BIN)/python bench/cold_start.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site
