@@ -81,7 +81,7 @@ def runs_group(ctx: click.Context, directory: Path | None = None, metric: str | 
     table.add_column("best", no_wrap=True)
     table.add_column("wall time", justify="right")
     table.add_column("started", no_wrap=True)
-    table.add_column("note", overflow="fold")
+    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=60)
     for info in infos:
         name = str(info.path.relative_to(root)) if info.path != root else info.name
         best = f"{info.best.metric} {info.best.value:.4g} @ {info.best.step}" if info.best else "-"
@@ -158,6 +158,8 @@ def compare_command(first: Path, second: Path, show_all: bool) -> None:
     table.add_row("status", *(f"[{STATUS_STYLE[i.status]}]{i.status}[/]" for i in infos))
     table.add_row("steps", *("-" if i.steps is None else str(i.steps) for i in infos))
     table.add_row("wall time", *(_duration(i.seconds) for i in infos))
+    if any(i.note for i in infos):
+        table.add_row("note", *(escape(i.note) for i in infos))
 
     table.add_section()
     table.add_row("[bold]final metrics[/]", "", "")

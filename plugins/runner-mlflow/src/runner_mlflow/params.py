@@ -1,0 +1,25 @@
+"""Recipe parameters of the ``mlflow`` logger (torch-free)."""
+
+from __future__ import annotations
+
+import attrs
+
+from runner import param
+
+
+@attrs.define
+class MlflowParams:
+    """MLflow tracking: the recipe as params, metrics per step, the recipe and final
+    checkpoint path as artifacts. A local file store in the run directory by default."""
+
+    tracking_uri: str = param(
+        "",
+        doc="Tracking URI (http://host:5000, sqlite:///mlflow.db, file:///path); "
+        "empty: MLFLOW_TRACKING_URI if set, else a file store at <run dir>/mlruns.",
+    )
+    experiment: str = param("", doc="Experiment name (created if missing); empty: the recipe's [run] name.")
+    run_name: str = param("", doc="MLflow run name; empty: the run directory's name.")
+    tags: dict[str, str] = param({}, doc="Extra tags set on the MLflow run.")
+    log_params: bool = param(True, doc="Log the flattened resolved recipe as params (optimizer.lr, ...).")
+    log_artifacts: bool = param(True, doc="Upload recipe.toml, metrics.jsonl and final_checkpoint.txt.")
+    checkpoint_files: bool = param(False, doc="Also upload the final checkpoint's files (can be large).")
