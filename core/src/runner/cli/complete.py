@@ -90,7 +90,7 @@ def _recipe_keys(recipe: dict[str, Any], registry: Any) -> list[tuple[str, dict[
                 keys.append((f"{prefix}.{field.name}", field_schema(field)))
 
     fields_of("run", schema_from_attrs(RunConfig))
-    run = recipe.get("run") if isinstance(recipe.get("run"), dict) else {}
+    run: dict[str, Any] = recipe["run"] if isinstance(recipe.get("run"), dict) else {}
     backend = registry.find("backend", str(run.get("backend", RunConfig().backend)))
     if backend is not None:
         fields_of("backend", backend.schema)
@@ -100,7 +100,7 @@ def _recipe_keys(recipe: dict[str, Any], registry: Any) -> list[tuple[str, dict[
         items = recipe.get(key)
         for index, item in enumerate(items if isinstance(items, list) else []):
             component(f"{key}.{index}", kind, item)
-    data = recipe.get("data") if isinstance(recipe.get("data"), dict) else {}
+    data: dict[str, Any] = recipe["data"] if isinstance(recipe.get("data"), dict) else {}
     splits: list[tuple[str, Any]] = [("data.train", data.get("train"))]
     for section in ("val", "test"):
         keyed = data.get(section)
