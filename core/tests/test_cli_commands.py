@@ -222,7 +222,8 @@ def test_plugins_lists_components_and_reports_failures_on_stderr(
 ) -> None:
     result = cli("-p", "toy_plugin.py", "plugins", env=broken_dist)
     assert result.returncode == 0
-    assert "runner-core 0.1.0 (runner)\n  backends: single\n  samplers: " in result.stdout
+    assert "runner-core 0.1.0 (runner)\n  backends: single\n" in result.stdout
+    assert "\n  samplers: random, sequential\n" in result.stdout
     assert (
         "toy_plugin.py local (toy_plugin)\n  callbacks: probe, stop_after\n  datasets: toy, toy_rows\n" in result.stdout
     )
@@ -262,7 +263,8 @@ def test_run_writes_metrics_recipe_and_summary(in_toy_dir: Path, capsys: pytest.
     assert out.startswith("toy: 8 steps, 1 epochs in ") and out.endswith(" -> runs/toy\n")
     assert "; val/main loss " in out
     run_dir = in_toy_dir / "runs" / "toy"
-    assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.jsonl", "recipe.toml", "summary.json"]
+    written = sorted(p.name for p in run_dir.iterdir())
+    assert written == ["heartbeat.json", "metrics.jsonl", "recipe.toml", "summary.json"]
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(r["stage"], r["step"]) for r in records] == [
         ("train", 2),
