@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Cli, records, run_main, write_recipe
+from ckpt_helpers import Cli, records, run_main, write_recipe
 
 from runner_checkpoint.manifest import seal
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import Cli, run_main, write_recipe
+from ckpt_helpers import Cli, run_main, write_recipe
 
 import runner_checkpoint
 from runner_checkpoint.manifest import seal

@@ -55,9 +55,8 @@ class CheckpointError(RunnerError):
 
 
 def build(run_dir: Path, ctx: Any = None, **params: Any) -> DefaultCheckpointer:
-    """Factory the registry calls with the recipe's ``[checkpoint]`` parameters."""
-    world_size = getattr(ctx, "world_size", 1) if ctx is not None else 1
-    return DefaultCheckpointer(Path(run_dir), CheckpointParams(**params), world_size=world_size)
+    """Factory the registry calls with the recipe's ``[checkpoint]`` parameters (``ctx`` unused)."""
+    return DefaultCheckpointer(Path(run_dir), CheckpointParams(**params))
 
 
 class _PrefixHash:
@@ -109,11 +108,21 @@ class DefaultCheckpointer:
         self._monitor_warned = False
         self._signals = SignalCatcher()
         self._beacon = Beacon.from_env()
+        self._primary = True
+
+    def _say(self, message: str) -> None:
+        if self._primary:
+            say(message)
+
+    def _emit(self, kind: str, step: int, detail: str = "") -> None:
+        if self._beacon is not None and self._primary:
+            self._beacon.emit(kind, step, detail)
 
     # -- hooks -----------------------------------------------------------------------
 
     @hookimpl(trylast=True)
     def on_begin_train(self, run: RunContext) -> None:
+        self._primary = run.is_primary
         if run.is_primary:
             self.store.cleanup()
         self._last_save_time = time.monotonic()
@@ -122,28 +131,27 @@ class DefaultCheckpointer:
 
     @hookimpl(trylast=True)
     def on_end_train_step(self, run: RunContext, global_step: int) -> None:
-        if self._signals.received is not None:
+        signalled, time_due = self._agree(run)
+        if signalled:
             self._stop_for_signal(run)
         elif self._step_due(run, global_step):
             self._save(run, "step")
-        elif self.params.every_minutes and time.monotonic() - self._last_save_time >= self.params.every_minutes * 60:
+        elif time_due:
             self._save(run, "time")
-        if self._beacon is not None:
-            self._beacon.emit("step", global_step)
+        self._emit("step", global_step)
 
     @hookimpl(trylast=True)
     def on_end_val_epoch(self, run: RunContext, global_step: int, key: str) -> None:
-        if self._beacon is not None:
-            self._beacon.emit("val", global_step, key)
+        self._emit("val", global_step, key)
 
     @hookimpl(trylast=True)
     def on_end_train_epoch(self, run: RunContext, epoch: int, global_step: int) -> None:
-        if self._signals.received is not None:
+        signalled, _ = self._agree(run)
+        if signalled:
             self._stop_for_signal(run)
         elif self.params.every_epoch and not (self.params.save_last and self._ends_here(run, at_epoch_end=True)):
             self._save(run, "epoch")
-        if self._beacon is not None:
-            self._beacon.emit("epoch", global_step, str(epoch))
+        self._emit("epoch", global_step, str(epoch))
 
     @hookimpl(trylast=True)
     def on_end_train(self, run: RunContext) -> None:
@@ -155,7 +163,7 @@ class DefaultCheckpointer:
         self._signals.restore()
         if self._signals.received is not None and not run.extras.get("interrupted"):
             name = signal.Signals(self._signals.received).name
-            say(f"received {name} after training had ended; the run finished normally")
+            self._say(f"received {name} after training had ended; the run finished normally")
         if self._beacon is not None:
             self._beacon.close()
             self._beacon = None
@@ -181,15 +189,41 @@ class DefaultCheckpointer:
         stopping = self._ends_here(run, at_epoch_end=False)
         return not (self.params.every_epoch and at_epoch_end and not stopping)
 
+    def _agree(self, run: RunContext) -> tuple[bool, bool]:
+        """(a signal arrived, the time trigger is due), the same on every rank.
+
+        With several processes each decides alone (signals reach ranks at different
+        moments, clocks differ), so the two flags are summed over the ranks: one
+        collective per step, only when ``on_signal`` or ``every_minutes`` is on.
+        """
+        signalled = self._signals.received is not None
+        minutes = self.params.every_minutes
+        time_due = bool(minutes) and time.monotonic() - self._last_save_time >= (minutes or 0) * 60
+        if run.backend.world_size > 1 and (self.params.on_signal or minutes):
+            import torch
+
+            flags = torch.tensor([float(signalled), float(time_due)], dtype=torch.float64, device=run.device)
+            summed = run.backend.all_reduce_sum(flags).tolist()
+            signalled, time_due = summed[0] > 0, summed[1] > 0
+        return signalled, time_due
+
     def _save(self, run: RunContext, reason: str) -> Entry | None:
-        """Save now unless this exact position is already saved; prune afterwards."""
-        if not run.is_primary:
-            return None
+        """Save now unless this exact position is already saved. Every rank takes the same
+        decision and waits at a barrier; only the primary writes (and prunes)."""
         trainer = run.extras["trainer"]
-        offset = run.extras["metrics_offset"]()
-        position = (run.global_step, run.epoch, run.batch_in_epoch, trainer.epoch_done, offset)
+        position = (run.global_step, run.epoch, run.batch_in_epoch, trainer.epoch_done, trainer.last_val_step)
         if position == self._position:
             return None
+        self._position = position
+        entry = self._write(run, reason) if run.is_primary else None
+        if run.backend.world_size > 1:
+            run.backend.barrier()
+        self._last_save_time = time.monotonic()
+        return entry
+
+    def _write(self, run: RunContext, reason: str) -> Entry:
+        trainer = run.extras["trainer"]
+        offset = run.extras["metrics_offset"]()
         state = engine_state.capture(run)
         meta = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -212,8 +246,6 @@ class DefaultCheckpointer:
         except OSError as exc:
             raise RunnerError(f"checkpoint: saving to {self.store.root} failed: {exc}") from exc
         self.last_saved = entry
-        self._position = position
-        self._last_save_time = time.monotonic()
         p = self.params
         self.store.prune(p.keep_last, p.keep_best, p.monitor, p.mode)
         return entry
@@ -226,7 +258,7 @@ class DefaultCheckpointer:
         validated = any(group.startswith("val/") for group in run.last_metrics)
         if value is None and validated and not self._monitor_warned:
             known = sorted(f"{g}/{k}" for g, values in run.last_metrics.items() for k in values)
-            say(f"warning: monitor {name!r} is not among the metrics: {', '.join(known)}")
+            self._say(f"warning: monitor {name!r} is not among the metrics: {', '.join(known)}")
             self._monitor_warned = True
         finite = value is not None and math.isfinite(value)
         return {"name": name, "mode": self.params.mode, "value": float(value) if finite else None}  # type: ignore[arg-type]
@@ -234,18 +266,17 @@ class DefaultCheckpointer:
     # -- signals ---------------------------------------------------------------------
 
     def _stop_for_signal(self, run: RunContext) -> None:
-        assert self._signals.received is not None
-        name = signal.Signals(self._signals.received).name
+        received = self._signals.received
+        name = signal.Signals(received).name if received is not None else "a signal on another rank"
         entry = self._save(run, "signal") or self.last_saved
         where = entry.path if entry is not None else self.store.root
         run.should_stop = True
         run.extras["interrupted"] = True
         run.stop_reason = f"{name}: saved {where.name} at step {run.global_step}; continue with --resume"
-        if run.is_primary:
-            say(
-                f"received {name}: saved {where} at step {run.global_step}; stopping. Continue with: "
-                f"runner run {run.recipe.path} --run-dir {run.run_dir} --resume"
-            )
+        self._say(
+            f"received {name}: saved {where} at step {run.global_step}; stopping. Continue with: "
+            f"runner run {run.recipe.path} --run-dir {run.run_dir} --resume"
+        )
         self._signals.restore()
 
     # -- resume ----------------------------------------------------------------------
@@ -258,6 +289,7 @@ class DefaultCheckpointer:
         lists what was wrong. A recipe changed in ways that break exactness stops here
         unless ``--allow-recipe-change`` was given.
         """
+        self._primary = run.is_primary
         candidates, explicit = self._candidates(source)
         if not candidates:
             return False
@@ -269,14 +301,16 @@ class DefaultCheckpointer:
                 if explicit:
                     raise CheckpointError([f"cannot resume from {entry.path}:", *exc.lines()[1:]]) from None
                 damaged.append(exc)
-                say(f"warning: {entry.path} is damaged and is skipped:")
+                self._say(f"warning: {entry.path} is damaged and is skipped:")
                 for problem in exc.problems:
-                    say(f"  {problem}")
+                    self._say(f"  {problem}")
                 continue
             if damaged:
-                say(f"falling back to {entry.path} (step {loaded.manifest.get('step')})")
+                self._say(f"falling back to {entry.path} (step {loaded.manifest.get('step')})")
             self._check_provenance(run, loaded)
             self._apply(run, loaded)
+            if run.backend.world_size > 1:
+                run.backend.barrier()
             return True
         lines = [f"no valid checkpoint to resume from in {self.store.root}; every one is damaged:"]
         for failure in damaged:
@@ -287,7 +321,7 @@ class DefaultCheckpointer:
         if source is None:
             candidates, note = self.store.resume_candidates()
             if note:
-                say(f"warning: {note}")
+                self._say(f"warning: {note}")
             return candidates, False
         path = Path(source)
         if path.is_dir() and (path / "manifest.json").exists():
@@ -303,7 +337,7 @@ class DefaultCheckpointer:
             )
         candidates, note = store.resume_candidates()
         if note:
-            say(f"warning: {note}")
+            self._say(f"warning: {note}")
         if not candidates:
             raise RunnerError(f"--resume {source}: no checkpoints in {store.root}")
         return candidates, False
@@ -315,13 +349,13 @@ class DefaultCheckpointer:
         plugins = provenance.plugin_changes(saved.get("plugins", []), current["plugins"])
         versions = provenance.version_changes(saved.get("versions", {}), current["versions"])
         if changes:
-            say(f"the recipe changed since {loaded.name} was saved:")
+            self._say(f"the recipe changed since {loaded.name} was saved:")
             for change in changes:
-                say(f"  {change}")
+                self._say(f"  {change}")
         if plugins or versions:
-            say(f"plugins or libraries changed since {loaded.name} was saved:")
+            self._say(f"plugins or libraries changed since {loaded.name} was saved:")
             for line in plugins + versions:
-                say(line)
+                self._say(line)
         breaking = [c for c in changes if c.breaking]
         if breaking and not run.allow_recipe_change:
             raise CheckpointError(
@@ -332,7 +366,7 @@ class DefaultCheckpointer:
                 ]
             )
         if breaking:
-            say("resuming anyway (--allow-recipe-change): the run will not match an uninterrupted one")
+            self._say("resuming anyway (--allow-recipe-change): the run will not match an uninterrupted one")
 
     def _apply(self, run: RunContext, loaded: checkpoint.Loaded) -> None:
         state = dict(loaded.state)
@@ -347,11 +381,11 @@ class DefaultCheckpointer:
                 f"checkpoint {loaded.path} does not fit this run: {type(exc).__name__}: {str(exc).splitlines()[0]}"
             ) from exc
         trainer = run.extras["trainer"]
-        offset = int(state["metrics_offset"])
-        self._position = (run.global_step, run.epoch, run.batch_in_epoch, trainer.epoch_done, offset)
+        self._position = (run.global_step, run.epoch, run.batch_in_epoch, trainer.epoch_done, trainer.last_val_step)
         self._metrics_hash = _PrefixHash()
-        self._metrics_hash.at(run.run_dir / METRICS_FILE, offset)
-        say(f"resumed from {loaded.path} (step {run.global_step}, epoch {run.epoch})")
+        if run.is_primary:
+            self._metrics_hash.at(run.run_dir / METRICS_FILE, int(state["metrics_offset"]))
+        self._say(f"resumed from {loaded.path} (step {run.global_step}, epoch {run.epoch})")
 
     def _align_metrics(self, run: RunContext, loaded: checkpoint.Loaded) -> int:
         """Make ``metrics.jsonl`` hold exactly what it held at save time; return the offset.
@@ -364,6 +398,8 @@ class DefaultCheckpointer:
         target = run.run_dir / METRICS_FILE
         if not isinstance(offset, int) or offset < 0:
             return 0
+        if not run.is_primary:
+            return offset  # only the primary process writes metrics
         if prefix_sha256(target, offset) == digest:
             return offset
         source = loaded.path.parent.parent / METRICS_FILE
@@ -373,10 +409,10 @@ class DefaultCheckpointer:
             with open(target, "r+b") as file:
                 file.truncate(0)
                 file.write(prefix)
-            say(f"copied the first {offset} bytes of {source} (metrics up to the checkpoint) into {target}")
+            self._say(f"copied the first {offset} bytes of {source} (metrics up to the checkpoint) into {target}")
             return offset
         size = target.stat().st_size if target.exists() else 0
-        say(
+        self._say(
             f"warning: {target} does not hold the metrics the checkpoint was saved with; "
             "new records are appended after its current content"
         )
