@@ -36,6 +36,10 @@ def move_to_device(batch: Any, device: torch.device, non_blocking: bool = False)
     return batch
 
 
+def _float64(x: Any) -> float:
+    return float(x.double().item()) if isinstance(x, torch.Tensor) else float(x)
+
+
 def _value(x: Any) -> float:
     return float(x.item()) if isinstance(x, torch.Tensor) else float(x)
 
@@ -52,9 +56,8 @@ class Trainer:
         self.device: torch.device = run.device
         self.on_cpu = self.device.type == "cpu"
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
-        self.autocast: Any = (
-            (lambda: torch.autocast(self.device.type, dtype=dtype)) if dtype is not None else contextlib.nullcontext
-        )
+        # None in fp32: the step is called directly, without a context manager per step.
+        self.autocast: Any = (lambda: torch.autocast(self.device.type, dtype=dtype)) if dtype is not None else None
         hooks = run.plugins
         self._on_end_backward = hooks.hook("on_end_backward")
         self._on_end_train_step = hooks.hook("on_end_train_step")
@@ -62,6 +65,7 @@ class Trainer:
         self.total_steps = self._total_steps()
         self.epoch_done = False
         self.last_val_step = -1
+        self._step_hooks = True
         self.pending_losses: list[torch.Tensor] = []
         """Losses of micro-batches since the last train log (checkpointed for exact resume)."""
 
@@ -120,23 +124,31 @@ class Trainer:
         pending = run.batch_in_epoch % accum
         batches = len(loader)
         out: StepOutput | None = None
+        autocast = self.autocast
+        # Hook implementations are read once per epoch: callbacks are registered before training.
+        backward_hooks = bool(self._on_end_backward.get_hookimpls())
+        self._step_hooks = bool(self._on_end_train_step.get_hookimpls())
         for batch in loader:
             if not self.on_cpu:
                 batch = move_to_device(batch, self.device, non_blocking=True)
             info.global_step = run.global_step
             info.want_metrics = (run.global_step + 1) % log_every == 0
-            with self.autocast():
+            if autocast is None:
                 out = task.train_step(model, batch, info)
+            else:
+                with autocast():
+                    out = task.train_step(model, batch, info)
             if out.loss is None:
                 raise RunnerError(f"task {run.recipe.task.name!r}: train_step returned no loss")
-            # mean over the group's micro-batches (fewer in an epoch's trailing group)
-            group = max(1, min(accum, batches - (run.batch_in_epoch - pending)))
-            loss = out.loss if group == 1 else out.loss / group
+            loss = out.loss
+            if accum > 1:  # mean over the group's micro-batches (fewer in an epoch's trailing group)
+                group = max(1, min(accum, batches - (run.batch_in_epoch - pending)))
+                loss = loss / group
             if run.scaler is not None:
                 run.scaler.scale(loss).backward()
             else:
                 loss.backward()
-            if self._on_end_backward.get_hookimpls():
+            if backward_hooks:
                 run.plugins.call("on_end_backward", run=run, global_step=run.global_step, loss=loss)
             losses.append(out.loss.detach())  # type: ignore[union-attr]
             run.batch_in_epoch += 1
@@ -179,7 +191,7 @@ class Trainer:
             self.log_train(out, losses)
         if cfg.val_every is not None and run.global_step % cfg.val_every == 0:
             self.validate_all()
-        if self._on_end_train_step.get_hookimpls():
+        if self._step_hooks:
             run.plugins.call("on_end_train_step", run=run, global_step=run.global_step, outputs=out)
 
     def log_train(self, out: StepOutput, losses: list[torch.Tensor]) -> None:
@@ -203,6 +215,8 @@ class Trainer:
         """Mean of each metric over all processes, from (weighted sum, weight) pairs."""
         if not sums:
             return {}
+        if self.run.backend.world_size == 1:  # nothing to reduce: skip building a tensor to all-reduce
+            return {n: _float64(total) / weight if weight else math.nan for n, (total, weight) in sums.items()}
         names = list(sums)
         packed = torch.stack(
             [torch.as_tensor(sums[n][0], dtype=torch.float64, device=self.device).reshape(()) for n in names]
@@ -227,7 +241,7 @@ class Trainer:
                 if limit is not None and index >= limit:
                     break
                 batch = move_to_device(batch, self.device)
-                with self.autocast():
+                with self.autocast() if self.autocast is not None else contextlib.nullcontext():
                     out = task.forward(stage, model, batch, info)
                 items = dict(out.metrics)
                 if out.loss is not None:
