@@ -1,4 +1,9 @@
-"""Shared helpers of the runner-checkpoint tests (fixtures are in conftest.py).
+"""Shared helpers and fixtures of the runner-checkpoint tests.
+
+Test modules import the fixtures they use from here (``cli_fixture`` provides ``cli``;
+``isolate_process_state`` is autouse). There is deliberately no conftest.py: several test
+directories of this repository are collected together and a conftest module is
+importable as plain ``conftest`` only once.
 
 Recipes use the local plugin ``ckpt_plugin.py`` (dataset, model, task, optimizer,
 scheduler, stateful callback) so these tests need no other runner plugin. Only this
@@ -12,14 +17,20 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
+import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 import pytest
 import tomli_w
+import torch
 
+from runner_checkpoint import faults
 from runner_checkpoint.verify_resume import runner_argv
 
 PLUGIN = Path(__file__).resolve().with_name("ckpt_plugin.py")
@@ -130,3 +141,26 @@ def finish(process: subprocess.Popen[bytes], timeout: float = 300) -> Result:
 
 def records(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture(name="cli")
+def cli_fixture(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    return Cli(capsys)
+
+
+@pytest.fixture(autouse=True)
+def isolate_process_state() -> Iterator[None]:
+    """In-process runs change global state: deterministic mode, RNGs, signal handlers."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    rng = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    faults.hook = None
+    torch.use_deterministic_algorithms(deterministic)
+    random.setstate(rng[0])
+    np.random.set_state(rng[1])
+    torch.set_rng_state(rng[2])
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)

@@ -17,7 +17,17 @@ from pathlib import Path
 
 import forked
 import pytest
-from ckpt_helpers import ENV, STEPS_PER_EPOCH, Cli, finish, records, spawn, write_recipe
+from ckpt_helpers import (  # noqa: F401 (fixtures)
+    ENV,
+    STEPS_PER_EPOCH,
+    Cli,
+    cli_fixture,
+    finish,
+    isolate_process_state,
+    records,
+    spawn,
+    write_recipe,
+)
 
 from runner_checkpoint import faults, verify_resume
 from runner_checkpoint.beacon import PROGRESS_ENV

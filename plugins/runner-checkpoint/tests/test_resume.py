@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ckpt_helpers import Cli, records, run_main, write_recipe
+from ckpt_helpers import Cli, cli_fixture, isolate_process_state, records, run_main, write_recipe  # noqa: F401 (fixtures)
 
 from runner_checkpoint.manifest import seal
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ckpt_helpers import Cli, run_main, write_recipe
+from ckpt_helpers import Cli, cli_fixture, isolate_process_state, run_main, write_recipe  # noqa: F401 (fixtures)
 
 import runner_checkpoint
 from runner_checkpoint.manifest import seal

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from ckpt_helpers import isolate_process_state  # noqa: F401 (fixture)
 
 from runner_checkpoint import checkpoint, faults
 from runner_checkpoint.store import Store
