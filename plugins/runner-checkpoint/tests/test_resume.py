@@ -190,6 +190,8 @@ def test_checkpoints_list_verify_show(cli: Cli, baseline: Path, tmp_path: Path) 
     assert lines[1].split()[:4] == ["step-000036", "36", "2", "step"]
     assert lines[2].split()[:4] == ["step-000039", "39", "2", "end"] and lines[2].endswith("ok, latest")
 
+    assert cli("checkpoints", run_dir).out == result.out  # shorthand for list
+
     result = cli("checkpoints", "show", run_dir)
     assert result.code == 0, result.err
     assert "checkpoint " in result.out and "step-000039" in result.out

@@ -11,6 +11,11 @@ SIGTERM and SIGINT are only recorded by the handler; the save happens at the end
 current step, then the run stops cleanly (``run.should_stop``) and skips its final
 validation and test (``run.extras["interrupted"]``). A second signal before that save
 falls through to the handler that was there before (SIGINT: KeyboardInterrupt).
+
+With several processes (e.g. the ``ddp`` backend) every rank takes the same save
+decisions, only rank 0 writes, and all ranks meet at a barrier after each save; signal-
+and time-triggered saves are agreed by an all-reduce of two flags at each step. Every
+rank restores the checkpoint (rank 0's RNG state, as the DDP backend documents).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from runner import hookimpl
 from runner.engine import state as engine_state
@@ -54,9 +61,11 @@ class CheckpointError(RunnerError):
         return list(self._lines)
 
 
-def build(run_dir: Path, ctx: Any = None, **params: Any) -> DefaultCheckpointer:
-    """Factory the registry calls with the recipe's ``[checkpoint]`` parameters (``ctx`` unused)."""
-    return DefaultCheckpointer(Path(run_dir), CheckpointParams(**params))
+def build(run_dir: Path, **params: Any) -> DefaultCheckpointer:
+    """Factory the registry calls with the recipe's ``[checkpoint]`` parameters (validated
+    against :class:`CheckpointParams`); other runtime arguments it is offered are ignored."""
+    fields = {field.name for field in attrs.fields(CheckpointParams)}
+    return DefaultCheckpointer(Path(run_dir), CheckpointParams(**{k: v for k, v in params.items() if k in fields}))
 
 
 class _PrefixHash:

@@ -58,9 +58,26 @@ def _status(entry: Entry, latest: str | None, problems: list[str] | None) -> str
     return status
 
 
-@click.group("checkpoints")
+class _Checkpoints(click.Group):
+    """``runner checkpoints RUN_DIR`` is short for ``runner checkpoints list RUN_DIR``."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and Path(args[0]).exists():
+            return "list", self.commands["list"], args
+        return super().resolve_command(ctx, args)
+
+
+@click.group("checkpoints", cls=_Checkpoints)
 def checkpoints_group() -> None:
-    """List, verify and show the checkpoints of a run directory."""
+    """List, verify and show the checkpoints of a run directory.
+
+    \b
+      runner checkpoints list RUN_DIR     (or just: runner checkpoints RUN_DIR)
+      runner checkpoints verify RUN_DIR   (exit status 1 if any is damaged)
+      runner checkpoints show RUN_DIR     (provenance of the latest, or of a checkpoint dir)
+    """
 
 
 @checkpoints_group.command("list")

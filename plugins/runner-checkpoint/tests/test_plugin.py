@@ -1,0 +1,40 @@
+"""The plugin as the registry sees it: torch-free entry module, conformance, validation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ckpt_helpers import Cli, cli_fixture, write_recipe  # noqa: F401 (fixture)
+
+import runner_checkpoint.plugin
+from runner.errors import RunnerError
+from runner.testing import RunnerTester
+from runner_checkpoint.checkpointer import DefaultCheckpointer, build
+
+
+def test_entry_module_does_not_import_torch() -> None:
+    code = "import sys, runner_checkpoint.plugin; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_components_conform(runner_tester: RunnerTester) -> None:
+    assert runner_tester.check_components(runner_checkpoint.plugin) == []
+
+
+def test_keep_best_needs_a_monitor(tmp_path: Path) -> None:
+    assert isinstance(build(tmp_path, keep_best=2, monitor="val/main/accuracy"), DefaultCheckpointer)
+    with pytest.raises(RunnerError, match="keep_best needs monitor"):
+        build(tmp_path, keep_best=2)
+
+
+def test_bad_parameters_are_recipe_errors(cli: Cli, tmp_path: Path) -> None:
+    recipe = write_recipe(
+        tmp_path / "r.toml", **{"checkpoint.mode": "best", "checkpoint.every_n_steps": 0, "checkpoint.evry_epoch": True}
+    )
+    result = cli("recipe", "check", recipe)
+    assert result.code == 2
+    assert "checkpoint.mode" in result.err and "checkpoint.every_n_steps" in result.err
+    assert "checkpoint.evry_epoch" in result.err and "every_epoch" in result.err  # did you mean
