@@ -145,6 +145,22 @@ def register_loggers(register: RegisterComponent) -> None:
 
 
 @hookspec
+def register_loaders(register: RegisterComponent) -> None:
+    """Register loader components that a split's loader table names
+    (``loader = { name = "async", ... }``). Their parameters extend the standard loader
+    keys. The factory receives the recipe parameters plus ``split=`` (the
+    :class:`~runner.recipe.model.SplitConfig`), ``registry=``, ``ctx=``, ``train=``,
+    ``on_cuda=``, ``collate=`` (the built collate function or None), ``sampler_factory=``
+    (or None) and ``loader_config=`` (the standard keys), and returns a loader with
+    ``__iter__``, ``__len__``, ``set_epoch``, ``skip``, ``state_dict`` and
+    ``load_state_dict`` (optionally ``close()``, called at teardown). The split's dataset
+    is not built in the training process: the loader builds it (from ``split.dataset``)
+    where it wants; its ``dataset`` attribute, if any, is what models see as
+    ``ctx.train_dataset``.
+    """
+
+
+@hookspec
 def register_commands(register: RegisterCommand) -> None:
     """Register CLI subcommands: ``register(name, command, help=...)`` where ``command``
     is a ``click.Command`` or a lazy ``"module:attribute"`` reference to one.

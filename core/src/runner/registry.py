@@ -2,8 +2,9 @@
 
 A component is a factory plus the schema of its recipe parameters. Registration never
 imports the factory's module: ``factory`` may be a lazy ``"module:attribute"`` string,
-and ``params`` (an attrs class) describes the parameters so recipes validate without
-importing torch. Without ``params`` the schema is read from the factory's signature.
+and ``params`` (an attrs class, or a lazy ``"module:attribute"`` reference to one)
+describes the parameters so recipes validate without importing torch. Without ``params``
+the schema is read from the factory's signature.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ KINDS: tuple[str, ...] = (
     "backend",
     "checkpointer",
     "logger",
+    "loader",
 )
 
 #: Arguments the engine passes to factories of each kind at build time. They are not
@@ -46,6 +48,7 @@ RUNTIME_ARGS: dict[str, frozenset[str]] = {
     "checkpointer": frozenset({"run_dir"}),
     "logger": frozenset({"run_dir"}),
     "dataset": frozenset({"seed"}),
+    "loader": frozenset({"split", "registry", "train", "on_cuda", "collate", "sampler_factory", "loader_config"}),
 }
 #: Every factory may ask for the build context by declaring a ``ctx`` parameter.
 CONTEXT_ARG = "ctx"
@@ -82,7 +85,7 @@ class Component:
     name: str
     factory_ref: Callable[..., Any] | str
     plugin: PluginInfo
-    params: type | None = None
+    params: type | str | None = None
     doc: str = ""
     _factory: Callable[..., Any] | None = attrs.field(default=None, init=False)
     _schema: ParamSchema | None = attrs.field(default=None, init=False)
@@ -110,16 +113,31 @@ class Component:
             from runner.schema.fields import schema_from_attrs, schema_from_callable
 
             excluded = RUNTIME_ARGS.get(self.kind, frozenset()) | {CONTEXT_ARG}
-            if self.params is not None:
-                self._schema = schema_from_attrs(self.params)
+            params_class = self.params_class
+            if params_class is not None:
+                self._schema = schema_from_attrs(params_class)
             else:
                 self._schema = schema_from_callable(self.factory, excluded)
         return self._schema
 
     @property
+    def params_class(self) -> type | None:
+        """The attrs class describing the parameters (imported on first use if lazy)."""
+        if isinstance(self.params, str):
+            try:
+                self.params = resolve_reference(self.params)
+            except Exception as exc:
+                raise PluginError(
+                    f"{self.kind} {self.name!r} from plugin {self.plugin}: "
+                    f"cannot import parameters {self.params!r}: {type(exc).__name__}: {exc}"
+                ) from exc
+        return self.params if isinstance(self.params, type) else None
+
+    @property
     def summary(self) -> str:
         """First line of the component's documentation."""
-        text = self.doc or (self.params.__doc__ if self.params is not None else "") or ""
+        params_class = None if self.doc else self.params_class
+        text = self.doc or (params_class.__doc__ if params_class is not None else "") or ""
         return text.strip().splitlines()[0] if text.strip() else ""
 
     def build(self, params: dict[str, Any], **runtime: Any) -> Any:
@@ -147,7 +165,7 @@ class RegisterComponent(Protocol):
         name: str,
         factory: Callable[..., Any] | str,
         *,
-        params: type | None = None,
+        params: type | str | None = None,
         doc: str | None = None,
     ) -> None: ...
 

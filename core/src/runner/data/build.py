@@ -121,7 +121,10 @@ def apply_sample_transforms(dataset: Any, pipeline: Pipeline, seed: int, where: 
 
 
 def build_dataset(split: SplitConfig, registry: Registry, ctx: BuildContext) -> Any:
-    """The split's dataset, with its sample transforms applied."""
+    """The split's dataset, with its sample transforms applied (None when the split names a
+    loader component, which builds the dataset itself, e.g. in server processes)."""
+    if split.loader_component is not None:
+        return None
     dataset = _build_component_dataset(split.dataset, registry, ctx)
     if split.transforms:
         pipeline = build_transforms(split.transforms, registry, ctx)
@@ -153,6 +156,19 @@ def build_loader(
                 raise RunnerError(non_resumable_message(sampler_config.path, sampler_config.name, component.plugin))
             return sampler
 
+    if split.loader_component is not None:
+        named = registry.get("loader", split.loader_component.name)
+        return named.build(  # type: ignore[no-any-return]
+            split.loader_component.params,
+            ctx=ctx,
+            split=split,
+            registry=registry,
+            train=train,
+            on_cuda=on_cuda,
+            collate=collate,
+            sampler_factory=sampler_factory,
+            loader_config=split.loader,
+        )
     return make_loader(
         dataset,
         split.loader,

@@ -123,11 +123,21 @@ class RecipeDataModule(DataModule):
             dataset = build_dataset(self.recipe.train, registry, ctx)
             ctx.train_dataset = dataset
             loader = build_loader(self.recipe.train, dataset, registry, ctx, train=True, on_cuda=self.on_cuda)
+            if dataset is None:  # a loader component builds its dataset; it may expose a proxy
+                ctx.train_dataset = getattr(loader, "dataset", None)
             self.set_loader(Stage.TRAIN, loader)
         splits = {Stage.VAL: self.recipe.val, Stage.TEST: self.recipe.test}.get(stage, {})
         for key, split in splits.items():
             dataset = build_dataset(split, registry, ctx)
             self.set_loader(stage, build_loader(split, dataset, registry, ctx, train=False, on_cuda=self.on_cuda), key)
+
+    def teardown(self) -> None:
+        """Close loaders that hold resources (server processes of a loader component)."""
+        for by_key in self.loaders.values():
+            for loader in by_key.values():
+                close = getattr(loader, "close", None)
+                if callable(close):
+                    close()
 
 
 class CombinedDataModule(DataModule):
@@ -157,7 +167,10 @@ class CombinedDataModule(DataModule):
                 self.fallback.setup(stage)
 
     def teardown(self) -> None:
-        _call(self.primary, "teardown")
+        try:
+            _call(self.primary, "teardown")
+        finally:
+            self.fallback.teardown()
 
     def train_dataloader(self) -> Any:
         loader = _call(self.primary, "train_dataloader")

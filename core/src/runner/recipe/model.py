@@ -119,6 +119,8 @@ class SplitConfig:
     sampler: ComponentConfig | None = None
     collate: ComponentConfig | None = None
     transforms: tuple[ComponentConfig, ...] = ()
+    loader_component: ComponentConfig | None = None
+    """A registered loader named by ``loader.name`` (its own parameters), or None."""
 
 
 @attrs.frozen
@@ -149,6 +151,7 @@ class Recipe:
         for split in [self.train, *self.val.values(), *self.test.values()]:
             if split is not None:
                 found += [split.dataset, *filter(None, [split.sampler, split.collate]), *split.transforms]
+                found += [split.loader_component] if split.loader_component is not None else []
         found += [self.model, self.task, self.optimizer, self.backend]
         found += [c for c in (self.scheduler, self.checkpoint, self.datamodule) if c is not None]
         return [*found, *self.callbacks, *self.loggers, *self.process]

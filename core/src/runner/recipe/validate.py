@@ -184,13 +184,21 @@ class _Validator:
             self.problem(path, "missing required key 'dataset' (a table with name = a registered dataset)")
         else:
             dataset = self.component("dataset", (*path, "dataset"), table["dataset"])
-        loader = self.attrs_section((*path, "loader"), table.get("loader"), LoaderConfig)
+        loader_table = table.get("loader")
+        loader_component = None
+        if isinstance(loader_table, dict) and "name" in loader_table:
+            # A named loader component: standard keys configure LoaderConfig, the rest are its own.
+            standard = {a.name for a in attrs.fields(LoaderConfig)}
+            own = {k: v for k, v in loader_table.items() if k not in standard}
+            loader_component = self.component("loader", (*path, "loader"), own)
+            loader_table = {k: v for k, v in loader_table.items() if k in standard}
+        loader = self.attrs_section((*path, "loader"), loader_table, LoaderConfig)
         sampler = self.component("sampler", (*path, "sampler"), table["sampler"]) if "sampler" in table else None
         collate = self.component("collate", (*path, "collate"), table["collate"]) if "collate" in table else None
         transforms = self.components("transform", (*path, "transforms"), table.get("transforms"))
         if dataset is None:
             return None
-        return SplitConfig(str(path[-1]), dataset, loader, sampler, collate, transforms)
+        return SplitConfig(str(path[-1]), dataset, loader, sampler, collate, transforms, loader_component)
 
     def keyed_splits(self, path: KeyPath, value: Any) -> dict[str, SplitConfig]:
         table = self.table(path, value) if value is not None else None
@@ -280,7 +288,10 @@ class _Validator:
 
 
 def _split_table(split: SplitConfig) -> dict[str, Any]:
-    table: dict[str, Any] = {"dataset": split.dataset.table(), "loader": split.loader.to_dict()}
+    loader = split.loader.to_dict()
+    if split.loader_component is not None:
+        loader = {**split.loader_component.table(), **loader}
+    table: dict[str, Any] = {"dataset": split.dataset.table(), "loader": loader}
     if split.sampler is not None:
         table["sampler"] = split.sampler.table()
     if split.collate is not None:

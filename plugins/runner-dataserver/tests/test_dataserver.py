@@ -1,0 +1,247 @@
+"""The async loader: same batches as the standard loader, faults, remote mode, cleanup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import ds_toy
+import pytest
+import torch
+
+from runner.data.build import build_dataset, build_loader
+from runner.engine.context import BuildContext
+from runner_dataserver import plugin
+from runner_dataserver.loader import AsyncLoader, DataServerError
+
+RECIPE = """
+[run]
+epochs = 2
+
+[data.train]
+dataset = {{ name = "dst_{dataset}", n = {n} {extra} }}
+loader = {{ batch_size = {batch}, shuffle = true, drop_last = {drop_last} {loader} }}
+
+[model]
+name = "dst_lin"
+
+[task]
+name = "dst_cls"
+
+[optimizer]
+name = "dst_sgd"
+"""
+
+
+def shm() -> set[str]:
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+def no_new_segments(before: set[str]) -> bool:
+    """No shared-memory entry appeared since ``before`` (other processes' transient ones
+    must vanish within a few seconds)."""
+    deadline = time.monotonic() + 5
+    while shm() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not shm() - before
+
+
+def make(
+    tester: Any, *, dataset: str = "numbers", n: int = 50, batch: int = 4, loader: str = "", extra: str = "",
+    drop_last: str = "false",
+) -> Any:
+    text = RECIPE.format(dataset=dataset, n=n, batch=batch, loader=loader, extra=extra, drop_last=drop_last)
+    recipe, manager = tester.recipe(text, ds_toy, plugin)
+    assert recipe is not None
+    ctx = BuildContext(recipe=recipe, seed=recipe.run.seed, run_dir=tester.tmp_path)
+    dataset_obj = build_dataset(recipe.train, manager.registry, ctx)
+    return build_loader(recipe.train, dataset_obj, manager.registry, ctx, train=True, on_cuda=False)
+
+
+def epoch(loader: Any, number: int, skip: int = 0) -> list[list[torch.Tensor]]:
+    loader.set_epoch(number)
+    if skip:
+        loader.skip(skip)
+    return [[torch.as_tensor(t) for t in batch] for batch in loader]
+
+
+def same(a: list[list[torch.Tensor]], b: list[list[torch.Tensor]]) -> bool:
+    return len(a) == len(b) and all(
+        len(x) == len(y) and all(torch.equal(s, t) for s, t in zip(x, y, strict=True)) for x, y in zip(a, b, strict=True)
+    )
+
+
+def gone(pids: list[int]) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not any(Path(f"/proc/{pid}").exists() for pid in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def server_pids(loader: AsyncLoader) -> list[int]:
+    return [s.process.pid for s in loader.servers if s.process is not None]
+
+
+def test_entry_module_is_torch_free() -> None:
+    code = "import sys, runner_dataserver.plugin\nassert 'torch' not in sys.modules\n"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_recipe_rejects_unknown_loader_keys(runner_tester: Any) -> None:
+    text = RECIPE.format(dataset="numbers", n=8, batch=2, loader=', name = "async", servrs = 2', extra="", drop_last="false")
+    path = runner_tester.tmp_path / "bad.toml"
+    path.write_text(text)
+    from runner.recipe.source import read_recipe
+    from runner.recipe.validate import validate
+
+    manager = runner_tester.plugin_manager(ds_toy, plugin)
+    with pytest.raises(Exception, match="servrs"):
+        validate(read_recipe(path), manager.registry, manager.failures)
+
+
+@pytest.mark.parametrize(("servers", "dataset"), [(1, "toy"), (2, "numbers"), (3, "numbers")])
+def test_same_batches_as_standard_loader_with_resume(runner_tester: Any, servers: int, dataset: str) -> None:
+    before = shm()
+    standard = make(runner_tester, dataset=dataset, n=50)
+    loader = make(runner_tester, dataset=dataset, n=50, loader=f', name = "async", servers = {servers}, prefetch = 2')
+    assert isinstance(loader, AsyncLoader)
+    try:
+        assert len(loader) == len(standard) == 13
+        assert loader.dataset.meta["in_features"] in (2, 4)
+        for number in (0, 1):
+            assert same(epoch(loader, number), epoch(standard, number))
+        # mid-epoch resume: the checkpointed state of a pass stopped after 5 batches
+        standard.set_epoch(1)
+        state = standard.state_dict()
+        assert same(epoch(loader, 1, skip=5), epoch(standard, 1, skip=5))
+        resumed = make(runner_tester, dataset=dataset, n=50, loader=f', name = "async", servers = {servers}')
+        resumed.load_state_dict(state, batches_consumed=5)
+        assert resumed.state_dict() == state
+        standard.load_state_dict(state, batches_consumed=5)
+        assert same(list(resumed), list(standard))
+        resumed.close()
+        # an abandoned pass does not leak into the next one
+        iterator = iter(loader)
+        next(iterator)
+        del iterator
+        assert same(epoch(loader, 0), epoch(standard, 0))
+        pids = server_pids(loader)
+    finally:
+        loader.close()
+    assert gone(pids)
+    assert no_new_segments(before)
+
+
+def test_server_crash_restart_delivers_every_sample_once(runner_tester: Any, tmp_path: Path) -> None:
+    before = shm()
+    marker = tmp_path / "crashed"
+    extra = f', crash_at = 17, marker = "{marker}"'
+    loader = make(runner_tester, n=40, extra=extra, loader=', name = "async", servers = 2, on_server_error = "restart"')
+    standard = make(runner_tester, n=40)
+    try:
+        batches = epoch(loader, 0)
+        assert marker.exists() and loader.restarts == 1
+        assert "exited with code 3" in loader.failures[0] and "data server" in loader.failures[0]
+        assert same(batches, epoch(standard, 0))
+        seen = sorted(int(v) for b in batches for v in b[0][:, 0].tolist())
+        assert seen == list(range(40))
+        pids = server_pids(loader)
+    finally:
+        loader.close()
+    assert gone(pids)
+    assert no_new_segments(before)
+
+
+def test_server_crash_stop_is_a_clear_error(runner_tester: Any, tmp_path: Path) -> None:
+    before = shm()
+    extra = f', crash_at = 17, marker = "{tmp_path / "crashed"}"'
+    loader = make(runner_tester, n=40, extra=extra, loader=', name = "async", servers = 2, on_server_error = "stop"')
+    pids = server_pids(loader)
+    with pytest.raises(DataServerError, match=r"data server \d \(pid \d+\) failed: process exited with code 3"):
+        epoch(loader, 0)
+    assert gone(pids)
+    assert no_new_segments(before)
+
+
+def test_exception_in_server_is_reported(runner_tester: Any) -> None:
+    loader = make(runner_tester, n=20, extra=", fail_at = 6", loader=', name = "async", servers = 1')
+    pids = server_pids(loader)
+    with pytest.raises(DataServerError, match="ValueError: sample 6 is broken"):
+        epoch(loader, 0)
+    assert gone(pids)
+
+
+def _serve(tmp_path: Path, token: str) -> tuple[subprocess.Popen[str], str]:
+    recipe = tmp_path / "serve.toml"
+    text = RECIPE.format(dataset="numbers", n=30, batch=4, loader="", extra="", drop_last="false")
+    recipe.write_text(f'plugins = ["{Path(ds_toy.__file__)}"]\n' + text)
+    env = {**os.environ, "RUNNER_DATASERVER_TOKEN": token}
+    runner = Path(sys.executable).parent / "runner"
+    process = subprocess.Popen(
+        [str(runner), "serve-data", str(recipe), "--split", "train", "--bind", "127.0.0.1:0"],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert "serving 30 samples at" in line, line
+    return process, line.rsplit(" ", 1)[-1].strip()
+
+
+def test_remote_server_over_loopback(runner_tester: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    process, address = _serve(tmp_path, "s3cret")
+    try:
+        monkeypatch.setenv("RUNNER_DATASERVER_TOKEN", "s3cret")
+        loader = make(runner_tester, n=30, loader=f', name = "async", servers = ["{address}"]')
+        standard = make(runner_tester, n=30)
+        with loader:
+            assert same(epoch(loader, 1), epoch(standard, 1))
+        monkeypatch.setenv("RUNNER_DATASERVER_TOKEN", "wrong")
+        with pytest.raises(DataServerError, match="cannot connect"):
+            make(runner_tester, n=30, loader=f', name = "async", servers = ["{address}"]')
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        assert process.stderr is not None
+        refused = process.stderr.read()
+        process.stderr.close()
+    assert "refused a connection" in refused
+
+
+def test_trains_a_recipe(runner_tester: Any) -> None:
+    text = RECIPE.format(
+        dataset="toy", n=64, batch=8, loader=', name = "async", servers = 2', extra="", drop_last="false"
+    )
+    outcome = runner_tester.run(text, ds_toy, plugin, max_steps=6)
+    assert outcome.result is not None
+    assert "name = \"async\"" in (outcome.run_dir / "recipe.toml").read_text()
+
+
+def test_ctrl_c_leaves_no_processes_or_segments(tmp_path: Path) -> None:
+    before = shm()
+    script = tmp_path / "interrupt.py"
+    script.write_text(
+        f"""
+import os, signal, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from runner.testing import RunnerTester
+from pathlib import Path
+import test_dataserver as t
+if __name__ == "__main__":
+    loader = t.make(RunnerTester(Path({str(tmp_path)!r})), n=200, loader=', name = "async", servers = 2')
+    print(" ".join(map(str, t.server_pids(loader))), flush=True)
+    for i, batch in enumerate(loader):
+        if i == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+"""
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert "KeyboardInterrupt" in result.stderr
+    pids = [int(p) for p in result.stdout.split()]
+    assert len(pids) == 2 and gone(pids)
+    assert no_new_segments(before)
