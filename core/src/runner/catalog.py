@@ -25,6 +25,7 @@ KNOWN: dict[tuple[str, str], str] = {
     ("optimizer", "sgd"): "runner-models",
     ("collate", "pad"): "runner-collates",
     ("sampler", "weighted"): "runner-samplers",
+    ("loader", "async"): "runner-dataserver",
 }
 
 

@@ -192,7 +192,9 @@ class Numbers:
     """Sample i is (tensor([i, i*i]) float, i % 3); crashes its server once at ``crash_at``
     (the first time only: ``marker`` records that it happened) when set."""
 
-    def __init__(self, n: int = 50, crash_at: int = -1, marker: str = "", fail_at: int = -1, delay: float = 0.0) -> None:
+    def __init__(
+        self, n: int = 50, crash_at: int = -1, marker: str = "", fail_at: int = -1, delay: float = 0.0
+    ) -> None:
         import time
 
         time.sleep(delay)

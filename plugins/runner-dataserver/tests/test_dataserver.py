@@ -51,7 +51,13 @@ def no_new_segments(before: set[str]) -> bool:
 
 
 def make(
-    tester: Any, *, dataset: str = "numbers", n: int = 50, batch: int = 4, loader: str = "", extra: str = "",
+    tester: Any,
+    *,
+    dataset: str = "numbers",
+    n: int = 50,
+    batch: int = 4,
+    loader: str = "",
+    extra: str = "",
     drop_last: str = "false",
 ) -> Any:
     text = RECIPE.format(dataset=dataset, n=n, batch=batch, loader=loader, extra=extra, drop_last=drop_last)
@@ -71,7 +77,8 @@ def epoch(loader: Any, number: int, skip: int = 0) -> list[list[torch.Tensor]]:
 
 def same(a: list[list[torch.Tensor]], b: list[list[torch.Tensor]]) -> bool:
     return len(a) == len(b) and all(
-        len(x) == len(y) and all(torch.equal(s, t) for s, t in zip(x, y, strict=True)) for x, y in zip(a, b, strict=True)
+        len(x) == len(y) and all(torch.equal(s, t) for s, t in zip(x, y, strict=True))
+        for x, y in zip(a, b, strict=True)
     )
 
 
@@ -94,7 +101,9 @@ def test_entry_module_is_torch_free() -> None:
 
 
 def test_recipe_rejects_unknown_loader_keys(runner_tester: Any) -> None:
-    text = RECIPE.format(dataset="numbers", n=8, batch=2, loader=', name = "async", servrs = 2', extra="", drop_last="false")
+    text = RECIPE.format(
+        dataset="numbers", n=8, batch=2, loader=', name = "async", servrs = 2', extra="", drop_last="false"
+    )
     path = runner_tester.tmp_path / "bad.toml"
     path.write_text(text)
     from runner.recipe.source import read_recipe
@@ -185,7 +194,9 @@ def _serve(tmp_path: Path, token: str) -> tuple[subprocess.Popen[str], str]:
     runner = Path(sys.executable).parent / "runner"
     process = subprocess.Popen(
         [str(runner), "serve-data", str(recipe), "--split", "train", "--bind", "127.0.0.1:0"],
-        env=env, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stderr is not None
     line = process.stderr.readline()
@@ -219,7 +230,7 @@ def test_trains_a_recipe(runner_tester: Any) -> None:
     )
     outcome = runner_tester.run(text, ds_toy, plugin, max_steps=6)
     assert outcome.result is not None
-    assert "name = \"async\"" in (outcome.run_dir / "recipe.toml").read_text()
+    assert 'name = "async"' in (outcome.run_dir / "recipe.toml").read_text()
 
 
 def test_ctrl_c_leaves_no_processes_or_segments(tmp_path: Path) -> None:

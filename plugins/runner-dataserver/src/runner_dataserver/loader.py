@@ -9,6 +9,7 @@ transforming and collating move to the servers.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -74,10 +75,8 @@ class _Server:
     def stop(self) -> None:
         conn, process, self.conn, self.process = self.conn, self.process, None, None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):
                 conn.send_bytes(pickle.dumps(("stop",))) if self.by_value else conn.send(("stop",))
-            except Exception:
-                pass
             conn.close()
         if process is not None:
             process.join(timeout=5)

@@ -16,4 +16,6 @@ def register_loaders(register: RegisterComponent) -> None:
 @hookimpl
 def register_commands(register: RegisterCommand) -> None:
     """Register ``runner serve-data``."""
-    register("serve-data", "runner_dataserver.cli:serve_data", help="Serve a recipe split's batches to remote trainers.")
+    register(
+        "serve-data", "runner_dataserver.cli:serve_data", help="Serve a recipe split's batches to remote trainers."
+    )

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 import torch
-import torch.multiprocessing  # noqa: F401  (registers the tensor reductions for ForkingPickler)
+import torch.multiprocessing
 from torch.utils.data import IterableDataset, default_collate
 
 from runner.data.build import build_dataset, build_transforms, tensors_of
@@ -66,9 +66,7 @@ class Worker:
     """The split's dataset, collate and batch transforms; ``batch()`` makes one batch."""
 
     def __init__(self, spec: ServerSpec) -> None:
-        ctx = BuildContext(
-            recipe=spec.recipe, seed=spec.seed, run_dir=None, rank=spec.rank, world_size=spec.world_size
-        )  # type: ignore[arg-type]
+        ctx = BuildContext(recipe=spec.recipe, seed=spec.seed, run_dir=None, rank=spec.rank, world_size=spec.world_size)  # type: ignore[arg-type]
         split = attrs.evolve(spec.split, loader_component=None)
         loader = split.loader
         self.seed = loader.random_seed if loader.random_seed is not None else spec.seed
