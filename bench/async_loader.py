@@ -101,7 +101,10 @@ def main() -> None:
         def async_loader(workers: int = workers) -> Any:
             return build_async_loader(split=split, registry=registry, ctx=None, servers=workers)
 
-        for name, make in ((f"DataLoader num_workers={workers}", torch_loader), (f"async servers={workers}", async_loader)):
+        for name, make in (
+            (f"DataLoader num_workers={workers}", torch_loader),
+            (f"async servers={workers}", async_loader),
+        ):
             first, rate, _ = measure(make)
             print(f"{name:<28} {first:>16.2f} {rate:>10.0f}", flush=True)
 
