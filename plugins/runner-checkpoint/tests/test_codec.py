@@ -94,3 +94,17 @@ def test_malformed_references_are_refused() -> None:
         codec.decode({"x": {"$t": 5}}, {})
     with pytest.raises(codec.CodecError, match="not a torch dtype"):
         codec.decode({"x": {"$dtype": "nn"}}, {})
+
+
+def test_large_files_are_sharded_with_references_rewritten() -> None:
+    model = {f"layer{i}.weight": torch.full((256,), float(i)) for i in range(5)}  # 1 KB each
+    state = {"model": model, "optimizers": [{"state": {0: {"exp_avg": torch.ones(512)}}}]}
+    skeleton, files = codec.encode(state, shard_bytes=2048)
+    assert sorted(files) == [
+        "model-00001-of-00003.safetensors",
+        "model-00002-of-00003.safetensors",
+        "model-00003-of-00003.safetensors",
+        "state.safetensors",
+    ]
+    assert skeleton["model"]["layer4.weight"] == {"$t": ["model-00003-of-00003.safetensors", "layer4.weight"]}
+    assert same(codec.decode(skeleton, files), state)

@@ -5,6 +5,7 @@ Files of a checkpoint:
 - ``model.safetensors``: the model's state dict under its own key names (a plain
   weights file any safetensors reader can open);
 - ``state.safetensors``: every other tensor (optimizer moments, RNG, pending losses...);
+  either file is split into ``...-00001-of-0000N.safetensors`` shards above 64 MB;
 - ``state.json``: the JSON skeleton of the whole state, referring to those tensors;
 - ``provenance.json``: resolved recipe, plugins and versions;
 - ``manifest.json``: size and sha256 of each file above, sealed by its own digest.
@@ -21,6 +22,7 @@ import torch
 
 from runner_checkpoint import codec, tensorfile
 from runner_checkpoint.fsutil import sha256_file, write_new
+from runner_checkpoint.hashing import Hasher
 from runner_checkpoint.manifest import CorruptCheckpoint, mismatch, read_manifest, sha256
 from runner_checkpoint.store import Entry, Store
 
@@ -58,9 +60,9 @@ def save(store: Store, state: dict[str, Any], *, step: int, meta: dict[str, Any]
     def write_files(directory: Path) -> dict[str, dict[str, Any]]:
         files: dict[str, dict[str, Any]] = {}
         for file in sorted(tensors):
-            metadata = {"format": "pt"} if file == codec.MODEL_FILE else None
-            size, digest = tensorfile.write(directory / file, tensorfile.encode(tensors[file], metadata))
-            files[file] = {"size": size, "sha256": digest}
+            metadata = {"format": "pt"} if file.startswith("model") else None
+            size, hasher = tensorfile.write_hashing(directory / file, tensorfile.encode(tensors[file], metadata))
+            files[file] = {"size": size, "sha256": hasher.result}  # resolved after the fsyncs
         for file, data in documents.items():
             write_new(directory / file, data)
             files[file] = {"size": len(data), "sha256": sha256(data)}
@@ -110,6 +112,7 @@ def load(directory: Path) -> Loaded:
     problems: list[str] = []
     tensors: dict[str, dict[str, torch.Tensor]] = {}
     documents: dict[str, bytes] = {}
+    pending: dict[str, Hasher] = {}
     for file, entry in files.items():
         path = directory / file
         try:
@@ -118,24 +121,22 @@ def load(directory: Path) -> Loaded:
                 continue
             if file.endswith(".safetensors"):
                 try:
-                    content, digest = tensorfile.read(path, entry["size"])
+                    tensors[file], pending[file] = tensorfile.read_hashing(path, entry["size"])
                 except tensorfile.TensorFileError as exc:
                     # Malformed: report the hash mismatch if there is one, else the format error.
                     problems.append(_check_file(path, entry) or f"{file}: {exc}")
                     continue
             else:
-                data = path.read_bytes()
-                digest = sha256(data)
+                documents[file] = path.read_bytes()
+                problem = _check_file(path, entry, sha256(documents[file]))
+                if problem is not None:
+                    problems.append(problem)
         except OSError as exc:
             problems.append(f"{file}: unreadable: {exc}")
-            continue
-        problem = _check_file(path, entry, digest)
+    for file, hasher in pending.items():  # the hashes finish while later files are read
+        problem = _check_file(directory / file, files[file], hasher.result())
         if problem is not None:
             problems.append(problem)
-        elif file.endswith(".safetensors"):
-            tensors[file] = content
-        else:
-            documents[file] = data
     for required in (STATE_JSON, PROVENANCE_JSON):
         if required not in files:
             problems.append(f"{required}: not listed in the manifest")

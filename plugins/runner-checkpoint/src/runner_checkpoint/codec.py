@@ -20,6 +20,8 @@ import torch
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.safetensors"
+#: Tensor files are split into shards of about this size, hashed in parallel threads.
+SHARD_BYTES = 64 * 1024 * 1024
 TAGS = ("$t", "$nd", "$tuple", "$dict", "$f", "$np", "$dtype", "$device", "$size", "$bytes")
 
 
@@ -106,16 +108,46 @@ class _Encoder:
         )
 
 
-def encode(state: Any) -> tuple[Any, dict[str, dict[str, torch.Tensor]]]:
+def encode(state: Any, shard_bytes: int = SHARD_BYTES) -> tuple[Any, dict[str, dict[str, torch.Tensor]]]:
     """The JSON skeleton of ``state`` and its tensors by file name and key.
 
     Tensors under the top-level ``"model"`` key go to ``model.safetensors`` under their
     state-dict names (so that file is a plain weights file); all others go to
-    ``state.safetensors``.
+    ``state.safetensors``. A file above ``shard_bytes`` is split into shards named like
+    Hugging Face's (``model-00001-of-00003.safetensors``), so they hash in parallel.
     """
     encoder = _Encoder()
     skeleton = encoder.encode(state, ())
-    return skeleton, encoder.files
+    renamed: dict[tuple[str, str], str] = {}
+    files: dict[str, dict[str, torch.Tensor]] = {}
+    for file, tensors in encoder.files.items():
+        shards: list[dict[str, torch.Tensor]] = [{}]
+        size = 0
+        for key, tensor in tensors.items():
+            nbytes = tensor.numel() * tensor.element_size()
+            if shards[-1] and size + nbytes > shard_bytes:
+                shards.append({})
+                size = 0
+            shards[-1][key] = tensor
+            size += nbytes
+        stem = file.removesuffix(".safetensors")
+        for index, shard in enumerate(shards, start=1):
+            name = file if len(shards) == 1 else f"{stem}-{index:05d}-of-{len(shards):05d}.safetensors"
+            files[name] = shard
+            renamed.update({(file, key): name for key in shard})
+    return _rename(skeleton, renamed), files
+
+
+def _rename(node: Any, renamed: dict[tuple[str, str], str]) -> Any:
+    """The skeleton with each tensor reference pointing at its shard."""
+    if isinstance(node, list):
+        return [_rename(v, renamed) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1 and ("$t" in node or "$nd" in node):
+        ((tag, (file, key)),) = node.items()
+        return {tag: [renamed[(file, key)], key]}
+    return {k: _rename(v, renamed) for k, v in node.items()}
 
 
 def decode(skeleton: Any, files: Mapping[str, Mapping[str, torch.Tensor]]) -> Any:

@@ -42,6 +42,8 @@ TRASH_PREFIX = ".trash-"
 NAME = re.compile(r"^step-(\d+)(?:-(\d+))?$")
 
 #: ``write_files(directory) -> {file name: {"size": ..., "sha256": ...}}``; writes, no fsync.
+#: A ``sha256`` may be a callable returning it (a hash still being computed): it is called
+#: after the files are fsynced, so hashing overlaps the fsyncs.
 WriteFiles = Callable[[Path], dict[str, dict[str, Any]]]
 
 
@@ -153,6 +155,9 @@ class Store:
             faults.point("before_fsync")
             for file in files:
                 fsync_path(tmp / file)
+            for entry in files.values():
+                if callable(entry["sha256"]):
+                    entry["sha256"] = entry["sha256"]()
             manifest = seal(
                 {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "seq": seq, **meta, "files": files}
             )

@@ -13,12 +13,9 @@ out of bounds or a hole in the data is an error, and nothing is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import queue
 import sys
-import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from typing import Any
 import torch
 
 from runner_checkpoint.fsutil import CHUNK
+from runner_checkpoint.hashing import Hasher
 
 _DTYPE_NAMES: dict[str, str] = {
     "F64": "float64",
@@ -102,20 +100,20 @@ def encode(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | No
 
 
 def write(path: Path, chunks: Iterable[memoryview]) -> tuple[int, str]:
-    """Write ``chunks`` to a new file at ``path`` (no fsync); returns (size, sha256).
+    """Write ``chunks`` to a new file at ``path`` (no fsync); returns (size, sha256)."""
+    size, hasher = write_hashing(path, chunks)
+    return size, hasher.result()
 
-    The hash is computed in a second thread over the same memory (hashlib releases the
-    GIL), so hashing costs no wall time on a machine with two cores.
+
+def write_hashing(path: Path, chunks: Iterable[memoryview]) -> tuple[int, Hasher]:
+    """Like :func:`write`, but the sha256 is still being computed by a background thread
+    over the same memory: ``hasher.result()`` waits for it, so it can overlap the next
+    file's write and the fsyncs. ``chunks`` must stay unchanged until then.
     """
     parts = list(chunks)
-    digest = hashlib.sha256()
-
-    def hash_all() -> None:
-        for part in parts:
-            digest.update(part)
-
-    hasher = threading.Thread(target=hash_all, name="runner-checkpoint-hash", daemon=True)
-    hasher.start()
+    hasher = Hasher()
+    for part in parts:
+        hasher.update(part)
     size = 0
     try:
         with open(path, "xb", buffering=0) as file:
@@ -127,30 +125,30 @@ def write(path: Path, chunks: Iterable[memoryview]) -> tuple[int, str]:
                         raise OSError(f"short write to {path}")
                     view = view[written:]
                 size += part.nbytes
-    finally:
-        hasher.join()
-    return size, digest.hexdigest()
+    except BaseException:
+        hasher.result()
+        raise
+    return size, hasher
 
 
 def read(path: Path, size: int, name: str | None = None) -> tuple[dict[str, torch.Tensor], str]:
-    """Read a safetensors file of ``size`` bytes; returns its tensors and the file's sha256.
+    """Read a safetensors file of ``size`` bytes; returns its tensors and the file's sha256."""
+    tensors, hasher = read_hashing(path, size, name)
+    return tensors, hasher.result()
+
+
+def read_hashing(path: Path, size: int, name: str | None = None) -> tuple[dict[str, torch.Tensor], Hasher]:
+    """Read a safetensors file of ``size`` bytes; returns its tensors and the hasher of
+    the file's bytes (``hasher.result()`` is the sha256; it may still be running).
 
     Every tensor gets its own storage, filled straight from the file (no intermediate
-    buffer, no copy), while a second thread hashes each chunk as it arrives. The header
-    is validated before any tensor is allocated: an unknown dtype, an offset out of
-    bounds, an overlap or a hole raise :class:`TensorFileError`, as does a file shorter
+    buffer, no copy), while a background thread hashes each chunk as it arrives. The
+    header is validated before any tensor is allocated: an unknown dtype, an offset out
+    of bounds, an overlap or a hole raise :class:`TensorFileError`, as does a file shorter
     or longer than ``size``. Callers compare the hash before using the tensors.
     """
     label = name or path.name
-    digest = hashlib.sha256()
-    pending: queue.SimpleQueue[memoryview | bytes | None] = queue.SimpleQueue()
-
-    def hash_chunks() -> None:
-        while (chunk := pending.get()) is not None:
-            digest.update(chunk)
-
-    hasher = threading.Thread(target=hash_chunks, name="runner-checkpoint-hash", daemon=True)
-    hasher.start()
+    hasher = Hasher()
     tensors: dict[str, torch.Tensor] = {}
     try:
         with open(path, "rb", buffering=0) as file:
@@ -159,7 +157,7 @@ def read(path: Path, size: int, name: str | None = None) -> tuple[dict[str, torc
             if header_size > min(MAX_HEADER, size - 8):
                 raise TensorFileError(f"{label}: not a safetensors file (header length {header_size} is impossible)")
             raw = _read_exactly(file, header_size, label)
-            pending.put(prefix + raw)
+            hasher.update(prefix + raw)
             layout = _layout(raw, size - 8 - header_size, label)
             for key, dtype, shape, begin, end in layout:
                 tensor = torch.empty(shape, dtype=dtype)
@@ -172,14 +170,14 @@ def read(path: Path, size: int, name: str | None = None) -> tuple[dict[str, torc
                     count = file.readinto(view[position : position + CHUNK])
                     if not count:
                         raise TensorFileError(f"{label}: ends inside tensor {key!r}")
-                    pending.put(view[position : position + count])
+                    hasher.update(view[position : position + count])
                     position += count
             if file.read(1):
                 raise TensorFileError(f"{label}: longer than {size} bytes")
-    finally:
-        pending.put(None)
-        hasher.join()
-    return tensors, digest.hexdigest()
+    except BaseException:
+        hasher.result()
+        raise
+    return tensors, hasher
 
 
 def _read_exactly(file: Any, count: int, label: str) -> bytes:
