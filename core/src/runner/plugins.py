@@ -16,7 +16,6 @@ import os
 import sys
 import types
 from collections.abc import Callable, Iterable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pluggy
 
 from runner import hookspecs
 from runner._version import __version__
+from runner.discovery import EntryPoint, entry_points
 from runner.errors import PluginError
 from runner.registry import KINDS, CommandEntry, Component, DuplicateNameError, PluginInfo, Registry
 
@@ -104,17 +104,11 @@ class PluginManager:
     # -- discovery and loading --------------------------------------------------------
 
     @staticmethod
-    def discover() -> list[tuple[metadata.EntryPoint, PluginInfo]]:
+    def discover() -> list[tuple[EntryPoint, PluginInfo]]:
         """Entry points in the ``runner`` group, from metadata only (nothing imported)."""
-        found = []
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist
-            info = PluginInfo(
-                name=ep.name,
-                dist=dist.metadata["Name"] if dist is not None else ep.name,
-                version=dist.version if dist is not None else "?",
-            )
-            found.append((ep, info))
+        found = [
+            (ep, PluginInfo(name=ep.name, dist=ep.dist, version=ep.version)) for ep in entry_points(ENTRY_POINT_GROUP)
+        ]
         return sorted(found, key=lambda pair: pair[1].name)
 
     def is_disabled(self, info: PluginInfo) -> bool:
@@ -311,7 +305,7 @@ class PluginManager:
 
 def _component_register(registry: Registry, kind: str, info: PluginInfo) -> Callable[..., None]:
     def register(
-        name: str, factory: Callable[..., Any] | str, *, params: type | None = None, doc: str | None = None
+        name: str, factory: Callable[..., Any] | str, *, params: type | str | None = None, doc: str | None = None
     ) -> None:
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {info}: {kind} names must be non-empty strings, got {name!r}")

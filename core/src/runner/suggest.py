@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
 def close_matches(word: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
     """Candidates close to ``word``, best first."""
+    import difflib  # only needed when something is misspelt
+
     pool = list(candidates)
     matches = difflib.get_close_matches(word, pool, n=limit, cutoff=0.6)
     if not matches:

@@ -36,7 +36,7 @@ def registered(kind: str) -> dict[str, dict[str, Any]]:
 
     def register(name: str, factory: Any, *, params: type | None = None, doc: str | None = None) -> None:
         assert name not in found, f"{kind} {name} registered twice"
-        found[name] = {"factory": factory, "params": params, "doc": doc}
+        found[name] = {"factory": factory, "params_ref": params, "params": resolve_reference(params), "doc": doc}
 
     HOOKS[kind](register=register)
     return found
@@ -69,7 +69,9 @@ def test_registers_expected_names_lazily_with_docs(kind: str) -> None:
     components = registered(kind)
     assert sorted(components) == EXPECTED[kind]
     for entry in components.values():
-        assert isinstance(entry["factory"], str) and attrs.has(entry["params"]) and entry["doc"]
+        # Factories and parameter classes are lazy references: the entry module builds no class.
+        assert isinstance(entry["factory"], str) and isinstance(entry["params_ref"], str)
+        assert attrs.has(entry["params"]) and (entry["doc"] or entry["params"].__doc__)
 
 
 @pytest.mark.parametrize(("kind", "name"), all_components())

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from runner.cli.complete import complete_override, complete_recipe
 from runner.plugins import PluginManager
-from runner.recipe.model import Recipe
-from runner.recipe.source import RecipeSource, read_recipe
+
+if TYPE_CHECKING:  # imported where used: `runner --help` needs neither
+    from runner.recipe.model import Recipe
+    from runner.recipe.source import RecipeSource
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +56,7 @@ class AppState:
 
     def load_recipe(self, path: str, overrides: Iterable[str] = ()) -> tuple[RecipeSource, Recipe]:
         """Read, load the recipe's own plugins, and validate."""
+        from runner.recipe.source import read_recipe
         from runner.recipe.validate import validate
 
         source = read_recipe(path, overrides)

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import sys
-import traceback
 from typing import Any
 
 import click
@@ -78,6 +77,12 @@ def cli(ctx: click.Context, debug: bool, local_plugins: tuple[str, ...]) -> None
     state.add_local_plugins(local_plugins)
 
 
+def _print_traceback() -> None:
+    import traceback
+
+    traceback.print_exc()
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: user errors print one line per problem and exit 2."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> Any:
         return cli.main(args=argv, prog_name="runner", obj=state, standalone_mode=False)
     except RunnerError as exc:
         if debug or state.debug:
-            traceback.print_exc()
+            _print_traceback()
         for line in exc.lines():
             click.echo(f"error: {line}", err=True)
         sys.exit(exc.exit_code)
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:
         # Not a user error we anticipated: name the plugin whose code raised, if any.
         if debug or state.debug:
-            traceback.print_exc()
+            _print_traceback()
         culprit = _blame(exc, state)
         if culprit is not None:
             click.echo(f"error: {culprit}", err=True)

@@ -18,7 +18,11 @@ RESUMABLE_METHODS = ("state_dict", "load_state_dict")
 
 def declared_resumable(component: Component) -> bool | None:
     """True/False when the component says (or its class shows) it; None when unknown."""
-    for holder in (component.params, component.factory_ref):
+    try:
+        params_class = component.params_class
+    except Exception:
+        params_class = None  # an import failure is reported when the schema is read
+    for holder in (params_class, component.factory_ref):
         flag = getattr(holder, "__resumable__", None)
         if isinstance(flag, bool):
             return flag

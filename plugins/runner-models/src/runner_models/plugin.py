@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from runner import hookimpl
 from runner.registry import RegisterComponent
-from runner_models.params import models, training
 
 
 @hookimpl
 def register_models(register: RegisterComponent) -> None:
     """Register ``mlp`` and ``cnn``."""
-    register("mlp", "runner_models.mlp:build", params=models.MLPParams, doc=models.MLPParams.__doc__)
-    register("cnn", "runner_models.cnn:build", params=models.CNNParams, doc=models.CNNParams.__doc__)
+    register("mlp", "runner_models.mlp:build", params="runner_models.params.models:MLPParams")
+    register("cnn", "runner_models.cnn:build", params="runner_models.params.models:CNNParams")
 
 
 @hookimpl
@@ -23,32 +22,34 @@ def register_tasks(register: RegisterComponent) -> None:
     register(
         "classification",
         "runner_models.tasks:ClassificationTask",
-        params=training.ClassificationParams,
-        doc=training.ClassificationParams.__doc__,
+        params="runner_models.params.training:ClassificationParams",
     )
     register(
         "regression",
         "runner_models.tasks:RegressionTask",
-        params=training.RegressionParams,
-        doc=training.RegressionParams.__doc__,
+        params="runner_models.params.training:RegressionParams",
     )
 
 
 @hookimpl
 def register_optimizers(register: RegisterComponent) -> None:
     """Register ``sgd``, ``adam`` and ``adamw``."""
-    for name, params in (("sgd", training.SGDParams), ("adam", training.AdamParams), ("adamw", training.AdamWParams)):
-        register(name, f"runner_models.optimizers:build_{name}", params=params, doc=params.__doc__)
+    for name, params in (
+        ("sgd", "runner_models.params.training:SGDParams"),
+        ("adam", "runner_models.params.training:AdamParams"),
+        ("adamw", "runner_models.params.training:AdamWParams"),
+    ):
+        register(name, f"runner_models.optimizers:build_{name}", params=params)
 
 
 @hookimpl
 def register_schedulers(register: RegisterComponent) -> None:
     """Register ``constant``, ``step``, ``cosine`` and ``linear_warmup``."""
     schedulers = (
-        ("constant", training.ConstantParams),
-        ("step", training.StepParams),
-        ("cosine", training.CosineParams),
-        ("linear_warmup", training.LinearWarmupParams),
+        ("constant", "runner_models.params.training:ConstantParams"),
+        ("step", "runner_models.params.training:StepParams"),
+        ("cosine", "runner_models.params.training:CosineParams"),
+        ("linear_warmup", "runner_models.params.training:LinearWarmupParams"),
     )
     for name, params in schedulers:
-        register(name, f"runner_models.schedulers:build_{name}", params=params, doc=params.__doc__)
+        register(name, f"runner_models.schedulers:build_{name}", params=params)

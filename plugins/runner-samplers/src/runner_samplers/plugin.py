@@ -8,21 +8,17 @@ from __future__ import annotations
 
 from runner import hookimpl
 from runner.registry import RegisterComponent
-from runner_samplers.params import BucketByLengthParams, DistributedParams, WeightedParams
 
 
 @hookimpl
 def register_samplers(register: RegisterComponent) -> None:
     """Register ``distributed``, ``weighted`` and ``bucket_by_length``."""
+    register("distributed", "runner_samplers.samplers:distributed", params="runner_samplers.params:DistributedParams")
     register(
-        "distributed", "runner_samplers.samplers:distributed", params=DistributedParams, doc=DistributedParams.__doc__
-    )
-    register(
-        "weighted", "runner_samplers.samplers:WeightedSampler.build", params=WeightedParams, doc=WeightedParams.__doc__
+        "weighted", "runner_samplers.samplers:WeightedSampler.build", params="runner_samplers.params:WeightedParams"
     )
     register(
         "bucket_by_length",
         "runner_samplers.samplers:BucketByLength.build",
-        params=BucketByLengthParams,
-        doc=BucketByLengthParams.__doc__,
+        params="runner_samplers.params:BucketByLengthParams",
     )

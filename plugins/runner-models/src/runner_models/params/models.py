@@ -18,9 +18,7 @@ class MLPParams:
     in_features: int | None = param(
         None, doc="Input features; default: meta in_features (or in_channels x image_size).", check=at_least(1)
     )
-    hidden: list[int] = param(
-        [256], doc="Widths of the hidden layers; [] gives a linear model.", check=positive_sizes
-    )
+    hidden: list[int] = param([256], doc="Widths of the hidden layers; [] gives a linear model.", check=positive_sizes)
     num_classes: int | None = param(
         None, doc="Output logits for classification; default: meta num_classes.", check=at_least(1)
     )
@@ -39,9 +37,7 @@ class CNNParams:
     image_size: list[int] | None = param(
         None, doc="Input [height, width]; default: meta image_size.", check=height_width
     )
-    channels: list[int] = param(
-        [32, 64], doc="Output channels of each conv block.", check=positive_sizes
-    )
+    channels: list[int] = param([32, 64], doc="Output channels of each conv block.", check=positive_sizes)
     num_classes: int | None = param(None, doc="Output logits; default: meta num_classes.", check=at_least(1))
     kernel_size: int = param(3, doc="Convolution kernel size ('same' padding).", check=at_least(1))
     batch_norm: bool = param(True, doc="Batch normalisation after each convolution.")
