@@ -18,6 +18,14 @@ RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "digits.toml"
 LOGGER = '\n[[loggers]]\nname = "mlflow"\n'
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file store per run directory, and no telemetry."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def digits_plugins() -> tuple[Any, ...]:
     datasets = pytest.importorskip("runner_datasets.plugin")
