@@ -172,6 +172,14 @@ class Installed:
 
 
 @pytest.fixture(scope="session")
+def pip_install() -> Callable[[Path, Path], Path]:
+    """``pip_install(source, target)``: build and install a distribution into ``target`` (see
+    :func:`pip_install_target`). A fixture, since ``from conftest import`` is ambiguous when
+    several test folders have a conftest."""
+    return pip_install_target
+
+
+@pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """Every ``tests/fixtures/runner-*`` distribution, built and installed once per session."""
     sources = sorted(p for p in FIXTURES.glob("runner-*") if (p / "pyproject.toml").is_file())

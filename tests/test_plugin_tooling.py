@@ -146,14 +146,14 @@ def test_doctor_reports_plugins_that_fail_to_load(installed: Any, run_cli: Any) 
 
 
 @pytest.mark.slow
-def test_new_plugin_installs_is_listed_and_passes_its_own_tests(run_cli: Any, run_python: Any, tmp_path: Path) -> None:
-    from conftest import pip_install_target
-
+def test_new_plugin_installs_is_listed_and_passes_its_own_tests(
+    run_cli: Any, run_python: Any, pip_install: Any, tmp_path: Path
+) -> None:
     result = run_cli("new-plugin", "acme-data", "--dir", tmp_path / "acme", cwd=tmp_path)
     assert result.returncode == 0, str(result)
     plugin = tmp_path / "acme"
     assert (plugin / "src" / "runner_acme_data" / "plugin.py").is_file()
-    site = pip_install_target(plugin, tmp_path / "site")
+    site = pip_install(plugin, tmp_path / "site")
     env = {"PYTHONPATH": str(site)}
 
     listed = run_cli("plugins", env_extra=env)
