@@ -47,7 +47,9 @@ class EchoPlugin:
         return loader
 
 
-NAMED = TOY.replace("loader = { batch_size = 8, shuffle = true }", 'loader = { name = "echo", tag = "t", batch_size = 8 }')
+NAMED = TOY.replace(
+    "loader = { batch_size = 8, shuffle = true }", 'loader = { name = "echo", tag = "t", batch_size = 8 }'
+)
 
 
 @pytest.fixture
