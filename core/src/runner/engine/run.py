@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import torch
 
 from runner.data.module import build_datamodule
 from runner.engine.context import BuildContext, RunContext
+from runner.engine.interrupt import graceful_interrupt
 from runner.engine.job import Job
 from runner.engine.loop import Trainer
 from runner.engine.progress import Progress
@@ -182,7 +184,8 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
         backend.barrier()  # every rank has restored before any trains or saves
         trainer.progress = Progress(trainer.total_steps, enabled=show_progress and backend.is_primary)
         plugins.call("setup", run=run, stage=Stage.TRAIN)
-        trainer.fit()
+        with graceful_interrupt(run) if recipe.checkpoint is None else contextlib.nullcontext():
+            trainer.fit()
         # A plugin that stopped the run for an interruption (a checkpointer saving on
         # SIGTERM) sets extras["interrupted"]: the final validation and test are then
         # left to the resumed run instead of delaying the exit.
