@@ -94,16 +94,7 @@ class Component:
     def factory(self) -> Callable[..., Any]:
         """The factory, imported on first use."""
         if self._factory is None:
-            if isinstance(self.factory_ref, str):
-                try:
-                    self._factory = resolve_reference(self.factory_ref)
-                except Exception as exc:
-                    raise PluginError(
-                        f"{self.kind} {self.name!r} from plugin {self.plugin}: "
-                        f"cannot import {self.factory_ref!r}: {type(exc).__name__}: {exc}"
-                    ) from exc
-            else:
-                self._factory = self.factory_ref
+            self._factory = self._resolve(self.factory_ref, "")
         return self._factory
 
     @property
@@ -124,14 +115,20 @@ class Component:
     def params_class(self) -> type | None:
         """The attrs class describing the parameters (imported on first use if lazy)."""
         if isinstance(self.params, str):
-            try:
-                self.params = resolve_reference(self.params)
-            except Exception as exc:
-                raise PluginError(
-                    f"{self.kind} {self.name!r} from plugin {self.plugin}: "
-                    f"cannot import parameters {self.params!r}: {type(exc).__name__}: {exc}"
-                ) from exc
+            self.params = self._resolve(self.params, "parameters ")
         return self.params if isinstance(self.params, type) else None
+
+    def _resolve(self, ref: Any, what: str) -> Any:
+        """Import a lazy ``"module:attr"`` reference; a failure names the component's plugin."""
+        if not isinstance(ref, str):
+            return ref
+        try:
+            return resolve_reference(ref)
+        except Exception as exc:
+            raise PluginError(
+                f"{self.kind} {self.name!r} from plugin {self.plugin}: "
+                f"cannot import {what}{ref!r}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     @property
     def summary(self) -> str:

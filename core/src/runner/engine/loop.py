@@ -257,20 +257,18 @@ class Trainer:
         return self.reduce({name: (total, weight) for name, (total, weight) in sums.items()})
 
     def validate_all(self) -> None:
-        run = self.run
-        self.last_val_step = run.global_step
-        for key, loader in run.val_loaders.items():
-            metrics = self.evaluate(Stage.VAL, key, loader)
-            run.last_metrics[f"val/{key}"] = metrics
-            self.emit({"stage": "val", "key": key, "epoch": run.epoch, "step": run.global_step, **metrics})
-            run.plugins.call("on_end_val_epoch", run=run, global_step=run.global_step, key=key, metrics=metrics)
-        self.records.flush()
+        self.last_val_step = self.run.global_step
+        self._evaluate_all(Stage.VAL, self.run.val_loaders, "on_end_val_epoch")
 
     def test_all(self) -> None:
+        self._evaluate_all(Stage.TEST, self.run.test_loaders, "on_end_test_epoch")
+
+    def _evaluate_all(self, stage: Stage, loaders: dict[str, Any], hook: str) -> None:
+        """Evaluate every keyed loader of ``stage``: record, remember and announce its metrics."""
         run = self.run
-        for key, loader in run.test_loaders.items():
-            metrics = self.evaluate(Stage.TEST, key, loader)
-            run.last_metrics[f"test/{key}"] = metrics
-            self.emit({"stage": "test", "key": key, "epoch": run.epoch, "step": run.global_step, **metrics})
-            run.plugins.call("on_end_test_epoch", run=run, global_step=run.global_step, key=key, metrics=metrics)
+        for key, loader in loaders.items():
+            metrics = self.evaluate(stage, key, loader)
+            run.last_metrics[f"{stage.value}/{key}"] = metrics
+            self.emit({"stage": stage.value, "key": key, "epoch": run.epoch, "step": run.global_step, **metrics})
+            run.plugins.call(hook, run=run, global_step=run.global_step, key=key, metrics=metrics)
         self.records.flush()
