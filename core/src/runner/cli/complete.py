@@ -20,16 +20,9 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
-#: Kinds of the single component tables, by top-level key.
-_TABLES = {
-    "model": "model",
-    "task": "task",
-    "optimizer": "optimizer",
-    "scheduler": "scheduler",
-    "checkpoint": "checkpointer",
-    "datamodule": "datamodule",
-}
-_ARRAYS = {"callbacks": "callback", "loggers": "logger", "process": "processor"}
+from runner.recipe.keys import COMPONENT_ARRAYS as _ARRAYS
+from runner.recipe.keys import COMPONENT_TABLES as _TABLES
+
 _SPLIT_PARTS = {"dataset": "dataset", "sampler": "sampler", "collate": "collate"}
 
 

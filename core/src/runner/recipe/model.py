@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
+from runner.recipe.keys import COMPONENT_ARRAYS, COMPONENT_TABLES  # noqa: F401 - re-exported
 from runner.schema.fields import at_least, one_of_patterns, param
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from runner.recipe.keys import COMPONENT_ARRAYS, COMPONENT_TABLES
 from runner.registry import Component, Registry
 from runner.schema.fields import REQUIRED, Check, Field, ParamSchema, schema_from_attrs
 
@@ -32,17 +33,9 @@ SCHEMA_ID = "https://runner.invalid/recipe.schema.json"
 
 JSON = dict[str, Any]
 
-#: Component kinds named by a single table, and the top-level key that holds it.
-SINGLE_TABLES: dict[str, str] = {
-    "model": "model",
-    "task": "task",
-    "optimizer": "optimizer",
-    "scheduler": "scheduler",
-    "checkpoint": "checkpointer",
-    "datamodule": "datamodule",
-}
-#: Arrays of component tables: top-level key → kind.
-ARRAY_TABLES: dict[str, str] = {"callbacks": "callback", "loggers": "logger"}
+SINGLE_TABLES: dict[str, str] = COMPONENT_TABLES
+#: Arrays of plain component tables (``[[process]]`` steps also carry framework keys: see below).
+ARRAY_TABLES: dict[str, str] = {k: v for k, v in COMPONENT_ARRAYS.items() if k != "process"}
 
 
 def json_value(value: Any) -> Any:
