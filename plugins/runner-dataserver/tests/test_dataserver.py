@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import time
@@ -215,11 +216,13 @@ def test_remote_server_over_loopback(runner_tester: Any, tmp_path: Path, monkeyp
         monkeypatch.setenv("RUNNER_DATASERVER_TOKEN", "wrong")
         with pytest.raises(DataServerError, match="cannot connect"):
             make(runner_tester, n=30, loader=f', name = "async", servers = ["{address}"]')
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stderr], [], [], 15)
+        refused = process.stderr.readline() if ready else ""
     finally:
         process.terminate()
         process.wait(timeout=10)
         assert process.stderr is not None
-        refused = process.stderr.read()
         process.stderr.close()
     assert "refused a connection" in refused
 
