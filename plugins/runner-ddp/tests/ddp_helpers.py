@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -140,16 +141,22 @@ class Ran:
 def run_cli(*args: str | Path, env: Mapping[str, str] | None = None, timeout: float = 240) -> Ran:
     """``runner ARGS`` in a subprocess with a clean launcher environment."""
     started = time.time()
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [runner_script(), *map(str, args)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=dict(env) if env is not None else clean_env(),
-        timeout=timeout,
-        check=False,
+        start_new_session=True,  # its own process group: a timeout stops the workers too
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
     ended = time.time()
-    return Ran(done.returncode, done.stdout, done.stderr, ended - started, ended)
+    return Ran(proc.returncode, stdout, stderr, ended - started, ended)
 
 
 def indices(run_dir: Path, pattern: str = "indices-rank*.txt") -> list[tuple[int, int, int]]:

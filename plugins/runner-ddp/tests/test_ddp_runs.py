@@ -7,10 +7,15 @@ does; the local test plugin records which sample indices every rank reads
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +33,7 @@ from ddp_helpers import (
     write_recipe,
 )
 
-from runner_ddp.backend import free_port
+from runner_ddp.backend import free_port, port_in_use
 
 TIMEOUT_S = 20  # [backend] timeout_s of the test recipes
 #: Loss curves of 2 x B (ddp) and 1 x 2B (single process) agree to this: only the float summation
@@ -97,7 +102,7 @@ def test_two_processes_see_each_sample_once_and_match_one_process(tmp_path: Path
     assert final_val["loss"] == pytest.approx(loss, rel=1e-5)
 
 
-def run_in_process(path: Path, run_dir: Path) -> None:
+def run_in_process(path: Path, run_dir: Path, resume: bool = False) -> None:
     """Train a single-process recipe in this process (cheaper than the CLI)."""
     from runner.engine.run import execute
     from runner.plugins import PluginManager
@@ -106,7 +111,27 @@ def run_in_process(path: Path, run_dir: Path) -> None:
 
     source = read_recipe(path)
     manager = PluginManager(local_plugins=[str(TEST_PLUGIN)]).load()
-    execute(validate(source, manager.registry, manager.failures), manager, run_dir, show_progress=False)
+    validated = validate(source, manager.registry, manager.failures)
+    execute(validated, manager, run_dir, resume=resume, allow_recipe_change=resume, show_progress=False)
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start a command in its own process group (so a failed test can stop all of it)."""
+    return subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+@contextlib.contextmanager
+def stopped_at_exit(procs: list[subprocess.Popen[str]]) -> Iterator[None]:
+    """Kill the process groups of ``procs`` still running when the block ends (a timeout)."""
+    try:
+        yield
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
 
 
 def _assert_no_workers_left(run_dir: Path) -> None:
@@ -168,7 +193,7 @@ def test_restart_with_the_default_checkpointer(tmp_path: Path) -> None:
     if reason:
         pytest.skip(reason)
     tree = recipe(faults={"rank": 1, "step": 3, "kind": "kill"}, ddp={"max_restarts": 1})
-    tree["checkpoint"] = {"name": "default", "every_n_steps": 1, "on_signal": False}
+    tree["checkpoint"] = {"name": "default", "every_n_steps": 1}
     ran = run_cli("run", write_recipe(tmp_path / "r.toml", tree), "--run-dir", tmp_path / "run", "--no-progress")
     assert ran.returncode == 0, ran
     seen = indices(tmp_path / "run")
@@ -176,12 +201,18 @@ def test_restart_with_the_default_checkpointer(tmp_path: Path) -> None:
     assert [r["step"] for r in records(tmp_path / "run") if r["stage"] == "train"] == list(range(1, 21))
 
 
-def test_resume_two_process_checkpoint_on_one_and_three(tmp_path: Path) -> None:
+@pytest.mark.parametrize("checkpointer", ["step", "default"])
+def test_resume_two_process_checkpoint_on_one_and_three(tmp_path: Path, checkpointer: str) -> None:
     """A 2-process run stops at step 4 of 10 in epoch 0 (24 of 60 samples). Resumed on 1
     process (single backend) and on 3 processes, epoch 0 continues from global sample 24:
     every sample exactly once per epoch; the 3-process val accuracy (31 samples, uneven
-    shards) is that of the final weights on the whole split."""
-    tree = recipe(faults={"stop_at_step": 4}, checkpoint=True)
+    shards) is that of the final weights on the whole split. ``step`` is the test plugin's
+    minimal checkpointer, ``default`` runner-checkpoint's (a changed world size is a recipe
+    change for it: --allow-recipe-change)."""
+    if checkpointer == "default" and (reason := _default_checkpointer_refuses_several_processes()):
+        pytest.skip(reason)
+    table = {"name": "step"} if checkpointer == "step" else {"name": "default", "every_n_steps": 1}
+    tree = {**recipe(faults={"stop_at_step": 4}), "checkpoint": table}
     first = run_cli("run", write_recipe(tmp_path / "r.toml", tree), "--run-dir", tmp_path / "first", "--no-progress")
     assert first.returncode == 0, first
     assert [r["step"] for r in records(tmp_path / "first") if r["stage"] == "train"] == [1, 2, 3, 4]
@@ -194,12 +225,15 @@ def test_resume_two_process_checkpoint_on_one_and_three(tmp_path: Path) -> None:
         for path in run_dir.glob("indices-*.txt"):
             path.unlink()
         if processes == 1:
-            again = recipe(backend="single", checkpoint=True, faults={"save_final": True})
+            again = recipe(backend="single", faults={"save_final": True})
         else:
-            again = recipe(nproc=3, checkpoint=True, faults={"save_final": True})
-        path = write_recipe(tmp_path / f"r{processes}.toml", again)
-        ran = run_cli("run", path, "--run-dir", run_dir, "--resume", "--no-progress")
-        assert ran.returncode == 0, ran
+            again = recipe(nproc=3, faults={"save_final": True})
+        path = write_recipe(tmp_path / f"r{processes}.toml", {**again, "checkpoint": table})
+        if processes == 1:  # in this process: cheaper than the CLI
+            run_in_process(path, run_dir, resume=True)
+        else:
+            ran = run_cli("run", path, "--run-dir", run_dir, "--resume", "--allow-recipe-change", "--no-progress")
+            assert ran.returncode == 0, ran
         after = indices(run_dir)
         epoch0 = counts(before + after, 0)
         assert sorted(epoch0) == list(range(60)) and set(epoch0.values()) == {1}, processes
@@ -233,20 +267,36 @@ def test_ranks_with_different_recipes_refuse_to_train(tmp_path: Path) -> None:
         args = [runner_script(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]
         if rank == 1:
             args += ["-o", "run.seed=1"]
-        procs.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = [proc.communicate(timeout=120) for proc in procs]
+        procs.append(start(args, env))
+    with stopped_at_exit(procs):
+        outputs = [proc.communicate(timeout=120) for proc in procs]
     for proc, (_, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 2, stderr
         assert "error: the recipe of rank 1 differs from rank 0's" in stderr, stderr
 
 
-def test_joins_torchrun(tmp_path: Path) -> None:
-    """Under torchrun the backend joins its processes instead of launching its own."""
-    path = write_recipe(tmp_path / "r.toml", recipe(epochs=1))
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    args += [runner_script(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]
-    done = subprocess.run(args, env=clean_env(), capture_output=True, text=True, timeout=240, check=False)
-    assert done.returncode == 0, done.stderr
+def test_two_nodes_one_launched_by_runner_one_by_torchrun(tmp_path: Path) -> None:
+    """The README's multi-node commands, both "nodes" on this machine: node 0 is ``runner
+    run`` launching its worker (nnodes = 2, rdzv_endpoint), node 1 is ``torchrun`` whose
+    worker joins it; they meet at one c10d rendezvous and train as 2 ranks."""
+    path = write_recipe(tmp_path / "r.toml", recipe(nproc=1, epochs=1))
+    endpoint = f"localhost:{free_port()}"
+    common = ["--run-dir", str(tmp_path / "run"), "--no-progress", "-o", "backend.nnodes=2"]
+    common += ["-o", f"backend.rdzv_endpoint={endpoint}", "-o", "backend.rdzv_id=ddp-test"]
+    node0 = [runner_script(), "run", str(path), *common]
+    node1 = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
+    node1 += ["--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "ddp-test"]
+    node1 += [runner_script(), "run", str(path), *common, "-o", "backend.node_rank=1"]
+    procs = [start(node0, clean_env())]
+    port = int(endpoint.rpartition(":")[2])
+    deadline = time.monotonic() + 120
+    while not port_in_use(port) and procs[0].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # node 0 hosts the rendezvous store: start node 1 once it listens
+    procs.append(start(node1, clean_env()))
+    with stopped_at_exit(procs):
+        outputs = [proc.communicate(timeout=180) for proc in procs]
+    for proc, (_, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, stderr
     seen = indices(tmp_path / "run")
     assert sorted(counts(seen, 0)) == list(range(60)) and set(counts(seen, 0).values()) == {1}
     assert len(list((tmp_path / "run").glob("indices-rank*.txt"))) == 2

@@ -286,3 +286,7 @@ def test_eval_shards_see_every_sample_once(length: int, world: int) -> None:
     seen = [i for shard in shards for i in shard]
     assert sorted(seen) == list(range(length))
     assert [len(s) for s in shards] == [len(list(s)) for s in shards]
+
+
+def test_conformance(runner_tester: Any) -> None:
+    assert runner_tester.check_components(plugin) == []

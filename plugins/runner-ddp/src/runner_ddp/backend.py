@@ -53,8 +53,10 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", ""})
 
 
 def build(**params: Any) -> DDP:
-    """Factory the registry calls with the recipe's ``[backend]`` parameters."""
-    return DDP(DDPParams(**params))
+    """Factory the registry calls with the recipe's ``[backend]`` parameters (validated
+    against :class:`DDPParams`; runtime arguments a caller offers, such as ``ctx``, are unused)."""
+    fields = attrs.fields_dict(DDPParams)
+    return DDP(DDPParams(**{name: value for name, value in params.items() if name in fields}))
 
 
 @attrs.frozen
@@ -154,7 +156,8 @@ class DDP:
         if not host:
             host, port = p.rdzv_endpoint, ""
         host = host.strip("[]")
-        hosts_here = p.node_rank == 0 if p.rdzv_backend == "static" else is_this_machine(host)
+        # Node 0 hosts the rendezvous store (c10d: the first agent on the endpoint's machine).
+        hosts_here = p.node_rank == 0 and (p.rdzv_backend == "static" or is_this_machine(host))
         if port and hosts_here and port_in_use(int(port)):
             raise RunnerError(
                 f"[backend] rdzv_endpoint = {p.rdzv_endpoint!r}: port {port} is already in use on this machine; "
@@ -200,6 +203,12 @@ class DDP:
             multiprocessing.set_forkserver_preload(["torch", "torch._dynamo", "runner.engine.run", __name__])
         elif plan.start_method == "fork":
             importlib.import_module("torch._dynamo")
+        if max_nodes > 1:
+            print(
+                f"ddp: node {p.node_rank} ({plan.nproc} processes) waiting for {p.nnodes} nodes at {endpoint} "
+                f"(rdzv_id {run_id!r}, up to {p.timeout_s:g} s)",
+                file=sys.stderr,
+            )
         sys.stdout.flush()
         sys.stderr.flush()
         try:
