@@ -96,9 +96,17 @@ def runner_save(state: dict[str, Any], store: Store, step: int) -> Path:
 
 
 def timed(fn: Callable[..., Any], *args: Any) -> float:
+    """Wall seconds of ``fn(*args)``."""
     started = time.perf_counter()
     fn(*args)
     return time.perf_counter() - started
+
+
+def timed_cpu(fn: Callable[..., Any], *args: Any) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds of this process (every thread), and the result."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args)
+    return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
 def bench_save_load(layers: int, repeats: int, root: Path) -> dict[str, Any]:
@@ -106,31 +114,36 @@ def bench_save_load(layers: int, repeats: int, root: Path) -> dict[str, Any]:
     state = model_and_adam(layers)
     size = state_bytes(state)
     store = Store(root / "checkpoints")
-    times: dict[str, list[float]] = {"torch.save": [], "runner save": [], "torch.load": [], "runner load": []}
+    names = ("torch.save", "runner save", "torch.load", "runner load")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for index in range(repeats):
         pt = root / f"state-{index}.pt"
-        torch_first = index % 2 == 0
-        saves: dict[str, float] = {}
-        for kind in ("torch", "runner") if torch_first else ("runner", "torch"):
+        order = ("torch", "runner") if index % 2 == 0 else ("runner", "torch")
+        directory = None
+        for kind in order:
             if kind == "torch":
-                saves[kind] = timed(torch_save_fsync, state, pt)
+                wall, used, _ = timed_cpu(torch_save_fsync, state, pt)
+                times["torch.save"].append(wall)
+                cpu["torch.save"].append(used)
             else:
-                started = time.perf_counter()
-                directory = runner_save(state, store, index)
-                saves[kind] = time.perf_counter() - started
-        for kind in ("torch", "runner") if torch_first else ("runner", "torch"):
-            if kind == "torch":
-                times["torch.load"].append(timed(torch.load, pt))
-            else:
-                times["runner load"].append(timed(checkpoint.load, directory))
-        times["torch.save"].append(saves["torch"])
-        times["runner save"].append(saves["runner"])
+                wall, used, directory = timed_cpu(runner_save, state, store, index)
+                times["runner save"].append(wall)
+                cpu["runner save"].append(used)
+        for kind in order:
+            name, fn, arg = (
+                ("torch.load", torch.load, pt) if kind == "torch" else ("runner load", checkpoint.load, directory)
+            )
+            wall, used, _ = timed_cpu(fn, arg)
+            times[name].append(wall)
+            cpu[name].append(used)
         pt.unlink()
         store.prune(keep_last=1)
     loaded = checkpoint.load(store.root / str(store.latest_name())).state
     assert torch.equal(loaded["model"]["0.weight"], state["model"]["0.weight"])
     medians = {name: statistics.median(values) for name, values in times.items()}
     minima = {name: min(values) for name, values in times.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpu.items()}
     # Paired ratios (same round, same page-cache and disk state) resist load from other processes.
     save_ratios = [r / t for r, t in zip(times["runner save"], times["torch.save"], strict=True)]
     load_ratios = [r / t for r, t in zip(times["runner load"], times["torch.load"], strict=True)]
@@ -139,11 +152,13 @@ def bench_save_load(layers: int, repeats: int, root: Path) -> dict[str, Any]:
         "repeats": repeats,
         "median_s": medians,
         "min_s": minima,
+        "cpu_median_s": cpu_medians,
         "save_ratio": statistics.median(save_ratios),
         "load_ratio": statistics.median(load_ratios),
         "save_ratio_of_minima": minima["runner save"] / minima["torch.save"],
         "load_ratio_of_minima": minima["runner load"] / minima["torch.load"],
         "all": times,
+        "all_cpu": cpu,
     }
 
 
@@ -305,18 +320,18 @@ def main() -> None:
         shutil.rmtree(root / "save", ignore_errors=True)
         resume = bench_resume(100_000 if args.quick else 1_000_000, 1000, root / "resume")
 
-    med, low = save_load["median_s"], save_load["min_s"]
+    med, low, cpu = save_load["median_s"], save_load["min_s"], save_load["cpu_median_s"]
     print(f"1. save, {save_load['state_mb']:.0f} MB model + Adam state ({repeats} rounds, fsync in both)")
-    print("                              median       min")
-    print(f"   torch.save + fsync      {med['torch.save']:7.3f} s {low['torch.save']:7.3f} s")
-    print(f"   runner checkpoint save  {med['runner save']:7.3f} s {low['runner save']:7.3f} s")
+    print("                            wall median  wall min  CPU median (all threads)")
+    for name, label in (("torch.save", "torch.save + fsync    "), ("runner save", "runner checkpoint save")):
+        print(f"   {label} {med[name]:8.3f} s {low[name]:8.3f} s {cpu[name]:8.3f} s")
     print(
         f"   ratio: median of paired rounds {save_load['save_ratio']:.2f}, of minima "
         f"{save_load['save_ratio_of_minima']:.2f} (target <= {SAVE_TARGET})"
     )
     print("2. load (warm page cache)")
-    print(f"   torch.load              {med['torch.load']:7.3f} s {low['torch.load']:7.3f} s")
-    print(f"   runner load + verify    {med['runner load']:7.3f} s {low['runner load']:7.3f} s")
+    for name, label in (("torch.load", "torch.load            "), ("runner load", "runner load + verify  ")):
+        print(f"   {label} {med[name]:8.3f} s {low[name]:8.3f} s {cpu[name]:8.3f} s")
     print(
         f"   ratio: median of paired rounds {save_load['load_ratio']:.2f}, of minima "
         f"{save_load['load_ratio_of_minima']:.2f} (target <= {LOAD_TARGET})"

@@ -47,6 +47,7 @@ DTYPES: dict[str, torch.dtype] = {
     code: getattr(torch, name) for code, name in _DTYPE_NAMES.items() if hasattr(torch, name)
 }
 CODES: dict[torch.dtype, str] = {dtype: code for code, dtype in DTYPES.items()}
+ITEMSIZE: dict[torch.dtype, int] = {dtype: dtype.itemsize for dtype in DTYPES.values()}
 MAX_HEADER = 100 * 1024 * 1024
 
 if sys.byteorder != "little":  # pragma: no cover - every platform torch ships for is little-endian
@@ -234,7 +235,6 @@ def _entry(name: str, key: str, entry: object, data_size: int) -> tuple[torch.dt
         or not 0 <= offsets[0] <= offsets[1] <= data_size
     ):
         raise TensorFileError(f"{where}: bad data_offsets {offsets!r}")
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    if (offsets[1] - offsets[0]) != math.prod(shape) * itemsize:
+    if (offsets[1] - offsets[0]) != math.prod(shape) * ITEMSIZE[dtype]:
         raise TensorFileError(f"{where}: {offsets[1] - offsets[0]} bytes do not hold shape {shape} of {dtype}")
     return dtype, shape, offsets[0], offsets[1]
