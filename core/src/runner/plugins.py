@@ -16,7 +16,6 @@ import os
 import sys
 import types
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -324,6 +323,8 @@ def _command_register(registry: Registry, info: PluginInfo) -> Callable[..., Non
 
 def _import_local(spec: str) -> tuple[object, PluginInfo]:
     """Import a ``-p`` plugin given as a module name or a ``.py`` file path."""
+    from pathlib import Path  # only for -p plugins: `runner --help` does not need pathlib
+
     path = Path(spec)
     try:
         if spec.endswith(".py"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -11,7 +10,9 @@ import click
 from runner.cli.complete import complete_override, complete_recipe
 from runner.plugins import PluginManager
 
-if TYPE_CHECKING:  # imported where used: `runner --help` needs neither
+if TYPE_CHECKING:  # imported where used: `runner --help` needs none of these
+    from pathlib import Path
+
     from runner.recipe.model import Recipe
     from runner.recipe.source import RecipeSource
 
@@ -97,8 +98,11 @@ def recipe_path(func: F) -> F:
     )
 
 
-def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
+def default_run_dir(name: str, root: Path | None = None) -> Path:
     """``runs/<name>``, or ``runs/<name>-N`` when that already holds a run (never reuse one)."""
+    from pathlib import Path  # not at module level: `runner --help` does not need pathlib
+
+    root = Path("runs") if root is None else root
     candidate = root / name
     index = 1
     while candidate.exists() and any(candidate.iterdir()):

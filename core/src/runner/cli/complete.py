@@ -14,7 +14,6 @@ imports torch.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import click
@@ -29,6 +28,8 @@ _SPLIT_PARTS = {"dataset": "dataset", "sampler": "sampler", "collate": "collate"
 def complete_recipe(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Directories and ``.toml`` files starting with ``incomplete``."""
     directory, _, prefix = incomplete.rpartition("/")
+    from pathlib import Path
+
     base = Path(directory or ".")
     if directory == "" and incomplete.startswith("/"):
         base = Path("/")
@@ -124,7 +125,7 @@ def _recipe_on_command_line(ctx: click.Context) -> str | None:
     except ValueError:
         words = os.environ.get("COMP_WORDS", "").split()
     for word in [ctx.params.get("recipe"), *ctx.args, *words[1:]]:
-        if isinstance(word, str) and word.endswith(".toml") and Path(word).is_file():
+        if isinstance(word, str) and word.endswith(".toml") and os.path.isfile(word):
             return word
     return None
 
@@ -140,7 +141,8 @@ def override_keys(ctx: click.Context) -> list[tuple[str, dict[str, Any]]]:
         from runner.recipe.source import parse_toml
 
         try:
-            data = parse_toml(Path(recipe).read_text(encoding="utf-8"), recipe)
+            with open(recipe, encoding="utf-8") as handle:
+                data = parse_toml(handle.read(), recipe)
         except (OSError, UnicodeDecodeError, RunnerError):
             data = None
         if data is not None:
