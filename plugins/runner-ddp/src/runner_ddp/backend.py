@@ -387,7 +387,10 @@ class Stopped(RunnerError):
     """The launcher received a signal (Ctrl-C, SIGTERM) and stopped every worker."""
 
     def __init__(self, signum: int) -> None:
-        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
         super().__init__(f"stopped by {name}: every worker was stopped")
         self.exit_code = 128 + signum
 
