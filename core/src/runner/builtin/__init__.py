@@ -1,8 +1,8 @@
-"""The core's own components, registered through the same hooks as any plugin."""
+"""The core's own components, registered through the same hooks as any plugin (lazily:
+factories and parameter classes are ``module:attr`` references)."""
 
 from __future__ import annotations
 
-from runner.builtin.params import CsvLoggerParams, JsonlLoggerParams, SamplerParams, SingleDeviceParams
 from runner.hookspecs import hookimpl
 from runner.registry import RegisterCommand, RegisterComponent
 
@@ -12,7 +12,7 @@ def register_backends(register: RegisterComponent) -> None:
     register(
         "single",
         "runner.builtin.single:SingleDevice",
-        params=SingleDeviceParams,
+        params="runner.builtin.params:SingleDeviceParams",
         doc="One process on one device (CPU or one GPU).",
     )
 
@@ -22,13 +22,13 @@ def register_samplers(register: RegisterComponent) -> None:
     register(
         "random",
         "runner.builtin.samplers:random_sampler",
-        params=SamplerParams,
+        params="runner.builtin.params:SamplerParams",
         doc="Resumable shuffled order, reseeded every epoch from (seed, epoch).",
     )
     register(
         "sequential",
         "runner.builtin.samplers:sequential_sampler",
-        params=SamplerParams,
+        params="runner.builtin.params:SamplerParams",
         doc="Resumable in-order sampler.",
     )
 
@@ -38,13 +38,13 @@ def register_loggers(register: RegisterComponent) -> None:
     register(
         "jsonl",
         "runner.builtin.loggers:JsonlLogger",
-        params=JsonlLoggerParams,
+        params="runner.builtin.params:JsonlLoggerParams",
         doc="Another JSON-lines file of records, optionally timestamped (metrics.jsonl is always written).",
     )
     register(
         "csv",
         "runner.builtin.loggers:CsvLogger",
-        params=CsvLoggerParams,
+        params="runner.builtin.params:CsvLoggerParams",
         doc="Records as CSV rows; the header widens when new columns appear.",
     )
 
