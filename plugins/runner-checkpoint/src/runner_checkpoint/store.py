@@ -88,6 +88,7 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._last_seq: int | None = None  # known after the first commit (one writer per run)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -145,7 +146,9 @@ class Store:
     def commit(self, step: int, write_files: WriteFiles, meta: dict[str, Any]) -> Entry:
         """Write a checkpoint crash-safely and point ``latest`` at it."""
         self.root.mkdir(parents=True, exist_ok=True)
-        seq = max((e.seq for e in self.entries()), default=0) + 1
+        if self._last_seq is None:
+            self._last_seq = max((e.seq for e in self.entries()), default=0)
+        seq = self._last_seq + 1
         name = self._free_name(step)
         tmp = self.root / f"{TMP_PREFIX}{name}-{os.getpid()}"
         final = self.root / name
@@ -169,6 +172,7 @@ class Store:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self._last_seq = seq
         faults.point("after_rename")
         fsync_path(self.root)
         faults.point("before_pointer_update")
