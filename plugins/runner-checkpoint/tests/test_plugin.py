@@ -15,8 +15,10 @@ from runner.testing import RunnerTester
 from runner_checkpoint.checkpointer import DefaultCheckpointer, build
 
 
-def test_entry_module_does_not_import_torch() -> None:
-    code = "import sys, runner_checkpoint.plugin; sys.exit('torch' in sys.modules)"
+@pytest.mark.parametrize("module", ["plugin", "cli", "store", "verify_resume"])
+def test_modules_that_must_not_import_torch(module: str) -> None:
+    """The entry module (registration), and ``runner checkpoints``, stay fast."""
+    code = f"import sys, runner_checkpoint.{module}; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -13,6 +13,7 @@ import torch
 from ckpt_helpers import isolate_process_state  # noqa: F401 (fixture)
 
 from runner_checkpoint import checkpoint, faults
+from runner_checkpoint.manifest import verify
 from runner_checkpoint.store import Store
 
 
@@ -51,7 +52,7 @@ def resumable(store: Store) -> tuple[str, int]:
 
 
 def valid_names(store: Store) -> set[str]:
-    return {e.name for e in store.entries() if not checkpoint.verify(e.path)}
+    return {e.name for e in store.entries() if not verify(e.path)}
 
 
 def test_save_commit_and_latest(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ import attrs
 import torch
 
 from runner_checkpoint import codec, tensorfile
-from runner_checkpoint.fsutil import sha256_file, write_new
+from runner_checkpoint.fsutil import write_new
 from runner_checkpoint.hashing import Hasher
-from runner_checkpoint.manifest import CorruptCheckpoint, mismatch, read_manifest, sha256
+from runner_checkpoint.manifest import CorruptCheckpoint, check_file, read_manifest, sha256
 from runner_checkpoint.store import Entry, Store
 
 STATE_JSON = "state.json"
@@ -71,35 +71,6 @@ def save(store: Store, state: dict[str, Any], *, step: int, meta: dict[str, Any]
     return store.commit(step, write_files, meta)
 
 
-def verify(directory: Path) -> list[str]:
-    """Problems of a checkpoint (empty when every file matches its manifest), streaming the hashes."""
-    try:
-        manifest = read_manifest(directory)
-    except CorruptCheckpoint as exc:
-        return exc.problems
-    problems = []
-    for file, entry in manifest["files"].items():
-        problem = _check_file(directory / file, entry)
-        if problem is not None:
-            problems.append(problem)
-    return problems
-
-
-def _check_file(path: Path, entry: dict[str, Any], digest: str | None = None) -> str | None:
-    if not path.is_file():
-        return f"{path.name}: missing (expected {entry['size']} bytes, sha256 {entry['sha256']})"
-    if digest is None:
-        size, digest = sha256_file(path)
-        if size != entry["size"]:
-            return (
-                f"{path.name}: size expected {entry['size']}, actual {size}; "
-                f"sha256 expected {entry['sha256']}, actual {digest}"
-            )
-    if digest != entry["sha256"]:
-        return mismatch(path.name, entry["sha256"], digest)
-    return None
-
-
 def load(directory: Path) -> Loaded:
     """Verify every file of ``directory`` against its manifest, then rebuild the state.
 
@@ -117,24 +88,24 @@ def load(directory: Path) -> Loaded:
         path = directory / file
         try:
             if not path.is_file() or path.stat().st_size != entry["size"]:
-                problems.append(_check_file(path, entry) or f"{file}: changed while being read")
+                problems.append(check_file(path, entry) or f"{file}: changed while being read")
                 continue
             if file.endswith(".safetensors"):
                 try:
                     tensors[file], pending[file] = tensorfile.read_hashing(path, entry["size"])
                 except tensorfile.TensorFileError as exc:
                     # Malformed: report the hash mismatch if there is one, else the format error.
-                    problems.append(_check_file(path, entry) or f"{file}: {exc}")
+                    problems.append(check_file(path, entry) or f"{file}: {exc}")
                     continue
             else:
                 documents[file] = path.read_bytes()
-                problem = _check_file(path, entry, sha256(documents[file]))
+                problem = check_file(path, entry, sha256(documents[file]))
                 if problem is not None:
                     problems.append(problem)
         except OSError as exc:
             problems.append(f"{file}: unreadable: {exc}")
     for file, hasher in pending.items():  # the hashes finish while later files are read
-        problem = _check_file(directory / file, files[file], hasher.result())
+        problem = check_file(directory / file, files[file], hasher.result())
         if problem is not None:
             problems.append(problem)
     for required in (STATE_JSON, PROVENANCE_JSON):

@@ -1,4 +1,5 @@
-"""``runner checkpoints list|verify|show``: inspect a run's checkpoints without training."""
+"""``runner checkpoints list|verify|show``: inspect a run's checkpoints without training
+(and without importing torch)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import click
 
 from runner.errors import RunnerError
-from runner_checkpoint.manifest import MANIFEST, CorruptCheckpoint, read_manifest
+from runner_checkpoint.manifest import MANIFEST, CorruptCheckpoint, read_manifest, verify
 from runner_checkpoint.store import CHECKPOINTS, Entry, Store
 
 
@@ -85,8 +86,6 @@ def checkpoints_group() -> None:
 @click.option("--fast", is_flag=True, help="Check manifests only; do not hash the files.")
 def list_command(run_dir: Path, fast: bool) -> None:
     """List checkpoints with step, epoch, monitored metric, size and validity."""
-    from runner_checkpoint.checkpoint import verify
-
     store, entries = _store_and_selection(run_dir)
     latest = store.latest_name()
     rows = [("NAME", "STEP", "EPOCH", "REASON", "MONITOR", "SIZE", "STATUS")]
@@ -123,8 +122,6 @@ def verify_command(ctx: click.Context, target: Path) -> None:
 
     Exits with status 1 when any checkpoint is damaged.
     """
-    from runner_checkpoint.checkpoint import verify
-
     _, entries = _store_and_selection(target)
     damaged = 0
     for entry in entries:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RunnerError
+from runner_checkpoint.fsutil import sha256_file
 
 FORMAT = "runner-checkpoint"
 FORMAT_VERSION = 1
@@ -110,3 +111,33 @@ def _check_files(files: Any) -> list[str]:
         ):
             problems.append(f"{MANIFEST}: malformed entry for {file}")
     return problems
+
+
+def verify(directory: Path) -> list[str]:
+    """Problems of a checkpoint (empty when every file matches its manifest), streaming the hashes."""
+    try:
+        manifest = read_manifest(directory)
+    except CorruptCheckpoint as exc:
+        return exc.problems
+    problems = []
+    for file, entry in manifest["files"].items():
+        problem = check_file(directory / file, entry)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def check_file(path: Path, entry: dict[str, Any], digest: str | None = None) -> str | None:
+    """The problem with one file of a checkpoint, or None; hashes it unless ``digest`` is given."""
+    if not path.is_file():
+        return f"{path.name}: missing (expected {entry['size']} bytes, sha256 {entry['sha256']})"
+    if digest is None:
+        size, digest = sha256_file(path)
+        if size != entry["size"]:
+            return (
+                f"{path.name}: size expected {entry['size']}, actual {size}; "
+                f"sha256 expected {entry['sha256']}, actual {digest}"
+            )
+    if digest != entry["sha256"]:
+        return mismatch(path.name, entry["sha256"], digest)
+    return None
