@@ -5,7 +5,7 @@ real on SIGKILL) that runs the CLI exactly as ``runner`` does, with ``fork`` as 
 start method so data-loader workers behave as in a normal run.
 
 The forkserver starts lazily, once per test session. Tests that must prove a cold start
-(``runner verify-resume``, the process-group SIGTERM) use real ``runner`` subprocesses.
+(``runner verify-resume``) use real ``runner`` subprocesses.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ _PRELOAD = [
 _context: multiprocessing.context.ForkServerContext | None = None
 
 
-def _child(args: list[str], env: dict[str, str], log: str, cwd: str) -> None:
+def _child(args: list[str], env: dict[str, str], log: str, cwd: str, new_group: bool) -> None:
+    if new_group:
+        os.setpgid(0, 0)  # its own process group, as a job under a scheduler
     multiprocessing.set_start_method("fork", force=True)
     os.chdir(cwd)
     os.environ.clear()
@@ -69,16 +71,24 @@ class Forked:
             raise TimeoutError(f"run {self.process.pid} still running after {timeout}s")
         return code
 
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
     def kill(self) -> None:
         self.process.kill()
 
 
-def launch(args: list[str], env: dict[str, str], log: Path) -> Forked:
-    """Start ``runner ARGS`` with exactly ``env`` as its environment, output appended to ``log``."""
+def launch(args: list[str], env: dict[str, str], log: Path, *, new_group: bool = False) -> Forked:
+    """Start ``runner ARGS`` with exactly ``env`` as its environment, output appended to ``log``
+    (``new_group``: in a process group of its own, which ``os.killpg(run.pid, ...)`` signals)."""
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(_PRELOAD)
-    process = _context.Process(target=_child, args=(list(args), dict(env), str(log), os.getcwd()), daemon=False)
+    process = _context.Process(
+        target=_child, args=(list(args), dict(env), str(log), os.getcwd(), new_group), daemon=False
+    )
     process.start()
     return Forked(process)

@@ -129,21 +129,20 @@ def test_sigterm_to_the_process_group_saves_stops_and_resumes_exactly(uninterrup
     recipe = write_recipe(tmp_path / "recipe.toml", **WORKERS)
     run_dir = tmp_path / "run"
     progress = tmp_path / "progress.txt"
-    process = spawn(
-        "run", recipe, "--run-dir", run_dir, "--no-progress", env={PROGRESS_ENV: str(progress)}, start_new_session=True
-    )
+    args = ("run", recipe, "--run-dir", run_dir, "--no-progress")
+    env = {**os.environ, **ENV, PROGRESS_ENV: str(progress)}
+    process = forked.launch([str(a) for a in args], env, tmp_path / "log.txt", new_group=True)
     deadline = time.monotonic() + 300
     while "step 16\n" not in (progress.read_text() if progress.exists() else ""):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.005)
     os.killpg(process.pid, signal.SIGTERM)
-    result = finish(process)
-    assert result.code == 0, result.err
-    assert "received SIGTERM: saved" in result.err and "stopping" in result.err
-    assert "stopped: SIGTERM: saved step-" in result.out
+    assert process.wait(300) == 0, (tmp_path / "log.txt").read_text()
+    log = (tmp_path / "log.txt").read_text()
+    assert "received SIGTERM: saved" in log and "stopping" in log
+    assert "stopped: SIGTERM: saved step-" in log
     assert all(r["stage"] != "test" for r in records(run_dir))
-    resumed = finish(spawn("run", recipe, "--run-dir", run_dir, "--no-progress", "--resume"))
-    assert resumed.code == 0, resumed.err
+    assert start(tmp_path, *args, "--resume").wait(300) == 0
     assert (run_dir / "metrics.jsonl").read_bytes() == uninterrupted.metrics
 
 

@@ -99,13 +99,9 @@ def prefix_sha256(path: Path, offset: int) -> str | None:
 class DefaultCheckpointer:
     """Saves on steps, epochs, minutes and signals; keeps the last N and best M; resumes."""
 
-    def __init__(self, run_dir: Path, params: CheckpointParams, *, world_size: int = 1) -> None:
+    def __init__(self, run_dir: Path, params: CheckpointParams) -> None:
         if params.keep_best and not params.monitor:
             raise RunnerError('[checkpoint] keep_best needs monitor (e.g. monitor = "val/main/accuracy")')
-        if world_size > 1:
-            raise RunnerError(
-                f"[checkpoint] name = 'default' supports single-process backends; this run has {world_size} processes"
-            )
         self.run_dir = run_dir
         self.params = params
         self.store = Store(run_dir / CHECKPOINTS)
