@@ -189,9 +189,8 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
         # A plugin that stopped the run for an interruption (a checkpointer saving on
         # SIGTERM) sets extras["interrupted"]: the final validation and test are then
         # left to the resumed run instead of delaying the exit.
+        # (The final validation already ran in Trainer.fit, before on_end_train.)
         interrupted = bool(run.extras.get("interrupted"))
-        if not interrupted and run.val_loaders and trainer.last_val_step != run.global_step:
-            trainer.validate_all()
         if not interrupted and cfg.test and run.test_loaders:
             plugins.call("setup", run=run, stage=Stage.TEST)
             trainer.test_all()
