@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,16 +72,18 @@ def cli_env(env_extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _run_cli(
+def _run(
+    command: list[str],
+    label: str,
     *args: str | os.PathLike[str],
     env_extra: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     timeout: float = 300,
 ) -> CliResult:
-    """Run ``runner ARGS...`` (default cwd: the repository root) and capture its output."""
+    """Run ``command ARGS...`` (default cwd: the repository root) in the clean test environment."""
     argv = tuple(str(a) for a in args)
     done = subprocess.run(
-        [*runner_command(), *argv],
+        [*command, *argv],
         cwd=cwd or REPO,
         env=cli_env(env_extra),
         capture_output=True,
@@ -88,27 +91,17 @@ def _run_cli(
         timeout=timeout,
         check=False,
     )
-    return CliResult(("runner", *argv), done.returncode, done.stdout, done.stderr)
+    return CliResult((label, *argv), done.returncode, done.stdout, done.stderr)
 
 
-def _run_python(
-    *args: str | os.PathLike[str],
-    env_extra: Mapping[str, str] | None = None,
-    cwd: str | os.PathLike[str] | None = None,
-    timeout: float = 300,
-) -> CliResult:
+def _run_cli(*args: str | os.PathLike[str], **kwargs: Any) -> CliResult:
+    """Run ``runner ARGS...`` and capture its output."""
+    return _run(runner_command(), "runner", *args, **kwargs)
+
+
+def _run_python(*args: str | os.PathLike[str], **kwargs: Any) -> CliResult:
     """Run ``python ARGS...`` with the test interpreter, in the same clean environment as ``run_cli``."""
-    argv = tuple(str(a) for a in args)
-    done = subprocess.run(
-        [sys.executable, *argv],
-        cwd=cwd or REPO,
-        env=cli_env(env_extra),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return CliResult(("python", *argv), done.returncode, done.stdout, done.stderr)
+    return _run([sys.executable], "python", *args, **kwargs)
 
 
 RunCli = Callable[..., CliResult]
