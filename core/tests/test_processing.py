@@ -107,6 +107,28 @@ def register_checkpointers(register):
 @hookimpl
 def register_datamodules(register):
     register("module", Module)
+
+
+@attrs.define
+class RecordingParams:
+    log: str = param(doc="file that records the shards run")
+
+
+class Recording:
+    """An executor that runs shards in-process and notes each one."""
+    def __init__(self, log):
+        self.log = log
+    def run(self, processor, shards, cache, workers):
+        from runner.processing.shards import process_shard
+        for shard in shards:
+            with open(self.log, "a") as handle:
+                handle.write(f"{shard.index} {workers}\\n")
+            cache.write_shard(shard.key, process_shard(processor, shard))
+
+
+@hookimpl
+def register_executors(register):
+    register("recording", Recording, params=RecordingParams)
 '''
 
 RECIPE = """
@@ -215,6 +237,59 @@ def test_ranks_process_their_share_and_the_primary_merges(manager: PluginManager
     assert primary.processed == 3
     run_steps(recipe(manager, tmp_path, files, 1, "ref"), manager, report=None)
     assert torch.equal(load_output("squares", tmp_path / "c")["x"], load_output("squares", tmp_path / "ref")["x"])
+
+
+@pytest.mark.parametrize("executor", ["thread", "inline"])
+def test_every_builtin_executor_writes_the_same_bytes(manager: PluginManager, tmp_path: Path, executor: str) -> None:
+    files = inputs(tmp_path)
+    run_steps(recipe(manager, tmp_path, files, 3, "ref"), manager, report=None)
+    other_cache = tmp_path / "other"
+    other = validate(
+        read_recipe(tmp_path / "r.toml", (f"process.0.executor={executor}", f"process.0.cache_dir='{other_cache}'")),
+        manager.registry,
+        manager.failures,
+    )
+    assert run_steps(other, manager, report=None)[0].processed == 6
+    ref_shards = sorted((tmp_path / "ref" / "shards").iterdir())
+    assert [p.read_bytes() for p in ref_shards] == [(other_cache / "shards" / p.name).read_bytes() for p in ref_shards]
+
+
+def test_a_plugin_executor_runs_the_shards_and_shares_the_cache(manager: PluginManager, tmp_path: Path) -> None:
+    files = inputs(tmp_path, 4)
+    log = tmp_path / "executor.log"
+    validated = recipe(manager, tmp_path, files[:2], 2, "c")
+    assert run_steps(validated, manager, report=None)[0].processed == 2  # the default executor
+    text = (
+        (tmp_path / "r.toml")
+        .read_text()
+        .replace("process_count = 2", f'process_count = 2\nexecutor = {{ name = "recording", log = "{log}" }}')
+    )
+    text = text.replace(json.dumps(files[:2]), json.dumps(files))
+    custom = validate(read_recipe(write(tmp_path / "x.toml", text)), manager.registry, manager.failures)
+    assert custom.process[0].framework["executor"] == {"name": "recording", "log": str(log)}
+    result = run_steps(custom, manager, report=None)[0]
+    # Shards the process executor made are reused: the key does not depend on the executor.
+    assert (result.processed, result.cached) == (2, 2)
+    assert log.read_text().splitlines() == ["2 2", "3 2"]
+    run_steps(recipe(manager, tmp_path, files, 1, "ref"), manager, report=None)
+    assert torch.equal(load_output("squares", tmp_path / "c")["y"], load_output("squares", tmp_path / "ref")["y"])
+
+
+def test_executor_names_and_parameters_are_validated(manager: PluginManager, tmp_path: Path) -> None:
+    validated_path = tmp_path / "r.toml"
+    recipe(manager, tmp_path, [], 1, "c")
+    with pytest.raises(RecipeError) as caught:
+        validate(read_recipe(validated_path, ("process.0.executor=threads",)), manager.registry, manager.failures)
+    assert "process[0].executor" in str(caught.value) and "did you mean 'thread'" in str(caught.value)
+    with pytest.raises(RecipeError) as caught:
+        validate(
+            read_recipe(validated_path, ('process.0.executor={ name = "recording", lgo = "x" }',)),
+            manager.registry,
+            manager.failures,
+        )
+    text = str(caught.value)
+    assert "process[0].executor.lgo" in text and "did you mean 'log'" in text
+    assert "process[0].executor: missing required key 'log'" in text or "process[0].executor.log" in text
 
 
 def test_dist_args_from_env_follow_node_and_local_rank() -> None:

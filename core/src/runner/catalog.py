@@ -8,6 +8,7 @@ from __future__ import annotations
 KNOWN: dict[tuple[str, str], str] = {
     ("backend", "ddp"): "runner-ddp",
     ("backend", "ray"): "runner-ray",
+    ("executor", "ray"): "runner-ray",
     ("checkpointer", "default"): "runner-checkpoint",
     ("logger", "tensorboard"): "runner-tensorboard",
     ("logger", "mlflow"): "runner-mlflow",

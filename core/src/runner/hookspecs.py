@@ -161,6 +161,19 @@ def register_loaders(register: RegisterComponent) -> None:
 
 
 @hookspec
+def register_executors(register: RegisterComponent) -> None:
+    """Register executors for ``[[process]]`` steps (``executor = "NAME"`` or
+    ``executor = { name = "NAME", ... }``). The factory receives the executor's recipe
+    parameters and returns an object with ``run(processor, shards, cache, workers)`` that
+    processes every :class:`~runner.processing.shards.Shard` (see
+    :func:`~runner.processing.shards.process_shard`) and writes its output with
+    ``cache.write_shard(shard.key, data)``; ``workers`` is the step's ``process_count``.
+    Shard keys do not depend on the executor, so a cached output is reused whichever
+    executor made it. Built in: ``process``, ``thread``, ``inline``.
+    """
+
+
+@hookspec
 def register_commands(register: RegisterCommand) -> None:
     """Register CLI subcommands: ``register(name, command, help=...)`` where ``command``
     is a ``click.Command`` or a lazy ``"module:attribute"`` reference to one.

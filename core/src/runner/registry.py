@@ -37,6 +37,7 @@ KINDS: tuple[str, ...] = (
     "checkpointer",
     "logger",
     "loader",
+    "executor",
 )
 
 #: Arguments the engine passes to factories of each kind at build time. They are not

@@ -50,6 +50,17 @@ def register_loggers(register: RegisterComponent) -> None:
 
 
 @hookimpl
+def register_executors(register: RegisterComponent) -> None:
+    register(
+        "process",
+        "runner.processing.executors:ProcessExecutor",
+        doc="process_count worker processes, each with a share of the shards (fork where available).",
+    )
+    register("thread", "runner.processing.executors:ThreadExecutor", doc="process_count threads.")
+    register("inline", "runner.processing.executors:InlineExecutor", doc="One shard after the other, in-process.")
+
+
+@hookimpl
 def register_commands(register: RegisterCommand) -> None:
     register("run", "runner.cli.run:run_command", help="Train a recipe.")
     register("recipe", "runner.cli.recipe:recipe_group", help="Check and show recipes.")

@@ -18,11 +18,9 @@ the merged output.
 from __future__ import annotations
 
 import glob
-import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,8 @@ import attrs
 
 from runner.errors import DataError, PluginError, RunnerError
 from runner.processing.cache import Cache, cache_root, file_hash, shard_key, step_key
+from runner.processing.executors import ShardExecutor
+from runner.processing.shards import Shard
 from runner.recipe.model import ComponentConfig, ProcessConfig
 
 Report = Callable[[str], None]
@@ -61,13 +61,6 @@ class DistArgs:
         if not 0 <= rank < world_size:
             raise RunnerError(f"distributed preprocessing: rank {rank} outside world size {world_size}")
         return cls(rank=rank, world_size=world_size, local_rank=local_rank, node_rank=node_rank)
-
-
-@attrs.frozen
-class Shard:
-    index: int
-    inputs: tuple[str, ...]
-    key: str
 
 
 @attrs.frozen
@@ -125,58 +118,29 @@ def plan_shards(
     ]
 
 
-# -- executors ---------------------------------------------------------------------
-
-_WORKER_PROCESSOR: Any = None
-
-
-def _init_worker(processor: Any) -> None:  # fork: the processor is inherited, not pickled
-    global _WORKER_PROCESSOR
-    _WORKER_PROCESSOR = processor
-
-
-def _run_shards(processor: Any, shards: list[Shard], cache: Cache) -> list[str]:
-    done = []
-    for shard in shards:
-        data = processor.process(list(shard.inputs))
-        cache.write_shard(shard.key, data)
-        done.append(shard.key)
-    return done
-
-
-def _run_shards_in_worker(shards: list[Shard], cache: Cache) -> list[str]:
-    return _run_shards(_WORKER_PROCESSOR, shards, cache)
-
-
-def _executor(kind: str, count: int, processor: Any) -> Executor:
-    if kind == "thread":
-        return ThreadPoolExecutor(max_workers=count)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    return ProcessPoolExecutor(max_workers=count, mp_context=context, initializer=_init_worker, initargs=(processor,))
-
-
-def execute_shards(processor: Any, shards: list[Shard], cache: Cache, keys: ProcessConfig) -> None:
-    """Process ``shards`` with ``keys.process_count`` workers of ``keys.executor``."""
-    count = min(keys.process_count, len(shards))
-    if keys.executor == "inline" or count <= 1:
-        _run_shards(processor, shards, cache)
-        return
-    chunks = [shards[i::count] for i in range(count)]  # PyMarlin splits list inputs across processes
-    with _executor(keys.executor, count, processor) as pool:
-        if keys.executor == "thread":
-            futures = [pool.submit(_run_shards, processor, chunk, cache) for chunk in chunks]
-        else:
-            futures = [pool.submit(_run_shards_in_worker, chunk, cache) for chunk in chunks]
-        for future in futures:
-            future.result()
-
-
 # -- steps -------------------------------------------------------------------------
 
 
 def step_config(step: ComponentConfig) -> ProcessConfig:
     return ProcessConfig(**step.framework) if step.framework else ProcessConfig()
+
+
+def executor_table(value: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(name, parameters)`` of a step's ``executor`` value (a name or a component table)."""
+    if isinstance(value, str):
+        return value, {}
+    table = dict(value)
+    return str(table.pop("name")), table
+
+
+def build_executor(registry: Any, value: str | Mapping[str, Any], where: str) -> ShardExecutor:
+    """The executor a step names, built from its parameters."""
+    name, params = executor_table(value)
+    component = registry.get("executor", name)
+    executor = component.build(params)
+    if not callable(getattr(executor, "run", None)):
+        raise PluginError(f"{where}: executor {name!r} ({component.plugin}) has no run() method")
+    return executor  # type: ignore[no-any-return]
 
 
 def run_step(
@@ -204,7 +168,8 @@ def run_step(
         processor = component.build(step.params)
         if not callable(getattr(processor, "process", None)):
             raise PluginError(f"processor {step.name!r} ({component.plugin}) has no process() method")
-        execute_shards(processor, todo, cache, keys)
+        executor = build_executor(registry, keys.executor, f"{step.path}.executor")
+        executor.run(processor, todo, cache, keys.process_count)
     key = step_key([s.key for s in shards])
     analysis = None
     if dist.is_primary:

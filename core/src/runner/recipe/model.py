@@ -78,8 +78,10 @@ class ProcessConfig:
         [], doc="Input files or glob patterns (relative to the recipe's directory), split across processes."
     )
     process_count: int = param(1, doc="Processes (or threads) that share the inputs.", check=at_least(1))
-    executor: Literal["process", "thread", "inline"] = param(
-        "process", doc="How process_count > 1 runs: worker processes, threads, or inline (one at a time)."
+    executor: str | dict[str, Any] = param(
+        "process",
+        doc="Who runs the shards: a registered executor by name (built in: 'process', 'thread', 'inline'), "
+        "or a table { name = ..., parameters }.",
     )
     output: str | None = param(None, doc="Name of the merged output (default: the processor name).")
     shard_size: int = param(

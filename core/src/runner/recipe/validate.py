@@ -152,10 +152,23 @@ class _Validator:
             framework = {k: v for k, v in table.items() if k in PROCESS_KEYS}
             rest = {k: v for k, v in table.items() if k not in PROCESS_KEYS}
             keys = self.attrs_section((*path, index), framework, ProcessConfig)
+            executor = self.executor((*path, index, "executor"), keys.executor)
             step = self.component("processor", (*path, index), rest)
             if step is not None:
-                steps.append(attrs.evolve(step, framework=attrs.asdict(keys)))
+                steps.append(attrs.evolve(step, framework={**attrs.asdict(keys), "executor": executor}))
         return tuple(steps)
+
+    def executor(self, path: KeyPath, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        """A step's executor: a registered name, or ``{ name = ..., parameters }`` (resolved
+        with defaults; a name stays a name when the executor has no parameters)."""
+        if isinstance(value, str):
+            table: dict[str, Any] = {}
+            config = self.component("executor", path, table, name=value)
+        else:
+            config = self.component("executor", path, value)
+        if config is None:
+            return "process"
+        return {"name": config.name, **config.params} if config.params else config.name
 
     def resumable_sampler(self, sampler: ComponentConfig) -> None:
         """With checkpointing, a sampler must implement the state protocol (helios' TypeError)."""

@@ -1,0 +1,52 @@
+"""Connecting to Ray: import it with a useful error, join or start a cluster, stop what we started."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from types import ModuleType
+
+from runner.errors import RunnerError
+
+INSTALL_HINT = "pip install 'runner-ray[ray]' (or pip install 'ray[train]')"
+
+
+def require_ray(what: str) -> ModuleType:
+    """The ``ray`` module, or a :class:`RunnerError` saying how to install it."""
+    try:
+        with warnings.catch_warnings():  # Ray's own import-time deprecation notices
+            warnings.simplefilter("ignore")
+            import ray
+    except ImportError as exc:
+        raise RunnerError(f"{what} needs Ray, which is not installed ({exc}); {INSTALL_HINT}") from None
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str, local_cpus: int | None, what: str) -> Iterator[ModuleType]:
+    """Ray, connected: an already initialised Ray is used as it is; otherwise ``address``
+    (or ``$RAY_ADDRESS``) is joined, or a local instance started, and shut down on exit."""
+    ray = require_ray(what)
+    if ray.is_initialized():
+        yield ray
+        return
+    options: dict[str, object] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    target = address or os.environ.get("RAY_ADDRESS", "")
+    if target and target != "local":
+        options["address"] = target
+    else:
+        options["address"] = "local"
+        options["num_cpus"] = local_cpus or os.cpu_count() or 1
+    try:
+        ray.init(**options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {target!r}" if target and target != "local" else "a local Ray instance"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunnerError(f"{what}: cannot connect to {where}: {first}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

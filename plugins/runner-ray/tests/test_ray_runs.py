@@ -1,0 +1,229 @@
+"""runner-ray on a real local Ray instance (``ray.init(num_cpus=2)``, started once for the
+module): ``[[process]]`` shards as Ray tasks, and training with the ``ray`` backend
+through the CLI, the way a user runs it.
+
+The training tests reuse the runner-ddp test plugin and helpers (the ray backend's
+workers are ddp ranks): a dataset that records which sample each rank reads, injected
+failures, and a step checkpointer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed here: pip install 'runner-ray[ray]'")
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+sys.path.insert(0, str(ROOT / "plugins" / "runner-ddp" / "tests"))
+
+from ddp_helpers import clean_env, counts, indices, recipe, run_cli, write_recipe  # noqa: E402
+
+from runner.plugins import PluginManager  # noqa: E402
+from runner.processing import load_output, run_steps  # noqa: E402
+from runner.recipe.source import read_recipe  # noqa: E402
+from runner.recipe.validate import validate  # noqa: E402
+
+PROCESSOR = HERE / "ray_processor.py"
+DIGITS = ROOT / "recipes" / "digits.toml"
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """A local Ray instance for this module; CLI runs join it through ``RAY_ADDRESS``."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    try:
+        yield str(ray.get_runtime_context().gcs_address)
+    finally:
+        ray.shutdown()
+
+
+def records(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+# -- [[process]] executor = "ray" ------------------------------------------------------
+
+
+def process_recipe(tmp_path: Path, files: list[str], executor: str, cache: Path, **params: Any) -> Any:
+    extra = "".join(f"{key} = {json.dumps(value)}\n" for key, value in params.items())
+    path = tmp_path / f"process-{cache.name}.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            plugins = ["{PROCESSOR}"]
+            [run]
+            epochs = 1
+            [data.train]
+            dataset = {{ name = "digits", split = "train" }}
+            [model]
+            name = "mlp"
+            [task]
+            name = "classification"
+            [optimizer]
+            name = "sgd"
+            [[process]]
+            name = "parse"
+            inputs = {json.dumps(files)}
+            process_count = 2
+            executor = {executor}
+            cache_dir = "{cache}"
+            """
+        )
+        + extra,
+        encoding="utf-8",
+    )
+    manager = PluginManager(local_plugins=[str(PROCESSOR)]).load()
+    return validate(read_recipe(path), manager.registry, manager.failures), manager
+
+
+def inputs(tmp_path: Path, count: int = 5) -> list[str]:
+    folder = tmp_path / "in"
+    folder.mkdir(exist_ok=True)
+    for i in range(count):
+        (folder / f"part{i}.txt").write_text(" ".join(str(i * 100 + j) for j in range(i + 2)), encoding="utf-8")
+    return [str(folder / f"part{i}.txt") for i in range(count)]
+
+
+def test_ray_processing_equals_local_processing_byte_for_byte(tmp_path: Path, ray_address: str) -> None:
+    files = inputs(tmp_path)
+    pids = tmp_path / "pids.txt"
+    local, manager = process_recipe(tmp_path, files, '"process"', tmp_path / "local", record=str(pids))
+    assert run_steps(local, manager, report=None)[0].processed == 5
+    pids.unlink()
+    on_ray, manager = process_recipe(tmp_path, files, '{ name = "ray" }', tmp_path / "ray", record=str(pids))
+    assert on_ray.process[0].framework["executor"]["name"] == "ray"
+    result = run_steps(on_ray, manager, report=None)[0]
+    assert result.processed == 5
+    ray_pids = set(pids.read_text(encoding="utf-8").split())
+    assert len(pids.read_text(encoding="utf-8").split()) == 5 and str(os.getpid()) not in ray_pids  # Ray tasks
+
+    local_shards = sorted(p.name for p in (tmp_path / "local" / "shards").iterdir())
+    ray_shards = sorted(p.name for p in (tmp_path / "ray" / "shards").iterdir())
+    assert local_shards == ray_shards and len(local_shards) == 5  # same content-addressed keys
+    for name in local_shards:
+        assert (tmp_path / "local" / "shards" / name).read_bytes() == (tmp_path / "ray" / "shards" / name).read_bytes()
+    local_manifest = json.loads((tmp_path / "local" / "outputs" / "parse.json").read_text(encoding="utf-8"))
+    ray_manifest = json.loads((tmp_path / "ray" / "outputs" / "parse.json").read_text(encoding="utf-8"))
+    assert local_manifest == ray_manifest
+    merged = load_output("parse", tmp_path / "ray")
+    assert merged["x"].tolist()[:3] == [0.0, 1.0, 100.0]  # input order kept
+
+    # A cached output is reused whichever executor made it: locally, nothing to do.
+    again, manager = process_recipe(tmp_path, files, '"inline"', tmp_path / "ray", record=str(pids))
+    rerun = run_steps(again, manager, report=None)[0]
+    assert (rerun.processed, rerun.cached) == (0, 5)
+
+
+def test_a_processor_error_on_ray_is_raised_as_itself(tmp_path: Path, ray_address: str) -> None:
+    files = inputs(tmp_path)
+    validated, manager = process_recipe(tmp_path, files, '{ name = "ray" }', tmp_path / "c", fail_on="part3")
+    with pytest.raises(ValueError, match=r"cannot parse part3\.txt"):
+        run_steps(validated, manager, report=None)
+    # The shards that did finish are cached; the failed one is not.
+    assert len(list((tmp_path / "c" / "shards").iterdir())) <= 4
+
+
+# -- [run] backend = "ray" ---------------------------------------------------------------
+
+
+def ray_recipe(**options: Any) -> dict[str, Any]:
+    backend = options.pop("backend_params", {})
+    tree = recipe(backend="ray", **options)
+    tree["backend"] = {"num_workers": 2, "timeout_s": 60, **backend}
+    return tree
+
+
+def test_ray_backend_trains_digits_to_the_single_process_bar(tmp_path: Path, ray_address: str) -> None:
+    """2 Ray Train workers x 32 = the single-process batch of 64: same number of steps,
+    every rank a DDP rank, and the same accuracy bar as the single-process run (>= 0.95)."""
+    ran = run_cli(
+        "run",
+        DIGITS,
+        "-o",
+        "run.backend=ray",
+        "-o",
+        "data.train.loader.batch_size=32",
+        "--run-dir",
+        tmp_path / "run",
+        "--no-progress",
+        env=clean_env(RAY_ADDRESS=ray_address),
+        timeout=400,
+    )
+    assert ran.returncode == 0, ran
+    metrics = records(tmp_path / "run")
+    train_steps = [r["step"] for r in metrics if r["stage"] == "train"]
+    assert train_steps[-1] == 200, train_steps  # 1257 samples / 64 per step x 10 epochs, as on one process
+    val = [r for r in metrics if r["stage"] == "val" and r["key"] == "main"]
+    assert val[-1]["accuracy"] >= 0.95, val[-1]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))
+    assert (summary["global_step"], summary["stop_reason"]) == (200, ""), summary
+
+
+def test_ray_workers_shard_the_data_like_ddp(tmp_path: Path, ray_address: str) -> None:
+    ran = run_cli(
+        "run",
+        write_recipe(tmp_path / "r.toml", ray_recipe(epochs=1)),
+        "--run-dir",
+        tmp_path / "run",
+        "--no-progress",
+        env=clean_env(RAY_ADDRESS=ray_address),
+        timeout=400,
+    )
+    assert ran.returncode == 0, ran
+    seen = indices(tmp_path / "run")
+    assert set(counts(seen, 0)) == set(range(60)) and sum(counts(seen, 0).values()) == 60
+    rank0 = {i for _, _, i in indices(tmp_path / "run", "indices-rank0.txt")}
+    rank1 = {i for _, _, i in indices(tmp_path / "run", "indices-rank1.txt")}
+    assert rank0 and rank1 and not rank0 & rank1
+
+
+def test_a_failing_ray_worker_ends_the_run_naming_its_rank(tmp_path: Path, ray_address: str) -> None:
+    tree = ray_recipe(faults={"rank": 1, "step": 3, "kind": "raise"}, epochs=50)
+    ran = run_cli(
+        "run",
+        write_recipe(tmp_path / "r.toml", tree),
+        "--run-dir",
+        tmp_path / "run",
+        "--no-progress",
+        env=clean_env(RAY_ADDRESS=ray_address),
+        timeout=400,
+    )
+    assert ran.returncode == 2, ran
+    assert len(ran.errors) == 1, ran
+    # The hook's exception is blamed on the plugin that owns it, as on one process.
+    assert ran.errors[0].startswith("rank 1: plugin "), ran
+    assert "hook on_end_train_step raised ValueError: injected failure at step 3" in ran.errors[0], ran
+
+
+def test_restarted_ray_workers_resume_from_the_checkpoint(tmp_path: Path, ray_address: str) -> None:
+    """max_restarts = 1: rank 1 dies mid-epoch (SIGKILL), Ray Train restarts the group, the
+    workers resume from the newest step checkpoint and the epoch still covers every sample."""
+    tree = ray_recipe(
+        faults={"rank": 1, "step": 3, "kind": "kill"}, checkpoint=True, backend_params={"max_restarts": 1}
+    )
+    ran = run_cli(
+        "run",
+        write_recipe(tmp_path / "r.toml", tree),
+        "--run-dir",
+        tmp_path / "run",
+        "--no-progress",
+        env=clean_env(RAY_ADDRESS=ray_address),
+        timeout=400,
+    )
+    assert ran.returncode == 0, ran
+    seen = indices(tmp_path / "run")
+    assert {attempt for attempt, _, _ in seen} == {0, 1}
+    assert set(counts(seen, 0)) == set(range(60)) and set(counts(seen, 1)) == set(range(60))
+    resumed = [i for attempt, epoch, i in seen if attempt == 1 and epoch == 0]
+    assert len(resumed) == len(set(resumed)) == 60 - 3 * 3 * 2  # from step 3 on, once each
+    steps = [r["step"] for r in records(tmp_path / "run") if r["stage"] == "train"]
+    assert steps == list(range(1, 21))

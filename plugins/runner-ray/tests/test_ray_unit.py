@@ -1,0 +1,118 @@
+"""runner-ray without a Ray cluster: registration, recipe validation, error messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner.errors import RecipeError, RunnerError
+from runner.plugins import PluginManager
+from runner.recipe.source import read_recipe
+from runner.recipe.validate import validate
+from runner_ray.backend import RankError, worker_failure
+from runner_ray.executor import ship_by_value
+
+HERE = Path(__file__).resolve().parent
+DIGITS = HERE.parents[2] / "recipes" / "digits.toml"
+
+
+def test_components_register_without_importing_ray_or_torch() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from runner.plugins import PluginManager
+        registry = PluginManager().load().registry
+        assert registry.find("executor", "ray") is not None and registry.find("backend", "ray") is not None
+        registry.find("executor", "ray").schema, registry.find("backend", "ray").schema
+        print(sorted(m for m in ("ray", "torch") if m in sys.modules))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_backend_parameters_are_validated_with_suggestions() -> None:
+    manager = PluginManager().load()
+    source = read_recipe(
+        DIGITS, ("run.backend=ray", "backend.num_worker=2", "backend.cpus_per_worker=0", "backend.address='x y'")
+    )
+    with pytest.raises(RecipeError) as caught:
+        validate(source, manager.registry, manager.failures)
+    text = str(caught.value)
+    assert "backend.num_worker: unknown key (did you mean 'num_workers'" in text
+    assert "backend.cpus_per_worker" in text and "greater than 0" in text
+    assert "backend.address" in text
+
+
+def test_executor_table_is_validated(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        textwrap.dedent(
+            f"""
+            plugins = ["{HERE / "ray_processor.py"}"]
+            [[process]]
+            name = "parse"
+            executor = {{ name = "ray", cpus_per_tsk = 1, max_retries = -1 }}
+            """
+        ),
+        encoding="utf-8",
+    )
+    manager = PluginManager(local_plugins=[str(HERE / "ray_processor.py")]).load()
+    with pytest.raises(RecipeError) as caught:
+        validate(read_recipe(recipe), manager.registry, manager.failures)
+    text = str(caught.value)
+    assert "process[0].executor.cpus_per_tsk: unknown key (did you mean 'cpus_per_task'?)" in text
+    assert "process[0].executor.max_retries" in text
+
+
+def test_missing_ray_is_one_line_with_the_install_command(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["ray"] = None  # as if Ray were not installed
+        from runner.cli.main import main
+        sys.exit(main(["run", sys.argv[1], "-o", "run.backend=ray", "--run-dir", sys.argv[2]]))
+        """
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code, str(DIGITS), str(tmp_path / "run")], capture_output=True, text=True
+    )
+    assert ran.returncode == 2, ran.stderr
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs Ray" in lines[0] and "pip install 'runner-ray[ray]'" in lines[0], ran.stderr
+
+
+class _GroupError(Exception):
+    def __init__(self, failures: dict[int, BaseException]) -> None:
+        super().__init__("Training failed due to worker errors")
+        self.worker_failures = failures
+
+
+def test_worker_failures_become_one_line_naming_the_rank() -> None:
+    error = worker_failure(_GroupError({1: ValueError("boom\nat step 3"), 2: ValueError("boom")}))
+    assert str(error) == "rank 1 failed: ValueError: at step 3 (rank 2 failed too)"
+    assert str(worker_failure(_GroupError({0: RankError(0, "bad data in batch 2")}))) == "rank 0: bad data in batch 2"
+    assert isinstance(worker_failure(RuntimeError("no cluster\ndetails")), RunnerError)
+    assert str(worker_failure(RuntimeError("no cluster\ndetails"))) == "ray training failed: RuntimeError: no cluster"
+
+
+def test_rank_error_pickles() -> None:
+    import pickle
+
+    error = pickle.loads(pickle.dumps(RankError(3, "message")))
+    assert (error.rank, error.message, str(error)) == (3, "message", "message")
+
+
+def test_file_plugins_are_shipped_by_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    ray_cloudpickle = pytest.importorskip("ray.cloudpickle", reason="Ray is not installed")
+    registered: list[str] = []
+    monkeypatch.setattr(ray_cloudpickle, "register_pickle_by_value", lambda module: registered.append(module.__name__))
+    module = type(sys)("runner_ray_test_unimportable")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    ship_by_value(module.__name__)
+    ship_by_value("runner_ray.params")  # installed: imported by name in the workers
+    assert registered == ["runner_ray_test_unimportable"]
