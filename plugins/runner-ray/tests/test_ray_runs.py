@@ -204,12 +204,16 @@ def test_a_failing_ray_worker_ends_the_run_naming_its_rank(tmp_path: Path, ray_a
     assert "hook on_end_train_step raised ValueError: injected failure at step 3" in ran.errors[0], ran
 
 
-def test_restarted_ray_workers_resume_from_the_checkpoint(tmp_path: Path, ray_address: str) -> None:
+@pytest.mark.parametrize("checkpointer", ["step", "default"])
+def test_restarted_ray_workers_resume_from_the_checkpoint(tmp_path: Path, ray_address: str, checkpointer: str) -> None:
     """max_restarts = 1: rank 1 dies mid-epoch (SIGKILL), Ray Train restarts the group, the
-    workers resume from the newest step checkpoint and the epoch still covers every sample."""
+    workers resume from the newest checkpoint (the test plugin's, or runner-checkpoint's
+    ``default``) and the epoch still covers every sample."""
     tree = ray_recipe(
         faults={"rank": 1, "step": 3, "kind": "kill"}, checkpoint=True, backend_params={"max_restarts": 1}
     )
+    if checkpointer == "default":
+        tree["checkpoint"] = {"name": "default", "every_n_steps": 1}
     ran = run_cli(
         "run",
         write_recipe(tmp_path / "r.toml", tree),
@@ -224,6 +228,36 @@ def test_restarted_ray_workers_resume_from_the_checkpoint(tmp_path: Path, ray_ad
     assert {attempt for attempt, _, _ in seen} == {0, 1}
     assert set(counts(seen, 0)) == set(range(60)) and set(counts(seen, 1)) == set(range(60))
     resumed = [i for attempt, epoch, i in seen if attempt == 1 and epoch == 0]
-    assert len(resumed) == len(set(resumed)) == 60 - 3 * 3 * 2  # from step 3 on, once each
+    # From the newest checkpoint on, once each: step 3's (the test plugin saves before the
+    # fault callback runs) or step 2's (runner-checkpoint's callback runs after it).
+    assert len(resumed) == len(set(resumed)) == 60 - (3 if checkpointer == "step" else 2) * 3 * 2
     steps = [r["step"] for r in records(tmp_path / "run") if r["stage"] == "train"]
-    assert steps == list(range(1, 21))
+    assert steps == list(range(1, 21))  # the failed attempt's records after the checkpoint are gone
+
+
+def test_a_stopped_ray_run_resumes_exactly(tmp_path: Path, ray_address: str) -> None:
+    """runner-checkpoint's ``default`` checkpointer with the ray backend: a run stopped at
+    step 5 and continued with ``--resume`` logs the same losses, bit for bit, as a run that
+    was never stopped."""
+    env = clean_env(RAY_ADDRESS=ray_address)
+    common: dict[str, Any] = {"epochs": 2, "record": False}
+    whole = ray_recipe(**common)
+    whole["checkpoint"] = {"name": "default", "every_n_steps": 4}
+    ran = run_cli(
+        "run", write_recipe(tmp_path / "whole.toml", whole), "--run-dir", tmp_path / "whole", "--no-progress", env=env
+    )
+    assert ran.returncode == 0, ran
+    stopped = ray_recipe(faults={"stop_at_step": 5}, **common)
+    stopped["checkpoint"] = {"name": "default", "every_n_steps": 4}
+    path = write_recipe(tmp_path / "stopped.toml", stopped)
+    first = run_cli("run", path, "--run-dir", tmp_path / "parts", "--no-progress", env=env)
+    assert first.returncode == 0, first
+    assert [r["step"] for r in records(tmp_path / "parts") if r["stage"] == "train"][-1] == 5
+    second = run_cli("run", path, "--run-dir", tmp_path / "parts", "--resume", "--no-progress", env=env)
+    assert second.returncode == 0, second
+
+    def losses(run_dir: Path) -> list[tuple[int, float]]:
+        return [(r["step"], r["loss"]) for r in records(run_dir) if r["stage"] == "train"]
+
+    assert losses(tmp_path / "parts") == losses(tmp_path / "whole")
+    assert len(losses(tmp_path / "whole")) == 20

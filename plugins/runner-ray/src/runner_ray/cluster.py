@@ -33,6 +33,8 @@ def ray_session(address: str, local_cpus: int | None, what: str) -> Iterator[Mod
     if ray.is_initialized():
         yield ray
         return
+    # No dashboard: it costs seconds at start-up. (Ray Train's placement-group cleaner then
+    # warns that the state API is unavailable; harmless.)
     options: dict[str, object] = {"include_dashboard": False, "logging_level": logging.WARNING}
     target = address or os.environ.get("RAY_ADDRESS", "")
     if target and target != "local":
