@@ -88,3 +88,29 @@ def test_importing_runner_and_its_registration_modules_imports_no_torch(tmp_path
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=120)
+
+
+def test_help_imports_no_parameter_class_nor_unused_exports(tmp_path: Path) -> None:
+    """Plugins' entry modules import ``runner`` (for ``hookimpl``) on every command, so
+    ``runner --help`` builds no attrs parameter class: ``runner``'s other exports, the
+    installed plugins' parameter modules and shell completion are imported on first use."""
+    probe = PROBE.replace("torch = sorted(", 'print("loaded:", *sorted(sys.modules), file=sys.stderr)\ntorch = sorted(')
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = next(line for line in result.stderr.splitlines() if line.startswith("loaded:")).split()[1:]
+    unwanted = {"runner.task", "runner.stage", "runner.schema.fields", "click.shell_completion"}
+    assert [m for m in loaded if m in unwanted or (m.startswith("runner_") and m.endswith(".params"))] == []
+
+
+def test_lazy_exports_of_the_runner_package() -> None:
+    import runner
+    from runner.schema.fields import param
+    from runner.task import Task
+
+    assert runner.Task is Task and runner.param is param and {"Task", "param", "Stage"} <= set(dir(runner))
+    for name in runner.__all__:
+        assert getattr(runner, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        runner.nope  # noqa: B018

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 from runner._version import __version__
 from runner.errors import DataError, PluginError, RecipeError, RunnerError
 from runner.hookspecs import hookimpl
-from runner.schema.fields import at_least, param
-from runner.stage import Stage
-from runner.task import StepInfo, StepOutput, Task
 
 if TYPE_CHECKING:
     from runner.engine.context import BuildContext, RunContext
     from runner.protocols import Backend, Checkpointer, Logger
+    from runner.schema.fields import at_least, param
+    from runner.stage import Stage
+    from runner.task import StepInfo, StepOutput, Task
 
 __all__ = [
     "Backend",
@@ -39,12 +39,20 @@ __all__ = [
     "param",
 ]
 
+# Imported on first access: plugin entry modules import ``runner`` for ``hookimpl`` on
+# every CLI call (``runner --help``), and need none of these.
 _LAZY = {
     "BuildContext": "runner.engine.context",
     "RunContext": "runner.engine.context",
     "Backend": "runner.protocols",
     "Checkpointer": "runner.protocols",
     "Logger": "runner.protocols",
+    "at_least": "runner.schema.fields",
+    "param": "runner.schema.fields",
+    "Stage": "runner.stage",
+    "StepInfo": "runner.task",
+    "StepOutput": "runner.task",
+    "Task": "runner.task",
 }
 
 
@@ -52,5 +60,11 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later accesses skip this function
+        return value
     raise AttributeError(f"module 'runner' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -5,14 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ckpt_helpers import Cli, cli_fixture, write_recipe  # noqa: F401 (fixture)
 
 import runner_checkpoint.plugin
 from runner.errors import RunnerError
+from runner.registry import resolve_reference
 from runner.testing import RunnerTester
 from runner_checkpoint.checkpointer import DefaultCheckpointer, build
+from runner_checkpoint.params import CheckpointParams
 
 
 @pytest.mark.parametrize("module", ["plugin", "cli", "store", "verify_resume"])
@@ -20,6 +23,21 @@ def test_modules_that_must_not_import_torch(module: str) -> None:
     """The entry module (registration), and ``runner checkpoints``, stay fast."""
     code = f"import sys, runner_checkpoint.{module}; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_registration_is_lazy() -> None:
+    """The entry module builds no attrs class: the parameters are a lazy reference."""
+    code = "import sys, runner_checkpoint.plugin; sys.exit('runner_checkpoint.params' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    found: dict[str, Any] = {}
+
+    def register(name: str, factory: Any, *, params: type | str | None = None, doc: str | None = None) -> None:
+        found[name] = (factory, params, doc)
+
+    runner_checkpoint.plugin.register_checkpointers(register=register)
+    factory, params, doc = found["default"]
+    assert factory == "runner_checkpoint.checkpointer:build" and params == "runner_checkpoint.params:CheckpointParams"
+    assert resolve_reference(params) is CheckpointParams and doc == " ".join((CheckpointParams.__doc__ or "").split())
 
 
 def test_components_conform(runner_tester: RunnerTester) -> None:

@@ -16,8 +16,10 @@ import torch
 
 from runner.data.build import build_dataset, build_loader
 from runner.engine.context import BuildContext
+from runner.registry import resolve_reference
 from runner_dataserver import plugin
 from runner_dataserver.loader import AsyncLoader, DataServerError
+from runner_dataserver.params import AsyncLoaderParams
 
 RECIPE = """
 [run]
@@ -96,9 +98,23 @@ def server_pids(loader: AsyncLoader) -> list[int]:
     return [s.process.pid for s in loader.servers if s.process is not None]
 
 
-def test_entry_module_is_torch_free() -> None:
-    code = "import sys, runner_dataserver.plugin\nassert 'torch' not in sys.modules\n"
+def test_entry_module_is_torch_free_and_registers_lazily() -> None:
+    code = (
+        "import sys, runner_dataserver.plugin\n"
+        "heavy = [m for m in ('torch', 'runner_dataserver.params') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
+    found: dict[str, Any] = {}
+
+    def register(name: str, factory: Any, *, params: type | str | None = None, doc: str | None = None) -> None:
+        found[name] = (factory, params, doc)
+
+    plugin.register_loaders(register=register)
+    factory, params, doc = found["async"]
+    assert factory == "runner_dataserver.loader:build_async_loader" and isinstance(params, str)
+    assert resolve_reference(params) is AsyncLoaderParams
+    assert doc == " ".join((AsyncLoaderParams.__doc__ or "").split())
 
 
 def test_recipe_rejects_unknown_loader_keys(runner_tester: Any) -> None:

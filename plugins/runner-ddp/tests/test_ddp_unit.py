@@ -22,6 +22,7 @@ from runner.errors import RunnerError
 from runner.plugins import PluginManager
 from runner.recipe.source import read_recipe
 from runner.recipe.validate import validate
+from runner.registry import resolve_reference
 from runner.schema.check import check_table
 from runner.schema.fields import schema_from_attrs
 from runner_ddp import failures, plugin
@@ -34,7 +35,11 @@ from runner_ddp.sharding import EvalShard, ResumedShard
 
 
 def test_entry_module_does_not_import_torch() -> None:
-    code = "import sys, runner_ddp.plugin\nassert 'torch' not in sys.modules, 'torch imported'\n"
+    code = (
+        "import sys, runner_ddp.plugin\n"
+        "heavy = [m for m in ('torch', 'runner_ddp.params') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -43,12 +48,13 @@ def test_entry_point_and_lazy_registration() -> None:
     assert points.get("ddp") == "runner_ddp.plugin"
     found: dict[str, Any] = {}
 
-    def register(name: str, factory: Any, *, params: type | None = None, doc: str | None = None) -> None:
+    def register(name: str, factory: Any, *, params: type | str | None = None, doc: str | None = None) -> None:
         found[name] = (factory, params, doc)
 
     plugin.register_backends(register=register)
     factory, params, doc = found["ddp"]
-    assert factory == "runner_ddp.backend:build" and params is DDPParams and doc
+    assert factory == "runner_ddp.backend:build" and params == "runner_ddp.params:DDPParams" and doc
+    assert resolve_reference(params) is DDPParams
 
 
 def test_params_schema_accepts_and_rejects() -> None:

@@ -7,16 +7,30 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from runner.cli.complete import complete_override, complete_recipe
 from runner.plugins import PluginManager
 
 if TYPE_CHECKING:  # imported where used: `runner --help` needs none of these
     from pathlib import Path
 
+    from click.shell_completion import CompletionItem
+
     from runner.recipe.model import Recipe
     from runner.recipe.source import RecipeSource
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+# Completion imports click.shell_completion and runner.recipe: only when a shell asks.
+def _complete_override(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    from runner.cli.complete import complete_override
+
+    return complete_override(ctx, param, incomplete)
+
+
+def _complete_recipe(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    from runner.cli.complete import complete_recipe
+
+    return complete_recipe(ctx, param, incomplete)
 
 
 class AppState:
@@ -87,13 +101,13 @@ def recipe_options(func: F) -> F:
         multiple=True,
         metavar="KEY.PATH=VALUE",
         help="Override a recipe value (TOML syntax; bare words are strings). Repeatable.",
-        shell_complete=complete_override,
+        shell_complete=_complete_override,
     )(func)
     return func
 
 
 def recipe_path(func: F) -> F:
-    return click.argument("recipe", type=click.Path(dir_okay=False, path_type=str), shell_complete=complete_recipe)(
+    return click.argument("recipe", type=click.Path(dir_okay=False, path_type=str), shell_complete=_complete_recipe)(
         func
     )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from runner import hookimpl
 from runner.registry import RegisterCommand, RegisterComponent
-from runner_checkpoint.params import CheckpointParams
 
 
 @hookimpl
@@ -17,8 +16,8 @@ def register_checkpointers(register: RegisterComponent) -> None:
     register(
         "default",
         "runner_checkpoint.checkpointer:build",
-        params=CheckpointParams,
-        doc=CheckpointParams.__doc__,
+        params="runner_checkpoint.params:CheckpointParams",
+        doc="Crash-safe checkpoints (safetensors + JSON, sha256 manifest) with exact resume.",
     )
 
 

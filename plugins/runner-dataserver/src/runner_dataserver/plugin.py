@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from runner import hookimpl
 from runner.registry import RegisterCommand, RegisterComponent
-from runner_dataserver.params import AsyncLoaderParams
 
 
 @hookimpl
 def register_loaders(register: RegisterComponent) -> None:
     """Register the ``async`` loader."""
-    register("async", "runner_dataserver.loader:build_async_loader", params=AsyncLoaderParams)
+    register(
+        "async",
+        "runner_dataserver.loader:build_async_loader",
+        params="runner_dataserver.params:AsyncLoaderParams",
+        doc="Dataset built and batches collated in N server processes (or remote servers); the sampler stays here.",
+    )
 
 
 @hookimpl

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from runner import hookimpl
 from runner.registry import RegisterComponent
-from runner_ddp.params import DDPParams
 
 if TYPE_CHECKING:
     from runner.engine.context import RunContext
@@ -24,7 +23,7 @@ def register_backends(register: RegisterComponent) -> None:
     register(
         "ddp",
         "runner_ddp.backend:build",
-        params=DDPParams,
+        params="runner_ddp.params:DDPParams",
         doc="DistributedDataParallel over torch.distributed (gloo, NCCL), started by torch's elastic agent.",
     )
 

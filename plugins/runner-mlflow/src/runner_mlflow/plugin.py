@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from runner import hookimpl
 from runner.registry import RegisterComponent
-from runner_mlflow.params import MlflowParams
 
 
 @hookimpl
 def register_loggers(register: RegisterComponent) -> None:
     """Register ``mlflow``."""
-    register("mlflow", "runner_mlflow.logger:MlflowLogger", params=MlflowParams, doc=MlflowParams.__doc__)
+    register(
+        "mlflow",
+        "runner_mlflow.logger:MlflowLogger",
+        params="runner_mlflow.params:MlflowParams",
+        doc="MLflow tracking: the recipe as params, metrics per step, the recipe and final checkpoint path "
+        "as artifacts. A local file store in the run directory by default.",
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from runner import hookimpl
 from runner.registry import RegisterComponent
-from runner_tensorboard.params import TensorBoardParams
 
 
 @hookimpl
@@ -13,6 +12,7 @@ def register_loggers(register: RegisterComponent) -> None:
     register(
         "tensorboard",
         "runner_tensorboard.logger:TensorBoardLogger",
-        params=TensorBoardParams,
-        doc=TensorBoardParams.__doc__,
+        params="runner_tensorboard.params:TensorBoardParams",
+        doc="TensorBoard event files: scalars per stage/loader/metric, the recipe's hyperparameters "
+        "(HParams dashboard) and the resolved recipe as text.",
     )
