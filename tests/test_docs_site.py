@@ -113,7 +113,9 @@ def test_every_nav_page_exists() -> None:
     for page in pages:
         assert page in generated or (DOCS / page).is_file(), page
     howtos = {p for p in pages if p.startswith("howto/")}
-    assert howtos == {f"howto/{n}.md" for n in ("resume", "ddp", "multi-node", "async-loaders", "preprocessing-cache")}
+    assert howtos == {
+        f"howto/{n}.md" for n in ("resume", "ddp", "multi-node", "async-loaders", "preprocessing-cache", "ray")
+    }
 
 
 def test_every_bundled_plugin_gets_a_page() -> None:

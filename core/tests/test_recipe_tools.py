@@ -358,3 +358,20 @@ def test_bash_completion_script_and_answers(cli: Callable[..., Any], toy_dir: Pa
     words = "runner -p toy_plugin.py run toy.toml -o optimizer.m"
     done = cli(env={"_RUNNER_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": "6"}, cwd=toy_dir)
     assert done.stdout.split() == ["plain,optimizer.momentum"], done.stderr
+
+
+def test_schema_export_survives_a_component_whose_lazy_parameters_fail_to_import(toy_manager: PluginManager) -> None:
+    from runner.registry import Component
+
+    broken = Component(
+        kind="dataset",
+        name="broken",
+        factory_ref="no_such_module_xyz:build",
+        plugin=PluginInfo(name="broken", dist="runner-broken", version="0.1"),
+        params="no_such_module_xyz:Params",
+    )
+    toy_manager.registry.add(broken)
+    datasets = recipe_schema(toy_manager.registry)["$defs"]["dataset"]
+    then = next(b["then"] for b in datasets["allOf"] if b["if"]["properties"]["name"]["const"] == "broken")
+    assert "additionalProperties" not in then  # open: anything is accepted rather than the export failing
+    assert then["description"] == "(plugin runner-broken 0.1)"

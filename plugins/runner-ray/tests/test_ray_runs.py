@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT / "plugins" / "runner-ddp" / "tests"))
 
-from ddp_helpers import clean_env, counts, indices, recipe, run_cli, write_recipe  # noqa: E402
+from ddp_helpers import Ran, clean_env, counts, indices, recipe, run_cli, write_recipe  # noqa: E402
 
 from runner.plugins import PluginManager  # noqa: E402
 from runner.processing import load_output, run_steps  # noqa: E402
@@ -135,6 +135,16 @@ def test_a_processor_error_on_ray_is_raised_as_itself(tmp_path: Path, ray_addres
 # -- [run] backend = "ray" ---------------------------------------------------------------
 
 
+def train(recipe: Path | dict[str, Any], run_dir: Path, address: str, *args: str) -> Ran:
+    """``runner run RECIPE --run-dir RUN_DIR --no-progress ARGS`` on the test's Ray instance
+    (``recipe``: a file, or a tree written next to the run directory)."""
+    if isinstance(recipe, dict):
+        recipe = write_recipe(run_dir.with_suffix(".toml"), recipe)
+    return run_cli(
+        "run", recipe, "--run-dir", run_dir, "--no-progress", *args, env=clean_env(RAY_ADDRESS=address), timeout=400
+    )
+
+
 def ray_recipe(**options: Any) -> dict[str, Any]:
     backend = options.pop("backend_params", {})
     tree = recipe(backend="ray", **options)
@@ -145,19 +155,7 @@ def ray_recipe(**options: Any) -> dict[str, Any]:
 def test_ray_backend_trains_digits_to_the_single_process_bar(tmp_path: Path, ray_address: str) -> None:
     """2 Ray Train workers x 32 = the single-process batch of 64: same number of steps,
     every rank a DDP rank, and the same accuracy bar as the single-process run (>= 0.95)."""
-    ran = run_cli(
-        "run",
-        DIGITS,
-        "-o",
-        "run.backend=ray",
-        "-o",
-        "data.train.loader.batch_size=32",
-        "--run-dir",
-        tmp_path / "run",
-        "--no-progress",
-        env=clean_env(RAY_ADDRESS=ray_address),
-        timeout=400,
-    )
+    ran = train(DIGITS, tmp_path / "run", ray_address, "-o", "run.backend=ray", "-o", "data.train.loader.batch_size=32")
     assert ran.returncode == 0, ran
     metrics = records(tmp_path / "run")
     train_steps = [r["step"] for r in metrics if r["stage"] == "train"]
@@ -169,15 +167,7 @@ def test_ray_backend_trains_digits_to_the_single_process_bar(tmp_path: Path, ray
 
 
 def test_ray_workers_shard_the_data_like_ddp(tmp_path: Path, ray_address: str) -> None:
-    ran = run_cli(
-        "run",
-        write_recipe(tmp_path / "r.toml", ray_recipe(epochs=1)),
-        "--run-dir",
-        tmp_path / "run",
-        "--no-progress",
-        env=clean_env(RAY_ADDRESS=ray_address),
-        timeout=400,
-    )
+    ran = train(ray_recipe(epochs=1), tmp_path / "run", ray_address)
     assert ran.returncode == 0, ran
     seen = indices(tmp_path / "run")
     assert set(counts(seen, 0)) == set(range(60)) and sum(counts(seen, 0).values()) == 60
@@ -188,15 +178,7 @@ def test_ray_workers_shard_the_data_like_ddp(tmp_path: Path, ray_address: str) -
 
 def test_a_failing_ray_worker_ends_the_run_naming_its_rank(tmp_path: Path, ray_address: str) -> None:
     tree = ray_recipe(faults={"rank": 1, "step": 3, "kind": "raise"}, epochs=50)
-    ran = run_cli(
-        "run",
-        write_recipe(tmp_path / "r.toml", tree),
-        "--run-dir",
-        tmp_path / "run",
-        "--no-progress",
-        env=clean_env(RAY_ADDRESS=ray_address),
-        timeout=400,
-    )
+    ran = train(tree, tmp_path / "run", ray_address)
     assert ran.returncode == 2, ran
     assert len(ran.errors) == 1, ran
     # The hook's exception is blamed on the plugin that owns it, as on one process.
@@ -214,15 +196,7 @@ def test_restarted_ray_workers_resume_from_the_checkpoint(tmp_path: Path, ray_ad
     )
     if checkpointer == "default":
         tree["checkpoint"] = {"name": "default", "every_n_steps": 1}
-    ran = run_cli(
-        "run",
-        write_recipe(tmp_path / "r.toml", tree),
-        "--run-dir",
-        tmp_path / "run",
-        "--no-progress",
-        env=clean_env(RAY_ADDRESS=ray_address),
-        timeout=400,
-    )
+    ran = train(tree, tmp_path / "run", ray_address)
     assert ran.returncode == 0, ran
     seen = indices(tmp_path / "run")
     assert {attempt for attempt, _, _ in seen} == {0, 1}
@@ -239,21 +213,13 @@ def test_a_stopped_ray_run_resumes_exactly(tmp_path: Path, ray_address: str) -> 
     """runner-checkpoint's ``default`` checkpointer with the ray backend: a run stopped at
     step 5 and continued with ``--resume`` logs the same losses, bit for bit, as a run that
     was never stopped."""
-    env = clean_env(RAY_ADDRESS=ray_address)
-    common: dict[str, Any] = {"epochs": 2, "record": False}
-    whole = ray_recipe(**common)
-    whole["checkpoint"] = {"name": "default", "every_n_steps": 4}
-    ran = run_cli(
-        "run", write_recipe(tmp_path / "whole.toml", whole), "--run-dir", tmp_path / "whole", "--no-progress", env=env
-    )
-    assert ran.returncode == 0, ran
-    stopped = ray_recipe(faults={"stop_at_step": 5}, **common)
-    stopped["checkpoint"] = {"name": "default", "every_n_steps": 4}
-    path = write_recipe(tmp_path / "stopped.toml", stopped)
-    first = run_cli("run", path, "--run-dir", tmp_path / "parts", "--no-progress", env=env)
-    assert first.returncode == 0, first
+    checkpoint = {"name": "default", "every_n_steps": 4}
+    whole = {**ray_recipe(epochs=2, record=False), "checkpoint": checkpoint}
+    assert (ran := train(whole, tmp_path / "whole", ray_address)).returncode == 0, ran
+    stopped = {**ray_recipe(epochs=2, record=False, faults={"stop_at_step": 5}), "checkpoint": checkpoint}
+    assert (first := train(stopped, tmp_path / "parts", ray_address)).returncode == 0, first
     assert [r["step"] for r in records(tmp_path / "parts") if r["stage"] == "train"][-1] == 5
-    second = run_cli("run", path, "--run-dir", tmp_path / "parts", "--resume", "--no-progress", env=env)
+    second = train(tmp_path / "parts.toml", tmp_path / "parts", ray_address, "--resume")
     assert second.returncode == 0, second
 
     def losses(run_dir: Path) -> list[tuple[int, float]]:

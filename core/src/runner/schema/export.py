@@ -171,6 +171,18 @@ def _component_params(component: Component) -> ParamSchema:
         return ParamSchema({}, open=True)
 
 
+def _component_doc(component: Component) -> str:
+    """The component's doc, else its parameter class's docstring; ``""`` when the lazy
+    parameter class cannot be imported (the export must not fail on a broken plugin)."""
+    if component.doc:
+        return component.doc
+    try:
+        params_class = component.params_class
+    except Exception:
+        return ""
+    return (params_class.__doc__ if params_class is not None else "") or ""
+
+
 def component_table(registry: Registry, kind: str, *, framework: Iterable[Field] = (), description: str = "") -> JSON:
     """A ``{name = ..., params...}`` table of ``kind``: name enum plus if/then per component."""
     names = registry.names(kind)
@@ -187,10 +199,10 @@ def component_table(registry: Registry, kind: str, *, framework: Iterable[Field]
         then = params_schema(
             _component_params(component),
             title=f"{kind} {name}",
-            doc=component.doc or (component.params.__doc__ if component.params is not None else "") or "",
+            doc=_component_doc(component),
             extra={"name": {"const": name}, **extra},
         )
-        then["description"] = f"{then.get('description', component.summary)} (plugin {component.plugin})".strip()
+        then["description"] = f"{then.get('description', '')} (plugin {component.plugin})".strip()
         branches.append({"if": {"properties": {"name": {"const": name}}, "required": ["name"]}, "then": then})
     schema: JSON = {
         "type": "object",
