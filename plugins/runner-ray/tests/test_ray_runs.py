@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,17 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(ROOT / "plugins" / "runner-ddp" / "tests"))
 
-from ddp_helpers import Ran, clean_env, counts, indices, recipe, run_cli, write_recipe  # noqa: E402
+from ddp_helpers import (  # noqa: E402
+    Ran,
+    clean_env,
+    counts,
+    indices,
+    pids_alive,
+    recipe,
+    run_cli,
+    runner_script,
+    write_recipe,
+)
 
 from runner.plugins import PluginManager  # noqa: E402
 from runner.processing import load_output, run_steps  # noqa: E402
@@ -184,6 +197,41 @@ def test_a_failing_ray_worker_ends_the_run_naming_its_rank(tmp_path: Path, ray_a
     # The hook's exception is blamed on the plugin that owns it, as on one process.
     assert ran.errors[0].startswith("rank 1: plugin "), ran
     assert "hook on_end_train_step raised ValueError: injected failure at step 3" in ran.errors[0], ran
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_driver_stops_every_worker(tmp_path: Path, ray_address: str, signum: int) -> None:
+    """Ctrl-C (or SIGTERM) to ``runner run``: Ray Train's workers are stopped, the run ends
+    with one line and 128 + the signal, and no worker process is left."""
+    path = write_recipe(tmp_path / "r.toml", ray_recipe(epochs=100_000, record=False))
+    proc = subprocess.Popen(
+        [runner_script(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"],
+        env=clean_env(RAY_ADDRESS=ray_address),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "run" / "metrics.jsonl").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.5)
+        time.sleep(2)  # some steps in
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert proc.returncode == 128 + signum, stderr
+    assert errors == [f"error: stopped by {signal.Signals(signum).name}: every worker was stopped"], stderr
+    assert list((tmp_path / "run").glob("pid-*.txt")), "the test plugin recorded no worker pids"
+    deadline = time.monotonic() + 30  # Ray stops the actors of a finished job asynchronously
+    while pids_alive(tmp_path / "run") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert pids_alive(tmp_path / "run") == []
 
 
 @pytest.mark.parametrize("checkpointer", ["step", "default"])

@@ -17,11 +17,15 @@ writes it, every rank reads checkpoints from it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
+import signal
+import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -30,7 +34,7 @@ import torch.distributed as dist
 
 from runner.engine.job import Job
 from runner.errors import RunnerError
-from runner_ddp.backend import DDP
+from runner_ddp.backend import DDP, Stopped, keep_signal_handlers
 from runner_ddp.env import RankEnv
 from runner_ddp.params import DDPParams
 from runner_ray.cluster import ray_session
@@ -115,7 +119,7 @@ class RayBackend:
             bucket_cap_mb=p.bucket_cap_mb,
             max_restarts=p.max_restarts,
         )
-        trainer = TorchTrainer(
+        trainer = _trainer_class(TorchTrainer)(
             worker_main,
             train_loop_config={
                 "worker": worker,
@@ -132,12 +136,19 @@ class RayBackend:
             ),
         )
         try:
-            trainer.fit()
+            with keep_signal_handlers(), stop_on_sigterm():
+                trainer.fit()
+        except Stopped:
+            raise
         except Exception as exc:
+            if getattr(trainer, "interrupted", False):  # the abort ends the controller actor
+                raise Stopped(signal.SIGINT) from None
             raise worker_failure(exc) from None
         finally:
             if not p.storage_path:
                 shutil.rmtree(storage, ignore_errors=True)
+        if getattr(trainer, "interrupted", False):
+            raise Stopped(signal.SIGINT)
         found, result = ray.get(mailbox.result.remote())
         if not found:
             raise RunnerError("the ray backend's workers ended without a result from rank 0")
@@ -157,6 +168,52 @@ class RayBackend:
 
     def barrier(self) -> None:
         return None
+
+
+def _trainer_class(base: type) -> type:
+    """``base`` (TorchTrainer) with runner's Ctrl-C: the first asks Ray Train to abort the
+    workers and the run ends with a resume hint (exit 130); a second stops at once. (Ray's
+    own handler exits the driver with status 1 and no message, and stays installed.)"""
+
+    class Trainer(base):  # type: ignore[misc]
+        interrupted = False
+
+        def _register_sigint_handler(self, controller: Any) -> None:
+            def on_sigint(signum: int, frame: Any) -> None:
+                if self.interrupted:
+                    raise KeyboardInterrupt
+                self.interrupted = True
+                print("\nstopping the Ray workers (Ctrl-C again stops at once)", file=sys.stderr, flush=True)
+                controller.abort.remote()
+
+            signal.signal(signal.SIGINT, on_sigint)
+
+    return Trainer
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM to the driver unwinds it (so a local Ray instance is shut down, not orphaned)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    received: list[int] = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        # KeyboardInterrupt is the exception a blocking ray.get() lets through.
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if received:
+            raise Stopped(received[0]) from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Mailbox:
