@@ -15,7 +15,7 @@ from core_helpers import write
 
 from runner.data.module import DataModule, build_datamodule
 from runner.engine.context import BuildContext
-from runner.errors import DataError, RecipeError
+from runner.errors import DataError, PluginError, RecipeError
 from runner.plugins import PluginManager
 from runner.processing import DistArgs, load_output, run_steps
 from runner.recipe.source import read_recipe
@@ -92,6 +92,7 @@ class Module:
 @hookimpl
 def register_processors(register):
     register("squares", Squares, params=SquaresParams)
+    register("frozen", Frozen)
 
 
 @hookimpl
@@ -129,6 +130,16 @@ class Recording:
 @hookimpl
 def register_executors(register):
     register("recording", Recording, params=RecordingParams)
+
+
+class Frozen:
+    """Returns read-only numpy arrays, as Ray hands them back from a task."""
+    def process(self, inputs):
+        import numpy as np
+        x = np.arange(4, dtype=np.float32)
+        x.flags.writeable = False
+        return {"x": x}
+
 '''
 
 RECIPE = """
@@ -290,6 +301,30 @@ def test_executor_names_and_parameters_are_validated(manager: PluginManager, tmp
     text = str(caught.value)
     assert "process[0].executor.lgo" in text and "did you mean 'log'" in text
     assert "process[0].executor: missing required key 'log'" in text or "process[0].executor.log" in text
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_processor_error_names_the_processor_whichever_executor_ran_it(
+    manager: PluginManager, tmp_path: Path, count: int
+) -> None:
+    files = inputs(tmp_path, 3)
+    Path(files[1]).write_text("10 eleven 12")
+    with pytest.raises(PluginError) as caught:
+        run_steps(recipe(manager, tmp_path, files, count, "c"), manager, report=None)
+    message = str(caught.value)
+    assert message.startswith("process[0]: processor 'squares' (")
+    assert "proc_plugin.py local) raised ValueError" in message
+    assert "'eleven'" in message and isinstance(caught.value.__cause__, ValueError)
+
+
+def test_read_only_arrays_are_cached_without_a_warning(manager: PluginManager, tmp_path: Path) -> None:
+    recipe(manager, tmp_path, [], 1, "c")
+    body = (tmp_path / "r.toml").read_text()
+    step = body[body.index("[[process]]") :]
+    frozen = body.replace(step, f'[[process]]\nname = "frozen"\ncache_dir = "{tmp_path / "c"}"\n')
+    validated = validate(read_recipe(write(tmp_path / "f.toml", frozen)), manager.registry, manager.failures)
+    run_steps(validated, manager, report=None)  # filterwarnings = error: a UserWarning would fail here
+    assert load_output("frozen", tmp_path / "c")["x"].tolist() == [0.0, 1.0, 2.0, 3.0]
 
 
 def test_dist_args_from_env_follow_node_and_local_rank() -> None:

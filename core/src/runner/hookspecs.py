@@ -168,8 +168,11 @@ def register_executors(register: RegisterComponent) -> None:
     processes every :class:`~runner.processing.shards.Shard` (see
     :func:`~runner.processing.shards.process_shard`) and writes its output with
     ``cache.write_shard(shard.key, data)``; ``workers`` is the step's ``process_count``.
-    Shard keys do not depend on the executor, so a cached output is reused whichever
-    executor made it. Built in: ``process``, ``thread``, ``inline``.
+    Processor exceptions should propagate unchanged: any non-``RunnerError`` leaving
+    ``run()`` is reported as the processor's (naming its plugin); raise ``RunnerError``
+    for the executor's own failures. Executors that run shards elsewhere pickle the
+    processor. Shard keys do not depend on the executor, so a cached output is reused
+    whichever executor made it. Built in: ``process``, ``thread``, ``inline``.
     """
 
 

@@ -138,8 +138,10 @@ class Ran:
         return [line.removeprefix("error: ") for line in self.stderr.splitlines() if line.startswith("error: ")]
 
 
-def run_cli(*args: str | Path, env: Mapping[str, str] | None = None, timeout: float = 240) -> Ran:
-    """``runner ARGS`` in a subprocess with a clean launcher environment."""
+def run_cli(
+    *args: str | Path, env: Mapping[str, str] | None = None, timeout: float = 240, cwd: Path | None = None
+) -> Ran:
+    """``runner ARGS`` in a subprocess with a clean launcher environment (in ``cwd``, if given)."""
     started = time.time()
     proc = subprocess.Popen(
         [runner_script(), *map(str, args)],
@@ -147,6 +149,7 @@ def run_cli(*args: str | Path, env: Mapping[str, str] | None = None, timeout: fl
         stderr=subprocess.PIPE,
         text=True,
         env=dict(env) if env is not None else clean_env(),
+        cwd=cwd,
         start_new_session=True,  # its own process group: a timeout stops the workers too
     )
     try:

@@ -40,6 +40,7 @@ from ddp_helpers import (  # noqa: E402
     write_recipe,
 )
 
+from runner.errors import PluginError  # noqa: E402
 from runner.plugins import PluginManager  # noqa: E402
 from runner.processing import load_output, run_steps  # noqa: E402
 from runner.recipe.source import read_recipe  # noqa: E402
@@ -136,13 +137,50 @@ def test_ray_processing_equals_local_processing_byte_for_byte(tmp_path: Path, ra
     assert (rerun.processed, rerun.cached) == (0, 5)
 
 
-def test_a_processor_error_on_ray_is_raised_as_itself(tmp_path: Path, ray_address: str) -> None:
+def test_a_processor_error_on_ray_names_the_processor(tmp_path: Path, ray_address: str) -> None:
     files = inputs(tmp_path)
-    validated, manager = process_recipe(tmp_path, files, '{ name = "ray" }', tmp_path / "c", fail_on="part3")
-    with pytest.raises(ValueError, match=r"cannot parse part3\.txt"):
+    validated, manager = process_recipe(
+        tmp_path, files, '{ name = "ray", max_in_flight = 1 }', tmp_path / "c", fail_on="part3"
+    )
+    with pytest.raises(PluginError) as caught:
         run_steps(validated, manager, report=None)
-    # The shards that did finish are cached; the failed one is not.
-    assert len(list((tmp_path / "c" / "shards").iterdir())) <= 4
+    assert "processor 'parse' (" in str(caught.value) and "raised ValueError: cannot parse part3.txt" in str(
+        caught.value
+    )
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert any("raised in a Ray task" in note for note in getattr(caught.value.__cause__, "__notes__", []))
+    # One shard at a time, in order: the three before the failing one are cached.
+    assert len(list((tmp_path / "c" / "shards").iterdir())) == 3
+
+
+def test_runner_process_on_its_own_local_ray_instance(tmp_path: Path, ray_address: str) -> None:
+    """``address = "local"``: the step starts a Ray instance of its own and shuts it down;
+    a processor error is one line naming the processor's plugin, exit 2."""
+
+    def raylets() -> int:
+        return sum(1 for p in Path("/proc").glob("[0-9]*/comm") if _read(p) == "raylet")
+
+    before = raylets()
+    files = inputs(tmp_path)
+    executor = '{ name = "ray", address = "local", local_cpus = 1 }'
+    process_recipe(tmp_path, files, executor, tmp_path / "own", fail_on="part4")
+    ran = run_cli("process", tmp_path / "process-own.toml", env=clean_env(), timeout=300)
+    assert ran.returncode == 2, ran
+    assert len(ran.errors) == 1, ran
+    assert (
+        ran.errors[0].startswith("process[0]: processor 'parse' (")
+        and "ray_processor.py local) raised" in ran.errors[0]
+    )
+    assert "ValueError: cannot parse part4.txt" in ran.errors[0], ran
+    assert len(list((tmp_path / "own" / "shards").iterdir())) == 4
+    assert raylets() == before  # the instance it started is gone
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
 
 
 # -- [run] backend = "ray" ---------------------------------------------------------------
@@ -177,6 +215,26 @@ def test_ray_backend_trains_digits_to_the_single_process_bar(tmp_path: Path, ray
     assert val[-1]["accuracy"] >= 0.95, val[-1]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))
     assert (summary["global_step"], summary["stop_reason"]) == (200, ""), summary
+
+
+def test_a_relative_run_directory_is_the_drivers(tmp_path: Path, ray_address: str) -> None:
+    """Without --run-dir the run lands in ./runs/<name> of the directory runner was started
+    in, not in Ray Train's artifacts folder of the worker."""
+    path = write_recipe(tmp_path / "r.toml", ray_recipe(epochs=1, record=False))
+    ran = run_cli("run", path, "--no-progress", env=clean_env(RAY_ADDRESS=ray_address), timeout=400, cwd=tmp_path)
+    assert ran.returncode == 0, ran
+    assert [r["step"] for r in records(tmp_path / "runs" / "ddp-test") if r["stage"] == "train"][-1] == 10
+
+
+def test_workers_the_cluster_cannot_place_are_refused_at_once(tmp_path: Path, ray_address: str) -> None:
+    tree = ray_recipe(backend_params={"num_workers": 5})
+    ran = train(tree, tmp_path / "run", ray_address)
+    assert ran.returncode == 2, ran
+    assert ran.errors == [
+        "the Ray cluster cannot place 5 workers: they need CPU 5 (has 2); lower num_workers or the per-worker "
+        "resources, or add nodes (an autoscaling cluster must be scaled up first)"
+    ], ran
+    assert ran.seconds < 60, ran
 
 
 def test_ray_workers_shard_the_data_like_ddp(tmp_path: Path, ray_address: str) -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,82 @@ def test_file_plugins_are_shipped_by_value(monkeypatch: pytest.MonkeyPatch) -> N
     ship_by_value(module.__name__)
     ship_by_value("runner_ray.params")  # installed: imported by name in the workers
     assert registered == ["runner_ray_test_unimportable"]
+
+
+class _FakeRay:
+    def __init__(self, **resources: float) -> None:
+        self.resources = resources
+
+    def cluster_resources(self) -> dict[str, float]:
+        return dict(self.resources)
+
+
+def _backend(**params: Any) -> Any:
+    from runner_ray.backend import build
+
+    return build(**params)
+
+
+def test_device_choice_against_the_clusters_gpus() -> None:
+    cpu_only, two_gpus = _FakeRay(CPU=8), _FakeRay(CPU=8, GPU=2)
+    backend = _backend(num_workers=2)
+    assert backend._use_gpu(cpu_only, "auto") is False
+    assert backend._use_gpu(two_gpus, "auto") is True
+    assert backend._use_gpu(two_gpus, "cpu") is False
+    assert backend._use_gpu(two_gpus, "cuda") is True
+    with pytest.raises(RunnerError, match=r"needs 2 GPUs \(num_workers x gpus_per_worker\) but the Ray cluster has 0"):
+        backend._use_gpu(cpu_only, "cuda")
+    with pytest.raises(RunnerError, match="Ray assigns each worker its GPU"):
+        backend._use_gpu(two_gpus, "cuda:1")
+    assert _backend(num_workers=3)._use_gpu(two_gpus, "auto") is False  # not enough for every worker
+
+
+def test_resources_are_checked_before_anything_is_placed() -> None:
+    backend = _backend(num_workers=4, cpus_per_worker=2, resources_per_worker={"accel": 1})
+    with pytest.raises(RunnerError) as caught:
+        backend._check_resources(_FakeRay(CPU=6), use_gpu=False)
+    assert "cannot place 4 workers: they need CPU 8 (has 6), accel 4 (has 0)" in str(caught.value)
+    backend._check_resources(_FakeRay(CPU=8, accel=4), use_gpu=False)
+    with pytest.raises(RunnerError, match=r"GPU 4 \(has 2\)"):
+        backend._check_resources(_FakeRay(CPU=8, accel=4, GPU=2), use_gpu=True)
+
+
+def test_fewer_local_cpus_than_the_workers_need_is_refused_before_ray_starts(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["ray"] = None  # proves the check runs before Ray is needed
+        from runner.cli.main import main
+        sys.exit(main(["run", sys.argv[1], "-o", "run.backend=ray", "-o", "backend.local_cpus=1",
+                       "--run-dir", sys.argv[2]]))
+        """
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code, str(DIGITS), str(tmp_path / "run")], capture_output=True, text=True
+    )
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr.strip() == (
+        "error: [backend] local_cpus = 1 is fewer than the 2 CPUs the workers need "
+        "(num_workers = 2 x cpus_per_worker = 1)"
+    )
+
+
+def test_the_dead_worker_is_named_not_the_peer_that_lost_it() -> None:
+    class ActorDiedError(Exception):
+        pass
+
+    failures: dict[int, BaseException] = {
+        0: RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer"),
+        1: ActorDiedError("The actor died unexpectedly before finishing this task."),
+    }
+    assert str(worker_failure(_GroupError(failures))).startswith("rank 1 failed: ActorDiedError: The actor died")
+    failures[0] = RankError(0, "bad batch")
+    assert str(worker_failure(_GroupError(failures))) == "rank 0: bad batch"
+
+
+def test_reserved_resource_names_are_refused_in_resources_per_worker() -> None:
+    manager = PluginManager().load()
+    source = read_recipe(DIGITS, ("run.backend=ray", "backend.resources_per_worker={ GPU = 1, accel = 2 }"))
+    with pytest.raises(RecipeError) as caught:
+        validate(source, manager.registry, manager.failures)
+    assert "backend.resources_per_worker: must not name GPU (use gpus_per_worker)" in str(caught.value)

@@ -145,6 +145,8 @@ def to_tensors(data: Mapping[str, Any]) -> dict[str, Any]:
         )
     tensors: dict[str, Any] = {}
     for name, value in data.items():
+        if getattr(getattr(value, "flags", None), "writeable", True) is False:
+            value = value.copy()  # e.g. numpy arrays handed back by Ray: torch warns on read-only memory
         tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
         tensors[str(name)] = tensor.detach().cpu()
     return tensors

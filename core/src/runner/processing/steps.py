@@ -169,7 +169,18 @@ def run_step(
         if not callable(getattr(processor, "process", None)):
             raise PluginError(f"processor {step.name!r} ({component.plugin}) has no process() method")
         executor = build_executor(registry, keys.executor, f"{step.path}.executor")
-        executor.run(processor, todo, cache, keys.process_count)
+        try:
+            executor.run(processor, todo, cache, keys.process_count)
+        except RunnerError:
+            raise
+        except Exception as exc:
+            # Whichever executor ran it (a worker process, a Ray task), an exception out of
+            # the shards is the processor's: name its plugin, not the executor's.
+            detail = str(exc).strip().splitlines()
+            raise PluginError(
+                f"{step.path}: processor {step.name!r} ({component.plugin}) raised "
+                f"{type(exc).__name__}: {detail[0] if detail else ''}".rstrip(": ")
+            ) from exc
     key = step_key([s.key for s in shards])
     analysis = None
     if dist.is_primary:

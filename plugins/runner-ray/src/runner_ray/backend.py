@@ -17,15 +17,16 @@ writes it, every rank reads checkpoints from it).
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
+import math
 import os
 import pickle
 import shutil
 import signal
 import sys
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -34,10 +35,11 @@ import torch.distributed as dist
 
 from runner.engine.job import Job
 from runner.errors import RunnerError
-from runner_ddp.backend import DDP, Stopped, keep_signal_handlers
+from runner_ddp.backend import DDP, Stopped
 from runner_ddp.env import RankEnv
+from runner_ddp.failures import is_collateral
 from runner_ddp.params import DDPParams
-from runner_ray.cluster import ray_session
+from runner_ray.cluster import keep_signal_handlers, ray_session
 from runner_ray.params import RayBackendParams
 
 T = TypeVar("T")
@@ -70,16 +72,44 @@ class RayBackend:
         requested = job.recipe.run.device
         if requested == "mps":
             raise RunnerError("[run] device = 'mps' is not supported by the ray backend; use 'cpu' or 'cuda'")
-        needed_cpus = int(max(1.0, p.num_workers * p.cpus_per_worker) + 0.999)
+        needed_cpus = math.ceil(p.num_workers * p.cpus_per_worker)
+        if p.local_cpus is not None and p.local_cpus < needed_cpus:
+            raise RunnerError(
+                f"[backend] local_cpus = {p.local_cpus} is fewer than the {needed_cpus} CPUs the workers need "
+                f"(num_workers = {p.num_workers} x cpus_per_worker = {p.cpus_per_worker:g})"
+            )
         local_cpus = p.local_cpus or max(os.cpu_count() or 1, needed_cpus)
+        # Workers resolve relative paths (the default runs/<name>, data files, cache_dir)
+        # against the driver's directory, so the run directory is made absolute here.
+        job.run_dir = Path(job.run_dir).absolute()
         with ray_session(p.address, local_cpus, WHAT) as ray:
             use_gpu = self._use_gpu(ray, requested)
+            self._check_resources(ray, use_gpu)
             group: Literal["gloo", "nccl"] = (
                 p.process_group if p.process_group != "auto" else ("nccl" if use_gpu else "gloo")
             )
             if group == "nccl" and not use_gpu:
                 raise RunnerError("[backend] process_group = 'nccl' needs GPU workers: [run] device = 'cuda' or 'auto'")
             return self._fit(ray, worker, job, use_gpu, group)
+
+    def _check_resources(self, ray: Any, use_gpu: bool) -> None:
+        """Fail now, rather than wait forever, when the cluster cannot place the workers."""
+        p = self.params
+        per_worker = {"CPU": p.cpus_per_worker, **p.resources_per_worker}
+        if use_gpu:
+            per_worker["GPU"] = p.gpus_per_worker
+        available = ray.cluster_resources()
+        short = [
+            f"{name} {p.num_workers * amount:g} (has {float(available.get(name, 0.0)):g})"
+            for name, amount in per_worker.items()
+            if amount > 0 and float(available.get(name, 0.0)) < p.num_workers * amount
+        ]
+        if short:
+            raise RunnerError(
+                f"the Ray cluster cannot place {p.num_workers} workers: they need {', '.join(short)}; "
+                "lower num_workers or the per-worker resources, or add nodes (an autoscaling cluster must be "
+                "scaled up first)"
+            )
 
     def _use_gpu(self, ray: Any, requested: str) -> bool:
         p = self.params
@@ -109,8 +139,6 @@ class RayBackend:
         resources: dict[str, float] = {"CPU": p.cpus_per_worker, **p.resources_per_worker}
         if use_gpu:
             resources["GPU"] = p.gpus_per_worker
-        mailbox = ray.remote(num_cpus=0)(Mailbox).remote()
-        storage = p.storage_path or tempfile.mkdtemp(prefix="runner-ray-")
         ddp_params = DDPParams(
             mode="join",
             process_group=group,
@@ -119,25 +147,34 @@ class RayBackend:
             bucket_cap_mb=p.bucket_cap_mb,
             max_restarts=p.max_restarts,
         )
-        trainer = _trainer_class(TorchTrainer)(
-            worker_main,
-            train_loop_config={
-                "worker": worker,
-                "payload": pickle.dumps(job),
-                "params": ddp_params,
-                "mailbox": mailbox,
-            },
-            torch_config=TorchConfig(backend=group, timeout_s=int(p.timeout_s)),
-            scaling_config=ScalingConfig(num_workers=p.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
-            run_config=RunConfig(
-                name=f"runner-{job.recipe.run.name}",
-                storage_path=storage,
-                failure_config=FailureConfig(max_failures=p.max_restarts),
-            ),
-        )
+        # Workers run in the driver's directory, not Ray Train's per-run artifacts folder.
+        os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+        storage = p.storage_path or tempfile.mkdtemp(prefix="runner-ray-")
+        mailbox = ray.remote(num_cpus=0)(Mailbox).remote()
+        trainer: Any = None
         try:
-            with keep_signal_handlers(), stop_on_sigterm():
+            trainer = _trainer_class(TorchTrainer)(
+                worker_main,
+                train_loop_config={
+                    "worker": worker,
+                    "payload": pickle.dumps(job),
+                    "params": ddp_params,
+                    "mailbox": mailbox,
+                    "cwd": os.getcwd(),
+                },
+                torch_config=TorchConfig(backend=group, timeout_s=int(p.timeout_s)),
+                scaling_config=ScalingConfig(
+                    num_workers=p.num_workers, use_gpu=use_gpu, resources_per_worker=resources
+                ),
+                run_config=RunConfig(
+                    name=f"runner-{job.recipe.run.name}",
+                    storage_path=storage,
+                    failure_config=failure_config(FailureConfig, p.max_restarts),
+                ),
+            )
+            with keep_signal_handlers():  # TorchTrainer.fit installs its own SIGINT handler
                 trainer.fit()
+            found, result = ray.get(mailbox.result.remote())
         except Stopped:
             raise
         except Exception as exc:
@@ -145,11 +182,11 @@ class RayBackend:
                 raise Stopped(signal.SIGINT) from None
             raise worker_failure(exc) from None
         finally:
+            ray.kill(mailbox)
             if not p.storage_path:
                 shutil.rmtree(storage, ignore_errors=True)
         if getattr(trainer, "interrupted", False):
             raise Stopped(signal.SIGINT)
-        found, result = ray.get(mailbox.result.remote())
         if not found:
             raise RunnerError("the ray backend's workers ended without a result from rank 0")
         return pickle.loads(result)  # type: ignore[no-any-return]
@@ -168,6 +205,15 @@ class RayBackend:
 
     def barrier(self) -> None:
         return None
+
+
+def failure_config(cls: Any, max_restarts: int) -> Any:
+    """Ray Train's FailureConfig: ``max_restarts`` bounds worker failures and node
+    preemptions; a controller failure (e.g. workers that cannot be placed) is not retried
+    forever. Options this Ray version lacks are left out."""
+    options = {"max_failures": max_restarts, "max_preemption_failures": max_restarts, "controller_failure_limit": 0}
+    known = {field.name for field in dataclasses.fields(cls)}
+    return cls(**{name: value for name, value in options.items() if name in known})
 
 
 def _trainer_class(base: type) -> type:
@@ -189,31 +235,6 @@ def _trainer_class(base: type) -> type:
             signal.signal(signal.SIGINT, on_sigint)
 
     return Trainer
-
-
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM to the driver unwinds it (so a local Ray instance is shut down, not orphaned)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    received: list[int] = []
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        # KeyboardInterrupt is the exception a blocking ray.get() lets through.
-        received.append(signum)
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    except KeyboardInterrupt:
-        if received:
-            raise Stopped(received[0]) from None
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class Mailbox:
@@ -258,7 +279,13 @@ def worker_main(config: dict[str, Any]) -> None:
 
     context = train.get_context()
     rank = context.get_world_rank()
+    if os.path.isdir(config["cwd"]):  # a node that shares the driver's file system
+        os.chdir(config["cwd"])
     attempt = int(_ray().get(config["mailbox"].attempt.remote(rank)))
+    if dist.is_initialized():  # a rank that died before counting its attempt must not disagree
+        highest = torch.tensor([attempt], dtype=torch.int64)
+        dist.all_reduce(highest, op=dist.ReduceOp.MAX)
+        attempt = int(highest.item())
     env = RankEnv(
         rank=rank,
         world_size=context.get_world_size(),
@@ -300,11 +327,21 @@ class RankError(RunnerError):
         return RankError, (self.rank, self.message)
 
 
+def _blame_order(cause: BaseException) -> int:
+    """Which failure to name: runner errors first, then dead workers, then the rest, and
+    last the collective errors other ranks saw because a peer went away."""
+    if isinstance(cause, RankError):
+        return 0
+    if "ActorDied" in type(cause).__name__ or "ActorError" in type(cause).__name__:
+        return 1
+    return 3 if is_collateral(cause) else 2
+
+
 def worker_failure(exc: BaseException) -> RunnerError:
     """One line for a failed ``fit()``: which rank failed and why."""
     failures = getattr(exc, "worker_failures", None)
     if isinstance(failures, dict) and failures:
-        rank = min(failures)
+        rank = min(failures, key=lambda r: (_blame_order(failures[r]), r))
         cause = failures[rank]
         if isinstance(cause, RankError):
             return RunnerError(f"rank {rank}: {cause.message}")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 from runner.errors import RunnerError
 
@@ -42,13 +45,56 @@ def ray_session(address: str, local_cpus: int | None, what: str) -> Iterator[Mod
     else:
         options["address"] = "local"
         options["num_cpus"] = local_cpus or os.cpu_count() or 1
+    with keep_signal_handlers():  # ray.init installs handlers of its own and leaves them
+        try:
+            ray.init(**options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = f"the Ray cluster at {target!r}" if target and target != "local" else "a local Ray instance"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RunnerError(f"{what}: cannot connect to {where}: {first}") from None
+        try:
+            with stop_on_sigterm():
+                yield ray
+        finally:
+            ray.shutdown()
+
+
+@contextlib.contextmanager
+def keep_signal_handlers() -> Iterator[None]:
+    """Restore SIGINT/SIGTERM handlers that Ray replaces (and never puts back)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        ray.init(**options)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"the Ray cluster at {target!r}" if target and target != "local" else "a local Ray instance"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunnerError(f"{what}: cannot connect to {where}: {first}") from None
-    try:
-        yield ray
+        yield
     finally:
-        ray.shutdown()
+        for signum, handler in saved.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds the driver with runner_ddp's ``Stopped`` (one line, exit 143), so a
+    local Ray instance is shut down rather than orphaned."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from runner_ddp.backend import Stopped
+
+    received: list[int] = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        # KeyboardInterrupt is the exception a blocking ray.get() lets through.
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except KeyboardInterrupt:
+        if received:
+            raise Stopped(received[0]) from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -62,6 +62,9 @@ def _result(ray: Any, ref: Any) -> Mapping[str, Any]:
     except ray.exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, BaseException):
+            remote = str(exc)  # Ray's text: the task, its node and process, the remote traceback
+            if remote and hasattr(cause, "add_note"):  # shown with --debug: where it failed, on which node
+                cause.add_note(f"raised in a Ray task:\n{remote}")
             raise cause from None
         raise
     return data

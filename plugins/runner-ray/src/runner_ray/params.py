@@ -27,10 +27,17 @@ def _positive(value: Any) -> str | None:
     return None if isinstance(value, (int, float)) and value > 0 else f"must be greater than 0, found {value!r}"
 
 
+#: Resources with their own parameters (or none: TPUs are not supported).
+RESERVED_RESOURCES = {"CPU": "cpus_per_worker", "GPU": "gpus_per_worker", "TPU": "(not supported)"}
+
+
 def _resources(value: Any) -> str | None:
-    if isinstance(value, dict) and all(isinstance(v, (int, float)) and v >= 0 for v in value.values()):
-        return None
-    return f"must be a table of resource name = amount (at least 0), found {value!r}"
+    if not (isinstance(value, dict) and all(isinstance(v, (int, float)) and v >= 0 for v in value.values())):
+        return f"must be a table of resource name = amount (at least 0), found {value!r}"
+    reserved = [f"{key} (use {RESERVED_RESOURCES[key]})" for key in value if key in RESERVED_RESOURCES]
+    if reserved:
+        return f"must not name {', '.join(reserved)}"
+    return None
 
 
 @attrs.define
