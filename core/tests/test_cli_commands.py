@@ -87,6 +87,19 @@ def test_bad_override_is_located_on_the_command_line(cli: Cli, toy_dir: Path) ->
     )
 
 
+def test_a_bad_override_does_not_hide_the_files_problems(cli: Cli, toy_dir: Path) -> None:
+    """Every problem at once: an override that cannot be applied is reported next to the
+    recipe's own problems and the other overrides', not instead of them."""
+    (toy_dir / "toy.toml").write_text(TOY.replace('"lin"', '"lni"'), encoding="utf-8")
+    result = cli("recipe", "check", "toy.toml", "-o", "run..epochs=3", "-o", "run.epochs=0")
+    assert result.returncode == 2, result
+    lines = error_lines(result)
+    assert any("toy.toml" in line and "model.name: unknown model 'lni'" in line for line in lines), lines
+    assert "error: <command line> -o run..epochs=3: bad override: empty key in 'run..epochs'" in lines, lines
+    assert "error: <command line> -o run.epochs=0: run.epochs: must be at least 1, found 0" in lines, lines
+    assert lines[-1] == "error: recipe invalid: 3 problems", lines
+
+
 def test_override_values_are_validated_like_the_file(cli: Cli, toy_dir: Path) -> None:
     result = cli("run", "toy.toml", "-o", "run.epochs=0", "-o", "model.name=mlp")
     assert_user_error(

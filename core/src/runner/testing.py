@@ -88,7 +88,7 @@ class RunnerTester:
         else:
             path = Path(recipe)
         manager = self.plugin_manager(*plugins)
-        return validate(read_recipe(path, overrides), manager.registry, manager.failures), manager
+        return validate(read_recipe(path, overrides, collect=True), manager.registry, manager.failures), manager
 
     def run(
         self,

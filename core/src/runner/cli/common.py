@@ -74,7 +74,7 @@ class AppState:
         from runner.recipe.source import read_recipe
         from runner.recipe.validate import validate
 
-        source = read_recipe(path, overrides)
+        source = read_recipe(path, overrides, collect=True)
         plugins = source.data.get("plugins", [])
         if isinstance(plugins, list):
             self.add_local_plugins(

@@ -30,6 +30,9 @@ class RecipeSource:
     path: str
     data: dict[str, Any]
     sources: SourceMap
+    problems: list[Problem] = attrs.Factory(list)
+    """Overrides that could not be applied (``read_recipe(..., collect=True)``); validation
+    reports them with the recipe's own problems."""
 
     @property
     def directory(self) -> Path:
@@ -65,8 +68,10 @@ def parse_toml(text: str, file: str) -> dict[str, Any]:
         raise RecipeError([Problem("", f"TOML syntax error: {message}", file, line, column)]) from None
 
 
-def read_recipe(path: str | Path, overrides: Iterable[str] = ()) -> RecipeSource:
-    """Read ``path`` and apply overrides; every bad override is reported together."""
+def read_recipe(path: str | Path, overrides: Iterable[str] = (), *, collect: bool = False) -> RecipeSource:
+    """Read ``path`` and apply overrides; every bad override is reported together: raised
+    at once, or with ``collect`` kept in ``source.problems`` for :func:`validate` to report
+    next to the recipe's own problems."""
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -77,8 +82,9 @@ def read_recipe(path: str | Path, overrides: Iterable[str] = ()) -> RecipeSource
     data = parse_toml(text, file)
     source = RecipeSource(file, data, locate(text, file))
     problems = [p for p in (apply_override(source, item) for item in overrides) if p is not None]
-    if problems:
+    if problems and not collect:
         raise RecipeError(problems)
+    source.problems.extend(problems)
     return source
 
 

@@ -53,7 +53,7 @@ class _Validator:
         self.source = source
         self.registry = registry
         self.failures = failures
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = list(source.problems)  # overrides that could not be applied
 
     def problem(self, path: KeyPath, message: str) -> None:
         location = self.source.sources.find(path)
@@ -350,7 +350,7 @@ def validate(source: RecipeSource, registry: Registry, failures: Sequence[object
     """Validate ``source``; raise :class:`RecipeError` listing every problem."""
     validator = _Validator(source, registry, failures)
     recipe = validator.recipe()
-    if recipe is None:
+    if recipe is None or validator.problems:
         raise RecipeError(sorted(validator.problems, key=lambda p: (p.file != source.path, p.line or 0, p.path)))
     return recipe
 
