@@ -298,3 +298,12 @@ class IterableLoader:
         self.set_epoch(int(state["epoch"]))
         if batches_consumed is not None:
             self.skip(batches_consumed)
+
+
+def known_length(loader: Any) -> int | None:
+    """Batches per epoch of ``loader``, or None when its source's length is unknown (an
+    iterable source without ``length``: the epoch ends when the stream does)."""
+    try:
+        return len(loader)
+    except TypeError:
+        return None

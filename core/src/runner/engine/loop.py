@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from runner.data.loader import known_length
 from runner.engine.records import Records
 from runner.errors import RunnerError
 from runner.stage import Stage
@@ -61,7 +62,8 @@ class Trainer:
         hooks = run.plugins
         self._on_end_backward = hooks.hook("on_end_backward")
         self._on_end_train_step = hooks.hook("on_end_train_step")
-        self.steps_per_epoch = math.ceil(len(run.train_loader) / cfg.grad_accum) if run.train_loader else 0
+        batches = known_length(run.train_loader) if run.train_loader is not None else 0
+        self.steps_per_epoch = math.ceil(batches / cfg.grad_accum) if batches else 0
         self.total_steps = self._total_steps()
         self.epoch_done = False
         self.last_val_step = -1
@@ -122,7 +124,7 @@ class Trainer:
         accum, log_every, max_steps = cfg.grad_accum, cfg.log_every, cfg.max_steps
         losses = self.pending_losses
         pending = run.batch_in_epoch % accum
-        batches = len(loader)
+        batches = known_length(loader)  # None: a stream whose epoch ends when it does
         out: StepOutput | None = None
         autocast = self.autocast
         # Hook implementations are read once per epoch: callbacks are registered before training.
@@ -142,7 +144,7 @@ class Trainer:
                 raise RunnerError(f"task {run.recipe.task.name!r}: train_step returned no loss")
             loss = out.loss
             if accum > 1:  # mean over the group's micro-batches (fewer in an epoch's trailing group)
-                group = max(1, min(accum, batches - (run.batch_in_epoch - pending)))
+                group = accum if batches is None else max(1, min(accum, batches - (run.batch_in_epoch - pending)))
                 loss = loss / group
             if run.scaler is not None:
                 run.scaler.scale(loss).backward()

@@ -221,8 +221,19 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
 
 
 def _build_optimization(run: RunContext, ctx: BuildContext) -> None:
+    from runner.data.loader import known_length
+
     recipe, registry = run.recipe, run.plugins.registry
-    steps_per_epoch = max(1, -(-len(run.train_loader) // recipe.run.grad_accum))
+    batches = known_length(run.train_loader)
+    if batches is None:  # a stream of unknown length: the run is measured in steps only
+        if recipe.run.max_steps is None:
+            raise RunnerError(
+                "the train data has no known length (an iterable source without length = N), so "
+                "run.epochs cannot be counted; set run.max_steps (the stream restarts when it ends), "
+                "or give the source its length"
+            )
+        batches = recipe.run.max_steps * recipe.run.grad_accum
+    steps_per_epoch = max(1, -(-batches // recipe.run.grad_accum))
     epochs = recipe.run.epochs or -(-(recipe.run.max_steps or 1) // steps_per_epoch)
     total_steps = recipe.run.max_steps or steps_per_epoch * epochs
     override = run.plugins.call(

@@ -32,6 +32,7 @@ from typing import Any
 import attrs
 
 from runner import hookimpl
+from runner.data.loader import known_length
 from runner.engine import state as engine_state
 from runner.engine.context import RunContext
 from runner.engine.records import METRICS_FILE
@@ -186,7 +187,8 @@ class DefaultCheckpointer:
         every = self.params.every_n_steps
         if not every or global_step % every:
             return False
-        at_epoch_end = run.train_loader is not None and run.batch_in_epoch >= len(run.train_loader)
+        batches = known_length(run.train_loader) if run.train_loader is not None else None
+        at_epoch_end = batches is not None and run.batch_in_epoch >= batches
         if self.params.save_last and self._ends_here(run, at_epoch_end):
             return False
         # The last step of an epoch is saved moments later by the epoch-end save (with the
