@@ -33,6 +33,7 @@ import attrs
 import torch
 import torch.distributed as dist
 
+from runner.builtin.single import SingleDevice
 from runner.engine.job import Job
 from runner.errors import RunnerError
 from runner_ddp.backend import DDP, Stopped
@@ -52,19 +53,14 @@ def build(**params: Any) -> RayBackend:
     return RayBackend(RayBackendParams(**{k: v for k, v in params.items() if k in fields}))
 
 
-class RayBackend:
-    """The driver's side of the ``ray`` backend (see the module documentation)."""
-
-    rank = 0
-    world_size = 1
+class RayBackend(SingleDevice):
+    """The driver's side of the ``ray`` backend (see the module documentation). Outside
+    :meth:`launch` it is one process, like ``single`` (whose device, reduction and barrier
+    it keeps): it is the primary that runs ``[[process]]`` steps and ``prepare_data``
+    before the workers start, but never trains; each worker uses its :class:`RayRank`."""
 
     def __init__(self, params: RayBackendParams) -> None:
         self.params = params
-
-    @property
-    def is_primary(self) -> bool:
-        """The driver runs ``[[process]]`` steps and ``prepare_data`` before the workers start."""
-        return True
 
     def launch(self, worker: Callable[[Job, Any], T], job: Job) -> T:
         """Fit a TorchTrainer whose workers run ``worker(job, rank)``; rank 0's result."""
@@ -190,21 +186,6 @@ class RayBackend:
         if not found:
             raise RunnerError("the ray backend's workers ended without a result from rank 0")
         return pickle.loads(result)  # type: ignore[no-any-return]
-
-    # The Backend protocol as seen from the driver, which never trains: each worker uses
-    # its RayRank instead.
-
-    def device(self, requested: str) -> torch.device:
-        return torch.device("cpu")
-
-    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        return model
-
-    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor
-
-    def barrier(self) -> None:
-        return None
 
 
 def failure_config(cls: Any, max_restarts: int) -> Any:
