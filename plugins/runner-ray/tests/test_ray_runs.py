@@ -162,7 +162,7 @@ def test_runner_process_on_its_own_local_ray_instance(tmp_path: Path, ray_addres
 
     before = raylets()
     files = inputs(tmp_path)
-    executor = '{ name = "ray", address = "local", local_cpus = 1 }'
+    executor = '{ name = "ray", address = "local", local_cpus = 1, max_in_flight = 1 }'  # shards in order
     process_recipe(tmp_path, files, executor, tmp_path / "own", fail_on="part4")
     ran = run_cli("process", tmp_path / "process-own.toml", env=clean_env(), timeout=300)
     assert ran.returncode == 2, ran
@@ -173,7 +173,10 @@ def test_runner_process_on_its_own_local_ray_instance(tmp_path: Path, ray_addres
     )
     assert "ValueError: cannot parse part4.txt" in ran.errors[0], ran
     assert len(list((tmp_path / "own" / "shards").iterdir())) == 4
-    assert raylets() == before  # the instance it started is gone
+    deadline = time.monotonic() + 30  # the instance it started is gone (its processes may take a moment)
+    while raylets() != before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert raylets() == before
 
 
 def _read(path: Path) -> str:
