@@ -507,7 +507,8 @@ def quiet_elastic_logs() -> Iterator[None]:
 
 @contextlib.contextmanager
 def keep_signal_handlers() -> Iterator[None]:
-    """Restore the signal handlers the elastic agent replaces (it never puts them back)."""
+    """Restore the signal handlers a library replaces and never puts back (torch's elastic
+    agent; runner-ray uses it around ``ray.init`` and Ray Train's ``fit``)."""
     names = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
     signals = [getattr(signal, name) for name in names if hasattr(signal, name)]
     main = threading.current_thread() is threading.main_thread()

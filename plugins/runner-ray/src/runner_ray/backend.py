@@ -36,11 +36,11 @@ import torch.distributed as dist
 from runner.builtin.single import SingleDevice
 from runner.engine.job import Job
 from runner.errors import RunnerError
-from runner_ddp.backend import DDP, Stopped
+from runner_ddp.backend import DDP, Stopped, keep_signal_handlers
 from runner_ddp.env import RankEnv
 from runner_ddp.failures import is_collateral
 from runner_ddp.params import DDPParams
-from runner_ray.cluster import keep_signal_handlers, ray_session
+from runner_ray.cluster import ray_session
 from runner_ray.params import RayBackendParams
 
 T = TypeVar("T")

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from runner.errors import RunnerError
+from runner_ddp.backend import Stopped, keep_signal_handlers
 
 INSTALL_HINT = "pip install 'runner-ray[ray]' (or pip install 'ray[train]')"
 
@@ -60,28 +61,12 @@ def ray_session(address: str, local_cpus: int | None, what: str) -> Iterator[Mod
 
 
 @contextlib.contextmanager
-def keep_signal_handlers() -> Iterator[None]:
-    """Restore SIGINT/SIGTERM handlers that Ray replaces (and never puts back)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in saved.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-
-
-@contextlib.contextmanager
 def stop_on_sigterm() -> Iterator[None]:
     """SIGTERM unwinds the driver with runner_ddp's ``Stopped`` (one line, exit 143), so a
     local Ray instance is shut down rather than orphaned."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    from runner_ddp.backend import Stopped
-
     received: list[int] = []
 
     def on_sigterm(signum: int, frame: Any) -> None:
