@@ -79,8 +79,7 @@ def main() -> None:
     if args.quick:
         args.build, args.cost, args.n = 1.0, 1.0, 400
 
-    from runner.recipe.model import ComponentConfig, LoaderConfig, SplitConfig
-    from runner.registry import Component, PluginInfo, Registry
+    from runner import Component, ComponentConfig, LoaderConfig, PluginInfo, Registry, SplitConfig
     from runner_dataserver.loader import build_async_loader
 
     registry = Registry()

@@ -40,12 +40,11 @@ import torch.nn.functional as F
 
 import runner
 import runner_checkpoint.plugin
-from runner import hookimpl
-from runner.engine.run import execute
-from runner.plugins import PluginManager
-from runner.recipe.source import read_recipe
-from runner.recipe.validate import validate
-from runner.registry import PluginInfo
+from runner import PluginInfo, hookimpl
+from runner._engine.run import execute
+from runner._plugins.manager import PluginManager
+from runner._recipe.source import read_recipe
+from runner._recipe.validate import validate
 from runner_checkpoint import checkpoint
 from runner_checkpoint.checkpointer import DefaultCheckpointer
 from runner_checkpoint.store import Store

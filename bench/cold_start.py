@@ -64,7 +64,7 @@ def commands(python: str) -> dict[str, list[str]]:
     script = str(Path(python).parent / "runner")
     return {
         BASELINE: [python, "-c", "import pluggy, attrs, click"],
-        "import runner.cli.main": [python, "-c", "import runner.cli.main"],
+        "import runner._cli.main": [python, "-c", "import runner._cli.main"],
         "runner --help": [script, "--help"],
         "runner plugins": [script, "plugins"],
     }

@@ -8,7 +8,7 @@ rank, loss and optimizer:
   model wrapped in ``DistributedDataParallel``, each rank taking positions ``r, r + W, ...``
   of a seeded permutation of in-memory tensors, forward (under autocast with
   ``--precision bf16``), ``zero_grad``, ``backward``, ``step``.
-* ``runner``: ``runner.engine.run.execute`` on a recipe with ``[run] backend = "ddp"``,
+* ``runner``: ``runner._engine.run.execute`` on a recipe with ``[run] backend = "ddp"``,
   through the real path (this file is also the local plugin that registers the
   components; workers load it again by path).
 
@@ -266,10 +266,10 @@ steps = {steps}
 
 
 def run_runner(cfg: dict[str, Any], root: Path) -> float:
-    from runner.engine.run import execute
-    from runner.plugins import PluginManager
-    from runner.recipe.source import read_recipe
-    from runner.recipe.validate import validate
+    from runner._engine.run import execute
+    from runner._plugins.manager import PluginManager
+    from runner._recipe.source import read_recipe
+    from runner._recipe.validate import validate
 
     directory = Path(tempfile.mkdtemp(dir=root))
     path = directory / "recipe.toml"

@@ -1,6 +1,6 @@
 """Data loader benchmarks (issue 4): the runner loader against hand-written baselines.
 
-1. Fast path: batches of an in-memory tensor dataset through ``runner.data`` (shuffled,
+1. Fast path: batches of an in-memory tensor dataset through ``runner._data`` (shuffled,
    resumable sampler, one gather per batch) against a hand-written ``x[idx]`` loop over a
    ``randperm``. Target: <= 1.2x the hand loop's time per batch.
 2. General path: a map-style dataset (per-sample ``__getitem__``) through the runner loader
@@ -29,8 +29,8 @@ from typing import Any
 
 import torch
 
-from runner.data.build import make_loader
-from runner.engine.context import BuildContext
+from runner import BuildContext
+from runner._data.build import make_loader
 
 CTX = BuildContext(recipe=None, seed=0, run_dir=Path("."))  # type: ignore[arg-type]
 

@@ -45,11 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_plugin
 
 import runner
-from runner.engine.run import execute
-from runner.plugins import PluginManager
-from runner.recipe.model import Recipe
-from runner.recipe.source import read_recipe
-from runner.recipe.validate import validate
+from runner import Recipe
+from runner._engine.run import execute
+from runner._plugins.manager import PluginManager
+from runner._recipe.source import read_recipe
+from runner._recipe.validate import validate
 
 TARGET_RATIO = 1.05
 SEED = 0
@@ -207,7 +207,7 @@ def hand_null_loop(args: argparse.Namespace, steps: int) -> Timing:
 
 
 class Engine:
-    """Writes recipes to a temporary directory and runs them through ``runner.engine.run.execute``."""
+    """Writes recipes to a temporary directory and runs them through ``runner._engine.run.execute``."""
 
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args

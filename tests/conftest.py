@@ -62,7 +62,7 @@ def runner_command() -> list[str]:
     script = shutil.which("runner", path=str(Path(sys.executable).parent))
     if script is not None:
         return [script]
-    return [sys.executable, "-c", "import sys; from runner.cli.main import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from runner._cli.main import main; sys.exit(main())"]
 
 
 def cli_env(env_extra: Mapping[str, str] | None = None) -> dict[str, str]:

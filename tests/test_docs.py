@@ -23,9 +23,9 @@ import attrs
 import pytest
 
 from runner import hookspecs
-from runner.recipe.model import LoaderConfig, ProcessConfig, RunConfig
-from runner.recipe.validate import TOP_LEVEL
-from runner.schema.fields import schema_from_attrs
+from runner._contract.recipe import LoaderConfig, ProcessConfig, RunConfig
+from runner._recipe.validate import TOP_LEVEL
+from runner._schema.fields import schema_from_attrs
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -19,10 +19,10 @@ from types import ModuleType
 import attrs
 import pytest
 
-from runner.plugins import PluginManager
-from runner.recipe.model import LoaderConfig, ProcessConfig, RunConfig
-from runner.recipe.validate import TOP_LEVEL
-from runner.schema.fields import schema_from_attrs
+from runner._contract.recipe import LoaderConfig, ProcessConfig, RunConfig
+from runner._plugins.manager import PluginManager
+from runner._recipe.validate import TOP_LEVEL
+from runner._schema.fields import schema_from_attrs
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"

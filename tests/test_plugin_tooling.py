@@ -187,7 +187,7 @@ def test_new_plugin_refuses_a_non_empty_directory_and_bad_names(run_cli: Any, tm
 
 def test_new_plugin_templates_are_package_data() -> None:
     """The templates ship inside runner-core (hatch packages src/runner whole)."""
-    from runner.scaffold import PluginNames, render_plugin
+    from runner._cli.tools.scaffold import PluginNames, render_plugin
 
     files = render_plugin(PluginNames.from_name("runner-demo"))
     assert sorted(files) == [
@@ -213,6 +213,6 @@ def test_new_plugin_templates_are_package_data() -> None:
         if path.endswith(".py"):
             compile(text, path, "exec")
     done = subprocess.run(
-        [sys.executable, "-c", "import runner.scaffold, sys; assert 'torch' not in sys.modules"], check=False
+        [sys.executable, "-c", "import runner._cli.tools.scaffold, sys; assert 'torch' not in sys.modules"], check=False
     )
     assert done.returncode == 0

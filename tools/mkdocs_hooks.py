@@ -56,7 +56,7 @@ def outside_pages() -> dict[str, Path]:
 
 
 def _default(field: Any) -> str:
-    from runner.schema.export import json_value
+    from runner._schema.export import json_value
 
     if field.required:
         return "required"
@@ -73,8 +73,8 @@ def _cell(text: str) -> str:
 
 
 def _fields_table(fields: dict[str, Any]) -> list[str]:
-    from runner.schema.check import describe
-    from runner.schema.export import check_schema
+    from runner._schema.check import describe
+    from runner._schema.export import check_schema
 
     rows = ["| key | type | default | constraint | meaning |", "|---|---|---|---|---|"]
     for name, field in fields.items():
@@ -88,11 +88,11 @@ def _fields_table(fields: dict[str, Any]) -> list[str]:
 
 def recipe_keys_markdown(registry: Any = None) -> str:
     """The recipe key reference, from the code and the installed plugins' registrations."""
-    from runner.plugins import PluginManager
-    from runner.recipe.model import LoaderConfig, ProcessConfig, RunConfig
-    from runner.recipe.validate import TOP_LEVEL
-    from runner.registry import KINDS
-    from runner.schema.fields import schema_from_attrs
+    from runner._contract.recipe import LoaderConfig, ProcessConfig, RunConfig
+    from runner._plugins.manager import PluginManager
+    from runner._plugins.registry import KINDS
+    from runner._recipe.validate import TOP_LEVEL
+    from runner._schema.fields import schema_from_attrs
 
     if registry is None:
         manager = PluginManager()

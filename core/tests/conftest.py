@@ -28,7 +28,7 @@ from core_helpers import (
     write,
 )
 
-from runner.plugins import PluginManager
+from runner._plugins.manager import PluginManager
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def write_plugin(tmp_path: Path) -> Callable[[str, str], str]:
 @pytest.fixture
 def train(tmp_path: Path, toy_manager: PluginManager) -> Callable[..., Trained]:
     """``train(*overrides, text=TOY)`` validates and runs a toy recipe in-process."""
-    from runner.engine.run import execute
+    from runner._engine.run import execute
 
     count = 0
 

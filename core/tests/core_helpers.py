@@ -15,11 +15,11 @@ from typing import Any
 import attrs
 import pytest
 
-from runner.errors import RecipeError
-from runner.plugins import PluginManager
-from runner.recipe.model import Recipe
-from runner.recipe.source import read_recipe
-from runner.recipe.validate import validate
+from runner._contract.errors import RecipeError
+from runner._contract.recipe import Recipe
+from runner._plugins.manager import PluginManager
+from runner._recipe.source import read_recipe
+from runner._recipe.validate import validate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY_PLUGIN = FIXTURES / "toy_plugin.py"
@@ -79,4 +79,4 @@ def runner_command() -> list[str]:
     script = Path(sys.executable).parent / "runner"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from runner.cli.main import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from runner._cli.main import main; sys.exit(main())"]

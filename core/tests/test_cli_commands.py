@@ -1,4 +1,4 @@
-"""The ``runner`` command line (runner.cli).
+"""The ``runner`` command line (runner._cli).
 
 User errors exit with status 2 and print one ``error:`` line per problem (file:line and
 key path first), never a traceback unless ``--debug`` asks for one. Commands that only
@@ -18,8 +18,8 @@ import pytest
 from core_helpers import HERMETIC_ENV, TOY, FakeDist
 
 from runner import __version__
-from runner.cli.common import default_run_dir
-from runner.cli.main import main
+from runner._cli.common import default_run_dir
+from runner._cli.main import main
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -18,11 +18,11 @@ from core_helpers import HERMETIC_ENV, TOY
 
 PROBE = """
 import sys
-import runner.cli.main
+import runner._cli.main
 
 code = 0
 try:
-    runner.cli.main.main(sys.argv[1:])
+    runner._cli.main.main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code or 0
 torch = sorted(name for name in sys.modules if name == "torch" or name.startswith("torch."))
@@ -82,8 +82,9 @@ def test_the_probe_does_see_torch_when_a_command_trains(toy_dir: Path) -> None:
 
 def test_importing_runner_and_its_registration_modules_imports_no_torch(tmp_path: Path) -> None:
     code = (
-        "import sys, runner, runner.plugins, runner.recipe.validate, runner.recipe.render, runner.schema.check\n"
-        "from runner.plugins import PluginManager\n"
+        "import sys, runner, runner._plugins.manager, runner._recipe.validate, runner._recipe.render\n"
+        "import runner._schema.check\n"
+        "from runner._plugins.manager import PluginManager\n"
         "PluginManager(use_entry_points=False).registry\n"
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
     )
@@ -100,14 +101,14 @@ def test_help_imports_no_parameter_class_nor_unused_exports(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     loaded = next(line for line in result.stderr.splitlines() if line.startswith("loaded:")).split()[1:]
-    unwanted = {"runner.task", "runner.stage", "runner.schema.fields", "click.shell_completion"}
+    unwanted = {"runner._contract.task", "runner._contract.stage", "runner._schema.fields", "click.shell_completion"}
     assert [m for m in loaded if m in unwanted or (m.startswith("runner_") and m.endswith(".params"))] == []
 
 
 def test_lazy_exports_of_the_runner_package() -> None:
     import runner
-    from runner.schema.fields import param
-    from runner.task import Task
+    from runner._contract.params import param
+    from runner._contract.task import Task
 
     assert runner.Task is Task and runner.param is param and {"Task", "param", "Stage"} <= set(dir(runner))
     for name in runner.__all__:

@@ -1,4 +1,4 @@
-"""Resumable samplers and loaders (runner.data).
+"""Resumable samplers and loaders (runner._data).
 
 An epoch's order is a pure function of (seed, epoch); a sampler starts anywhere by index
 arithmetic; the loader's tensor fast path yields exactly what the general
@@ -18,11 +18,11 @@ from core_helpers import TOY, check_recipe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.data.build import build_dataset, build_loader
-from runner.data.loader import Loader
-from runner.data.samplers import ResumableSampler
-from runner.engine.context import BuildContext
-from runner.plugins import PluginManager
+from runner._contract.context import BuildContext
+from runner._data.build import build_dataset, build_loader
+from runner._data.loader import Loader
+from runner._data.samplers import ResumableSampler
+from runner._plugins.manager import PluginManager
 
 # -- ResumableSampler ------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Resume and sharding properties of the data layer (runner.data).
+"""Resume and sharding properties of the data layer (runner._data).
 
 A resumed loader yields exactly the batches an uninterrupted one would have yielded from
 the stop position on, for any length, batch size, drop_last, world size, shuffle and
@@ -18,10 +18,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.data.build import make_loader
-from runner.data.loader import IterableLoader, Loader
-from runner.data.transforms import IterablePipeline, ShuffleBuffer, TransformedDataset
-from runner.engine.context import BuildContext
+from runner._contract.context import BuildContext
+from runner._data.build import make_loader
+from runner._data.loader import IterableLoader, Loader
+from runner._data.transforms import IterablePipeline, ShuffleBuffer, TransformedDataset
 
 
 def ctx_for(rank: int = 0, world_size: int = 1, seed: int = 0) -> BuildContext:

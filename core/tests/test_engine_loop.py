@@ -1,4 +1,4 @@
-"""The training loop, end to end on the toy plugin, in-process (runner.engine).
+"""The training loop, end to end on the toy plugin, in-process (runner._engine).
 
 The toy recipe trains a linear classifier on 64 samples in batches of 8 (8 optimizer steps
 per epoch) for 2 epochs, logging every 2 steps and validating on 32 samples. ``probe``
@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from core_helpers import TOY, TOY_PLUGIN, Trained, check_recipe
 
-from runner.engine.run import execute
-from runner.errors import PluginError
-from runner.plugins import PluginManager
-from runner.recipe.source import read_recipe
-from runner.recipe.validate import validate
+from runner._contract.errors import PluginError
+from runner._engine.run import execute
+from runner._plugins.manager import PluginManager
+from runner._recipe.source import read_recipe
+from runner._recipe.validate import validate
 
 Train = Callable[..., Trained]
 PROBE = '\n[[callbacks]]\nname = "probe"\n'

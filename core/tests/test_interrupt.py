@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from core_helpers import HERMETIC_ENV, runner_command
 
-from runner.engine.interrupt import graceful_interrupt
+from runner._engine.interrupt import graceful_interrupt
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Long enough that the run is still training when the signal arrives.

@@ -10,12 +10,12 @@ import pytest
 from core_helpers import TOY, check_recipe, recipe_problems
 
 from runner import hookimpl, param
-from runner.data.build import build_dataset, build_loader, make_loader
-from runner.data.module import RecipeDataModule
-from runner.engine.context import BuildContext
-from runner.plugins import PluginManager
-from runner.registry import PluginInfo
-from runner.stage import Stage
+from runner._contract.context import BuildContext
+from runner._contract.registration import PluginInfo
+from runner._contract.stage import Stage
+from runner._data.build import build_dataset, build_loader, make_loader
+from runner._data.module import RecipeDataModule
+from runner._plugins.manager import PluginManager
 
 
 @attrs.define

@@ -16,14 +16,15 @@ from typing import Any
 import pytest
 from core_helpers import HERMETIC_ENV, TOY, TOY_PLUGIN, check_recipe, write
 
-from runner.builtin.loggers import CsvLogger, JsonlLogger
-from runner.engine.records import Records
-from runner.engine.run import execute
-from runner.errors import PluginError, RunnerError
-from runner.loggers import BufferedLogger, flatten, metric_items
-from runner.plugins import PluginManager
-from runner.registry import PluginInfo
-from runner.runs import HEARTBEAT_FILE, HEARTBEAT_SECS, read_run, status_of
+from runner._builtin.loggers import CsvLogger, JsonlLogger
+from runner._cli.tools.runs import read_run, status_of
+from runner._contract.errors import PluginError, RunnerError
+from runner._contract.registration import PluginInfo
+from runner._engine.buffered import BufferedLogger, flatten, metric_items
+from runner._engine.records import Records
+from runner._engine.run import execute
+from runner._engine.rundir import HEARTBEAT_FILE, HEARTBEAT_SECS
+from runner._plugins.manager import PluginManager
 
 CRASH = """
 from runner import hookimpl
@@ -73,7 +74,7 @@ def runs_dir(tmp_path: Path, crash_manager: PluginManager) -> Path:
 
 
 def runner_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from runner.cli.main import main; sys.exit(main())"
+    code = "import sys; from runner._cli.main import main; sys.exit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=cwd,
@@ -84,7 +85,7 @@ def runner_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-# -- helpers of runner.loggers ---------------------------------------------------------------
+# -- helpers of runner._engine.buffered ---------------------------------------------------------------
 
 
 def test_metric_items_and_flatten() -> None:
@@ -166,7 +167,7 @@ def test_file_loggers_refuse_the_engines_metrics_file(tmp_path: Path) -> None:
 
 
 def test_logger_parameters_are_validated(tmp_path: Path, crash_manager: PluginManager) -> None:
-    from runner.errors import RecipeError
+    from runner._contract.errors import RecipeError
 
     with pytest.raises(RecipeError) as caught:
         check_recipe(TOY + '\n[[loggers]]\nname = "csv"\nstages = ["trian"]\n', crash_manager, tmp_path)
@@ -332,7 +333,7 @@ def test_plot_draws_every_run_and_curve(runs_dir: Path, tmp_path: Path, monkeypa
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
-    from runner.plot import plot_runs
+    from runner._cli.tools.plot import plot_runs
 
     saved: list[Figure] = []
     original = Figure.savefig
@@ -364,11 +365,11 @@ def test_plot_unknown_metric_and_not_a_run(runs_dir: Path) -> None:
 
 PROBE = """
 import sys
-import runner.cli.main
+import runner._cli.main
 
 code = 0
 try:
-    runner.cli.main.main(sys.argv[1:])
+    runner._cli.main.main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code or 0
 heavy = sorted({name.split(".")[0] for name in sys.modules} & {"torch", "matplotlib", "tensorboard", "mlflow"})

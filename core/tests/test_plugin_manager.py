@@ -1,4 +1,4 @@
-"""Finding, loading and calling plugins (runner.plugins.PluginManager).
+"""Finding, loading and calling plugins (runner._plugins.manager.PluginManager).
 
 Plugins here are real: fake installed distributions (a dist-info with a ``runner`` entry
 point on ``sys.path``, found by importlib.metadata) and ``.py`` files loaded with ``-p``.
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from core_helpers import TOY_PLUGIN, FakeDist
 
-from runner.errors import PluginError
-from runner.plugins import PluginManager
-from runner.registry import PluginInfo
+from runner._contract.errors import PluginError
+from runner._contract.registration import PluginInfo
+from runner._plugins.manager import PluginManager
 
 GOOD = """
 from runner import hookimpl

@@ -1,4 +1,4 @@
-"""[[process]] steps (runner.processing): multi-process equals single-process, the cache
+"""[[process]] steps (runner._processing): multi-process equals single-process, the cache
 skips unchanged work, a changed input re-processes only its shard, ranks share the work,
 analyze output is stored, and the CLI reports bad input with exit status 2.
 """
@@ -13,14 +13,14 @@ import pytest
 import torch
 from core_helpers import write
 
-from runner.data.module import DataModule, build_datamodule
-from runner.engine.context import BuildContext
-from runner.errors import DataError, PluginError, RecipeError
-from runner.plugins import PluginManager
-from runner.processing import DistArgs, load_output, run_steps
-from runner.recipe.source import read_recipe
-from runner.recipe.validate import validate
-from runner.stage import Stage
+from runner._contract.context import BuildContext
+from runner._contract.errors import DataError, PluginError, RecipeError
+from runner._contract.stage import Stage
+from runner._data.module import DataModule, build_datamodule
+from runner._plugins.manager import PluginManager
+from runner._processing import DistArgs, load_output, run_steps
+from runner._recipe.source import read_recipe
+from runner._recipe.validate import validate
 
 PLUGIN = '''
 """Test plugin: a processor that counts its calls in a file, a datamodule, samplers."""
@@ -120,7 +120,7 @@ class Recording:
     def __init__(self, log):
         self.log = log
     def run(self, processor, shards, cache, workers):
-        from runner.processing.shards import process_shard
+        from runner._processing.shards import process_shard
         for shard in shards:
             with open(self.log, "a") as handle:
                 handle.write(f"{shard.index} {workers}\\n")

@@ -1,4 +1,4 @@
-"""Finding where each key path is written in a TOML recipe (runner.recipe.locate).
+"""Finding where each key path is written in a TOML recipe (runner._recipe.locate).
 
 Locations are 1-based (line, column) of where the key, table header or array item starts;
 a path nobody wrote is located at its closest written ancestor.
@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from runner.recipe.locate import Location, SourceMap, locate
+from runner._recipe.locate import Location, SourceMap, locate
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,4 +1,4 @@
-"""Reading recipe files and applying ``-o key.path=value`` overrides (runner.recipe.source)."""
+"""Reading recipe files and applying ``-o key.path=value`` overrides (runner._recipe.source)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from runner.errors import Problem, RecipeError, RunnerError
-from runner.recipe.locate import Location
-from runner.recipe.source import format_path, parse_override, parse_toml, read_recipe
+from runner._contract.errors import Problem, RecipeError, RunnerError
+from runner._recipe.locate import Location
+from runner._recipe.source import format_path, parse_override, parse_toml, read_recipe
 
 RECIPE = """\
 [run]

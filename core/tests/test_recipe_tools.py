@@ -21,14 +21,14 @@ import jsonschema
 import pytest
 from core_helpers import HERMETIC_ENV, TOY, TOY_PLUGIN, write
 
-from runner.errors import RecipeError
+from runner._contract.errors import RecipeError
+from runner._contract.registration import PluginInfo
+from runner._plugins.manager import PluginManager
+from runner._recipe.locate import locate
+from runner._recipe.source import RecipeSource, format_path
+from runner._recipe.validate import validate
+from runner._schema.export import recipe_schema
 from runner.hookspecs import hookimpl
-from runner.plugins import PluginManager
-from runner.recipe.locate import locate
-from runner.recipe.source import RecipeSource, format_path
-from runner.recipe.validate import validate
-from runner.registry import PluginInfo
-from runner.schema.export import recipe_schema
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -208,7 +208,7 @@ class Watching:
 
 
 def test_explain_lists_hooks_in_the_order_pluggy_calls_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runner.explain import explain_hooks
+    from runner._cli.tools.explain import explain_hooks
 
     write(tmp_path / "calls_log.py", "CALLS = []\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -268,7 +268,7 @@ def register_models(register):
 
 
 def test_doctor_flags_misspelt_hooks_and_broken_schemas(fake_dists: Any) -> None:
-    from runner.doctor import diagnose
+    from runner._cli.tools.doctor import diagnose
 
     fake_dists("runner-misspelt", MISSPELT, version="0.3")
     manager = PluginManager()
@@ -294,7 +294,7 @@ def test_doctor_flags_misspelt_hooks_and_broken_schemas(fake_dists: Any) -> None
     ],
 )
 def test_doctor_checks_the_declared_core_range(fake_dists: Any, requirement: str, flagged: bool) -> None:
-    from runner.doctor import core_requirement_problem
+    from runner._cli.tools.doctor import core_requirement_problem
 
     dist = fake_dists("runner-ranged", "")
     metadata_file = next(dist.site.glob("runner_ranged-*.dist-info")) / "METADATA"
@@ -313,7 +313,7 @@ def complete(toy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., li
     """``complete(args, incomplete)`` → completion values, in ``toy_dir`` with the toy plugin."""
     from click.shell_completion import ShellComplete
 
-    from runner.cli.main import cli
+    from runner._cli.main import cli
 
     monkeypatch.chdir(toy_dir)
     for key, value in HERMETIC_ENV.items():
@@ -361,7 +361,7 @@ def test_bash_completion_script_and_answers(cli: Callable[..., Any], toy_dir: Pa
 
 
 def test_schema_export_survives_a_component_whose_lazy_parameters_fail_to_import(toy_manager: PluginManager) -> None:
-    from runner.registry import Component
+    from runner._plugins.registry import Component
 
     broken = Component(
         kind="dataset",

@@ -1,4 +1,4 @@
-"""Validating recipes against the core schema and registered components (runner.recipe.validate).
+"""Validating recipes against the core schema and registered components (runner._recipe.validate).
 
 Everything is checked before anything runs; every problem is reported at once, each as
 ``file:line:col: key.path: message`` with what was expected and what was found.
@@ -14,11 +14,11 @@ import attrs
 import pytest
 from core_helpers import TOY, TOY_PLUGIN, FakeDist, check_recipe, recipe_problems
 
-from runner.plugins import PluginManager
-from runner.recipe.model import LoaderConfig, RunConfig
-from runner.recipe.render import render
-from runner.recipe.source import read_recipe
-from runner.recipe.validate import validate
+from runner._contract.recipe import LoaderConfig, RunConfig
+from runner._plugins.manager import PluginManager
+from runner._recipe.render import render
+from runner._recipe.source import read_recipe
+from runner._recipe.validate import validate
 
 
 def test_the_toy_recipe_is_valid(toy_manager: PluginManager, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Checking TOML values against Python type hints (runner.schema.check).
+"""Checking TOML values against Python type hints (runner._schema.check).
 
 Every check returns the converted value plus a list of ``(key path, message)`` issues;
 messages say what was expected and what was found, in TOML's vocabulary.
@@ -14,8 +14,9 @@ import attrs
 import pytest
 
 from runner import at_least, param
-from runner.schema.check import check, check_table, describe, found
-from runner.schema.fields import REQUIRED, Field, one_of_patterns, schema_from_attrs, schema_from_callable
+from runner._contract.params import REQUIRED, one_of_patterns
+from runner._schema.check import check, check_table, describe, found
+from runner._schema.fields import Field, schema_from_attrs, schema_from_callable
 
 
 def ok(value: Any, tp: Any) -> Any:

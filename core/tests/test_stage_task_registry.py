@@ -8,10 +8,11 @@ import attrs
 import pytest
 
 from runner import Stage, StepInfo, StepOutput, Task, param
-from runner.catalog import install_hint
-from runner.errors import PluginError, Problem, RecipeError
-from runner.registry import Component, PluginInfo, Registry, UnknownComponentError, resolve_reference
-from runner.suggest import close_matches, did_you_mean
+from runner._contract.errors import PluginError, Problem, RecipeError
+from runner._contract.registration import PluginInfo
+from runner._contract.suggest import close_matches, did_you_mean
+from runner._plugins.catalog import install_hint
+from runner._plugins.registry import Component, Registry, UnknownComponentError, resolve_reference
 
 PLUGIN = PluginInfo("demo", "runner-demo", "1.0")
 

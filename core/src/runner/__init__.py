@@ -1,69 +1,207 @@
 """runner: a declarative plugin framework for PyTorch training.
 
-Plugins implement hooks from :mod:`runner.hookspecs`, marked with :data:`hookimpl`, and
-are discovered through the ``runner`` entry-point group. This module never imports torch.
+This module is the whole public API (with :mod:`runner.hookspecs` and
+:mod:`runner.testing`): everything a plugin may use is importable from here, and every
+module whose name starts with an underscore (``runner._engine``, ``runner._data``, ...) is
+private and may change in any release. Plugins implement hooks from
+:mod:`runner.hookspecs`, marked with :data:`hookimpl`, and are discovered through the
+``runner`` entry-point group.
+
+Importing ``runner`` never imports torch: names are resolved on first access.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runner._contract.errors import DataError, PluginError, RecipeError, RunnerError
 from runner._version import __version__
-from runner.errors import DataError, PluginError, RecipeError, RunnerError
 from runner.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from runner.engine.context import BuildContext, RunContext
-    from runner.protocols import Backend, Checkpointer, Logger
-    from runner.schema.fields import at_least, param
-    from runner.stage import Stage
-    from runner.task import StepInfo, StepOutput, Task
+    from runner._builtin.single import SingleDevice
+    from runner._cli.common import AppState, recipe_options, recipe_path
+    from runner._contract.context import BuildContext, RunContext
+    from runner._contract.errors import Problem
+    from runner._contract.params import REQUIRED, at_least, one_of_patterns, param
+    from runner._contract.protocols import Backend, Checkpointer, Logger
+    from runner._contract.recipe import ComponentConfig, LoaderConfig, ProcessConfig, Recipe, RunConfig, SplitConfig
+    from runner._contract.registration import PluginInfo, RegisterCommand, RegisterComponent
+    from runner._contract.stage import Stage
+    from runner._contract.suggest import did_you_mean
+    from runner._contract.task import StepInfo, StepOutput, Task
+    from runner._data.build import apply_sample_transforms, build_dataset, build_transforms, tensors_of
+    from runner._data.loader import Loader, known_length
+    from runner._data.module import DataModule
+    from runner._data.samplers import (
+        BatchIndexSampler,
+        IndexSampler,
+        ResumableSampler,
+        can_seek,
+        epoch_generator,
+        shard,
+    )
+    from runner._data.transforms import Pipeline, Prefetch, ShuffleBuffer, apply_batch_transforms
+    from runner._engine.buffered import BufferedLogger, flatten, metric_items
+    from runner._engine.job import Job
+    from runner._engine.rundir import METRICS_FILE
+    from runner._plugins.registry import Component, Registry
+    from runner._processing import load_output, load_tensor_file
+    from runner._processing.cache import Cache
+    from runner._processing.shards import Shard, process_shard
+    from runner._recipe.render import render as render_toml
+
+#: Where each public name is defined (private modules), imported on first access: plugin
+#: entry modules import ``runner`` for ``hookimpl`` on every CLI call (``runner --help``),
+#: and need none of these.
+_LAZY: dict[str, str] = {
+    # the training contract
+    "Stage": "runner._contract.stage",
+    "Task": "runner._contract.task",
+    "StepInfo": "runner._contract.task",
+    "StepOutput": "runner._contract.task",
+    "BuildContext": "runner._contract.context",
+    "RunContext": "runner._contract.context",
+    "Problem": "runner._contract.errors",
+    # component interfaces
+    "Backend": "runner._contract.protocols",
+    "Checkpointer": "runner._contract.protocols",
+    "Logger": "runner._contract.protocols",
+    # declaring components
+    "param": "runner._contract.params",
+    "at_least": "runner._contract.params",
+    "one_of_patterns": "runner._contract.params",
+    "REQUIRED": "runner._contract.params",
+    "PluginInfo": "runner._contract.registration",
+    "RegisterComponent": "runner._contract.registration",
+    "RegisterCommand": "runner._contract.registration",
+    "Registry": "runner._plugins.registry",
+    "Component": "runner._plugins.registry",
+    "did_you_mean": "runner._contract.suggest",
+    # the recipe as the engine sees it
+    "Recipe": "runner._contract.recipe",
+    "RunConfig": "runner._contract.recipe",
+    "LoaderConfig": "runner._contract.recipe",
+    "SplitConfig": "runner._contract.recipe",
+    "ComponentConfig": "runner._contract.recipe",
+    "ProcessConfig": "runner._contract.recipe",
+    "render_toml": "runner._recipe.render",
+    # backends
+    "Job": "runner._engine.job",
+    "SingleDevice": "runner._builtin.single",
+    # data building blocks
+    "ResumableSampler": "runner._data.samplers",
+    "IndexSampler": "runner._data.samplers",
+    "BatchIndexSampler": "runner._data.samplers",
+    "epoch_generator": "runner._data.samplers",
+    "shard": "runner._data.samplers",
+    "can_seek": "runner._data.samplers",
+    "Loader": "runner._data.loader",
+    "known_length": "runner._data.loader",
+    "Pipeline": "runner._data.transforms",
+    "Prefetch": "runner._data.transforms",
+    "ShuffleBuffer": "runner._data.transforms",
+    "apply_batch_transforms": "runner._data.transforms",
+    "build_dataset": "runner._data.build",
+    "build_transforms": "runner._data.build",
+    "apply_sample_transforms": "runner._data.build",
+    "tensors_of": "runner._data.build",
+    "DataModule": "runner._data.module",
+    # processing
+    "Shard": "runner._processing.shards",
+    "process_shard": "runner._processing.shards",
+    "Cache": "runner._processing.cache",
+    "load_output": "runner._processing",
+    "load_tensor_file": "runner._processing",
+    # loggers and run directories
+    "BufferedLogger": "runner._engine.buffered",
+    "flatten": "runner._engine.buffered",
+    "metric_items": "runner._engine.buffered",
+    "METRICS_FILE": "runner._engine.rundir",
+    # plugin commands
+    "AppState": "runner._cli.common",
+    "recipe_options": "runner._cli.common",
+    "recipe_path": "runner._cli.common",
+}
+_RENAMED = {"render_toml": "render"}
 
 __all__ = [
+    "METRICS_FILE",
+    "REQUIRED",
+    "AppState",
     "Backend",
+    "BatchIndexSampler",
+    "BufferedLogger",
     "BuildContext",
+    "Cache",
     "Checkpointer",
+    "Component",
+    "ComponentConfig",
     "DataError",
+    "DataModule",
+    "IndexSampler",
+    "Job",
+    "Loader",
+    "LoaderConfig",
     "Logger",
+    "Pipeline",
     "PluginError",
+    "PluginInfo",
+    "Prefetch",
+    "Problem",
+    "ProcessConfig",
+    "Recipe",
     "RecipeError",
+    "RegisterCommand",
+    "RegisterComponent",
+    "Registry",
+    "ResumableSampler",
+    "RunConfig",
     "RunContext",
     "RunnerError",
+    "Shard",
+    "ShuffleBuffer",
+    "SingleDevice",
+    "SplitConfig",
     "Stage",
     "StepInfo",
     "StepOutput",
     "Task",
     "__version__",
+    "apply_batch_transforms",
+    "apply_sample_transforms",
     "at_least",
+    "build_dataset",
+    "build_transforms",
+    "can_seek",
+    "did_you_mean",
+    "epoch_generator",
+    "flatten",
     "hookimpl",
+    "known_length",
+    "load_output",
+    "load_tensor_file",
+    "metric_items",
+    "one_of_patterns",
     "param",
+    "process_shard",
+    "recipe_options",
+    "recipe_path",
+    "render_toml",
+    "shard",
+    "tensors_of",
 ]
-
-# Imported on first access: plugin entry modules import ``runner`` for ``hookimpl`` on
-# every CLI call (``runner --help``), and need none of these.
-_LAZY = {
-    "BuildContext": "runner.engine.context",
-    "RunContext": "runner.engine.context",
-    "Backend": "runner.protocols",
-    "Checkpointer": "runner.protocols",
-    "Logger": "runner.protocols",
-    "at_least": "runner.schema.fields",
-    "param": "runner.schema.fields",
-    "Stage": "runner.stage",
-    "StepInfo": "runner.task",
-    "StepOutput": "runner.task",
-    "Task": "runner.task",
-}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'runner' has no attribute {name!r}")
+    import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later accesses skip this function
-        return value
-    raise AttributeError(f"module 'runner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), _RENAMED.get(name, name))
+    globals()[name] = value  # later accesses skip this function
+    return value
 
 
 def __dir__() -> list[str]:

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from runner.registry import RegisterCommand, RegisterComponent
+from runner._contract.registration import RegisterCommand, RegisterComponent
 
 if TYPE_CHECKING:
-    from runner.engine.context import RunContext
-    from runner.recipe.model import Recipe
-    from runner.stage import Stage
+    from runner._contract.context import RunContext
+    from runner._contract.recipe import Recipe
+    from runner._contract.stage import Stage
 
 PROJECT = "runner"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -149,7 +149,7 @@ def register_loaders(register: RegisterComponent) -> None:
     """Register loader components that a split's loader table names
     (``loader = { name = "async", ... }``). Their parameters extend the standard loader
     keys. The factory receives the recipe parameters plus ``split=`` (the
-    :class:`~runner.recipe.model.SplitConfig`), ``registry=``, ``ctx=``, ``train=``,
+    :class:`~runner._contract.recipe.SplitConfig`), ``registry=``, ``ctx=``, ``train=``,
     ``on_cuda=``, ``collate=`` (the built collate function or None), ``sampler_factory=``
     (or None) and ``loader_config=`` (the standard keys), and returns a loader with
     ``__iter__``, ``__len__``, ``set_epoch``, ``skip``, ``state_dict`` and
@@ -165,8 +165,8 @@ def register_executors(register: RegisterComponent) -> None:
     """Register executors for ``[[process]]`` steps (``executor = "NAME"`` or
     ``executor = { name = "NAME", ... }``). The factory receives the executor's recipe
     parameters and returns an object with ``run(processor, shards, cache, workers)`` that
-    processes every :class:`~runner.processing.shards.Shard` (see
-    :func:`~runner.processing.shards.process_shard`) and writes its output with
+    processes every :class:`~runner._processing.shards.Shard` (see
+    :func:`~runner._processing.shards.process_shard`) and writes its output with
     ``cache.write_shard(shard.key, data)``; ``workers`` is the step's ``process_count``.
     Processor exceptions should propagate unchanged: any non-``RunnerError`` leaving
     ``run()`` is reported as the processor's (naming its plugin); raise ``RunnerError``

@@ -31,14 +31,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 
-from runner.engine.context import BuildContext
-from runner.plugins import PluginManager
-from runner.registry import Component, PluginInfo
-from runner.schema.check import check_table
+from runner._contract.context import BuildContext
+from runner._contract.registration import PluginInfo
+from runner._plugins.manager import PluginManager
+from runner._plugins.registry import Component
+from runner._schema.check import check_table
 
 if TYPE_CHECKING:
-    from runner.engine.run import RunResult
-    from runner.recipe.model import Recipe
+    from runner._contract.recipe import Recipe
+    from runner._engine.run import RunResult
 
 #: Example parameters for components with required parameters: ``{(kind, name): {...}}``.
 Examples = Mapping[tuple[str, str], Mapping[str, Any]]
@@ -79,8 +80,8 @@ class RunnerTester:
         self, recipe: str | Path, *plugins: object | str, overrides: tuple[str, ...] = ()
     ) -> tuple[Recipe, PluginManager]:
         """Validate a recipe (a path, or TOML text: any string with a newline) with only ``plugins``."""
-        from runner.recipe.source import read_recipe
-        from runner.recipe.validate import validate
+        from runner._recipe.source import read_recipe
+        from runner._recipe.validate import validate
 
         if isinstance(recipe, str) and "\n" in recipe:
             path = self.tmp_path / f"recipe-{self._runs}.toml"
@@ -98,7 +99,7 @@ class RunnerTester:
         overrides: tuple[str, ...] = (),
     ) -> RunOutcome:
         """Train ``recipe`` for ``max_steps`` steps (None: as written) in a fresh run directory."""
-        from runner.engine.run import execute
+        from runner._engine.run import execute
 
         extra = (f"run.max_steps={max_steps}",) if max_steps is not None else ()
         validated, manager = self.recipe(recipe, *plugins, overrides=(*overrides, *extra))

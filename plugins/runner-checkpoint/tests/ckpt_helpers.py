@@ -102,7 +102,7 @@ class Cli:
         self.capsys = capsys
 
     def __call__(self, *args: str | Path) -> Result:
-        from runner.cli.main import main
+        from runner._cli.main import main
 
         self.capsys.readouterr()
         try:
@@ -115,7 +115,7 @@ class Cli:
 
 def run_main(*args: str | Path) -> int:
     """``runner ARGS`` in this process, for fixtures that cannot capture output; the exit code."""
-    from runner.cli.main import main
+    from runner._cli.main import main
 
     with pytest.MonkeyPatch.context() as patch:
         for key, value in ENV.items():

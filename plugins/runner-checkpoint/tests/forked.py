@@ -20,8 +20,8 @@ from pathlib import Path
 _PRELOAD = [
     "torch",
     "torch._dynamo",
-    "runner.engine.run",
-    "runner.cli.main",
+    "runner._engine.run",
+    "runner._cli.main",
     "runner_checkpoint.checkpointer",
     "forked",
 ]
@@ -40,7 +40,7 @@ def _child(args: list[str], env: dict[str, str], log: str, cwd: str, new_group: 
     os.dup2(out, 2)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from runner.cli.main import main
+    from runner._cli.main import main
 
     try:
         code = int(main(args) or 0)

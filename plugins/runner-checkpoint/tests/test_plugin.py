@@ -11,8 +11,8 @@ import pytest
 from ckpt_helpers import Cli, cli_fixture, write_recipe  # noqa: F401 (fixture)
 
 import runner_checkpoint.plugin
-from runner.errors import RunnerError
-from runner.registry import resolve_reference
+from runner import RunnerError
+from runner._plugins.registry import resolve_reference
 from runner.testing import RunnerTester
 from runner_checkpoint.checkpointer import DefaultCheckpointer, build
 from runner_checkpoint.params import CheckpointParams

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from runner.data.build import make_loader
-from runner.errors import DataError
+from runner import DataError
+from runner._data.build import make_loader
 from runner_collates import plugin
 from runner_collates.collates import DefaultCollate, PadCollate, StackDict
 

@@ -14,9 +14,9 @@ import ds_toy
 import pytest
 import torch
 
-from runner.data.build import build_dataset, build_loader
-from runner.engine.context import BuildContext
-from runner.registry import resolve_reference
+from runner import BuildContext
+from runner._data.build import build_dataset, build_loader
+from runner._plugins.registry import resolve_reference
 from runner_dataserver import plugin
 from runner_dataserver.loader import AsyncLoader, DataServerError
 from runner_dataserver.params import AsyncLoaderParams
@@ -123,8 +123,8 @@ def test_recipe_rejects_unknown_loader_keys(runner_tester: Any) -> None:
     )
     path = runner_tester.tmp_path / "bad.toml"
     path.write_text(text)
-    from runner.recipe.source import read_recipe
-    from runner.recipe.validate import validate
+    from runner._recipe.source import read_recipe
+    from runner._recipe.validate import validate
 
     manager = runner_tester.plugin_manager(ds_toy, plugin)
     with pytest.raises(Exception, match="servrs"):

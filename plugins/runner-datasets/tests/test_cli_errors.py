@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli.main import main
+from runner._cli.main import main
 
 RECIPE = """
 [run]

@@ -11,9 +11,10 @@ from typing import Any
 import attrs
 import pytest
 
-from runner.registry import resolve_reference
-from runner.schema.check import check_table
-from runner.schema.fields import REQUIRED, schema_from_attrs
+from runner._contract.params import REQUIRED
+from runner._plugins.registry import resolve_reference
+from runner._schema.check import check_table
+from runner._schema.fields import schema_from_attrs
 from runner_datasets import plugin
 
 RUNTIME = {"ctx", "seed", "build_dataset"}

@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from runner.data.build import make_loader
-from runner.data.loader import IterableLoader, Loader
-from runner.errors import DataError
+from runner import DataError
+from runner._data.build import make_loader
+from runner._data.loader import IterableLoader, Loader
 from runner_datasets import combinators, sources
 from runner_datasets.transforms import Map, Normalize, RandomNoise
 

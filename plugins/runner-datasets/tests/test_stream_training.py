@@ -12,7 +12,7 @@ import torch
 
 import runner_datasets.plugin as datasets_plugin
 import runner_models.plugin as models_plugin
-from runner.errors import RunnerError
+from runner import RunnerError
 
 RECIPE = """
 [run]

@@ -13,10 +13,8 @@ from typing import Any
 
 import torch
 
-from runner import hookimpl
-from runner.engine import state as engine_state
-from runner.engine.context import BuildContext, RunContext
-from runner.registry import RegisterComponent
+from runner import BuildContext, RegisterComponent, RunContext, hookimpl
+from runner._engine import state as engine_state
 
 
 def attempt() -> int:

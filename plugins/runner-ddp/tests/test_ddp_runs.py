@@ -51,8 +51,8 @@ def evaluate(weights: Path, source: str, num_samples: int = 31) -> tuple[float, 
     try:
         import ddp_testplugin
 
-        from runner.engine.context import BuildContext
-        from runner.plugins import PluginManager
+        from runner import BuildContext
+        from runner._plugins.manager import PluginManager
     finally:
         sys.path.pop(0)
     ctx = BuildContext(recipe=None, seed=0, run_dir=weights.parent / "eval")  # type: ignore[arg-type]
@@ -104,10 +104,10 @@ def test_two_processes_see_each_sample_once_and_match_one_process(tmp_path: Path
 
 def run_in_process(path: Path, run_dir: Path, resume: bool = False) -> None:
     """Train a single-process recipe in this process (cheaper than the CLI)."""
-    from runner.engine.run import execute
-    from runner.plugins import PluginManager
-    from runner.recipe.source import read_recipe
-    from runner.recipe.validate import validate
+    from runner._engine.run import execute
+    from runner._plugins.manager import PluginManager
+    from runner._recipe.source import read_recipe
+    from runner._recipe.validate import validate
 
     source = read_recipe(path)
     manager = PluginManager(local_plugins=[str(TEST_PLUGIN)]).load()
@@ -173,9 +173,8 @@ def test_restarted_workers_resume_from_the_checkpoint(tmp_path: Path) -> None:
 
 
 def _default_checkpointer_refuses_several_processes() -> str:
-    from runner.engine.context import BuildContext
-    from runner.errors import RunnerError
-    from runner.plugins import PluginManager
+    from runner import BuildContext, RunnerError
+    from runner._plugins.manager import PluginManager
 
     component = PluginManager().load().registry.find("checkpointer", "default")
     if component is None:

@@ -17,14 +17,13 @@ import pytest
 import torch
 from ddp_helpers import recipe
 
-from runner.data.samplers import ResumableSampler
-from runner.errors import RunnerError
-from runner.plugins import PluginManager
-from runner.recipe.source import read_recipe
-from runner.recipe.validate import validate
-from runner.registry import resolve_reference
-from runner.schema.check import check_table
-from runner.schema.fields import schema_from_attrs
+from runner import ResumableSampler, RunnerError
+from runner._plugins.manager import PluginManager
+from runner._plugins.registry import resolve_reference
+from runner._recipe.source import read_recipe
+from runner._recipe.validate import validate
+from runner._schema.check import check_table
+from runner._schema.fields import schema_from_attrs
 from runner_ddp import failures, plugin
 from runner_ddp.backend import DDP, port_in_use, recipe_digest
 from runner_ddp.env import first_host, from_environ, has_launcher
@@ -189,7 +188,7 @@ def test_several_nodes_need_an_endpoint(tmp_path: Path) -> None:
 
 
 def _job(tmp_path: Path) -> Any:
-    from runner.engine.job import Job
+    from runner import Job
 
     return Job(recipe=_recipe(tmp_path), run_dir=tmp_path / "run")
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runner import hookimpl
-from runner.registry import resolve_reference
+from runner._plugins.registry import resolve_reference
 from runner_mlflow import plugin as mlflow_plugin
 from runner_mlflow.logger import read_link
 from runner_mlflow.params import MlflowParams

@@ -9,8 +9,7 @@ from typing import Any
 
 import attrs
 
-from runner import hookimpl, param
-from runner.registry import RegisterComponent
+from runner import RegisterComponent, hookimpl, param
 
 
 @attrs.define

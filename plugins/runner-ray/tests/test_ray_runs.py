@@ -40,11 +40,11 @@ from ddp_helpers import (  # noqa: E402
     write_recipe,
 )
 
-from runner.errors import PluginError  # noqa: E402
-from runner.plugins import PluginManager  # noqa: E402
-from runner.processing import load_output, run_steps  # noqa: E402
-from runner.recipe.source import read_recipe  # noqa: E402
-from runner.recipe.validate import validate  # noqa: E402
+from runner import PluginError  # noqa: E402
+from runner._plugins.manager import PluginManager  # noqa: E402
+from runner._processing import load_output, run_steps  # noqa: E402
+from runner._recipe.source import read_recipe  # noqa: E402
+from runner._recipe.validate import validate  # noqa: E402
 
 PROCESSOR = HERE / "ray_processor.py"
 DIGITS = ROOT / "recipes" / "digits.toml"

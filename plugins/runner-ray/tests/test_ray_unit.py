@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from runner.errors import RecipeError, RunnerError
-from runner.plugins import PluginManager
-from runner.recipe.source import read_recipe
-from runner.recipe.validate import validate
+from runner import RecipeError, RunnerError
+from runner._plugins.manager import PluginManager
+from runner._recipe.source import read_recipe
+from runner._recipe.validate import validate
 from runner_ray.backend import RankError, worker_failure
 from runner_ray.executor import ship_by_value
 
@@ -25,7 +25,7 @@ def test_components_register_without_importing_ray_or_torch() -> None:
     code = textwrap.dedent(
         """
         import sys
-        from runner.plugins import PluginManager
+        from runner._plugins.manager import PluginManager
         registry = PluginManager().load().registry
         assert registry.find("executor", "ray") is not None and registry.find("backend", "ray") is not None
         registry.find("executor", "ray").schema, registry.find("backend", "ray").schema
@@ -75,7 +75,7 @@ def test_missing_ray_is_one_line_with_the_install_command(tmp_path: Path) -> Non
         """
         import sys
         sys.modules["ray"] = None  # as if Ray were not installed
-        from runner.cli.main import main
+        from runner._cli.main import main
         sys.exit(main(["run", sys.argv[1], "-o", "run.backend=ray", "--run-dir", sys.argv[2]]))
         """
     )
@@ -162,7 +162,7 @@ def test_fewer_local_cpus_than_the_workers_need_is_refused_before_ray_starts(tmp
         """
         import sys
         sys.modules["ray"] = None  # proves the check runs before Ray is needed
-        from runner.cli.main import main
+        from runner._cli.main import main
         sys.exit(main(["run", sys.argv[1], "-o", "run.backend=ray", "-o", "backend.local_cpus=1",
                        "--run-dir", sys.argv[2]]))
         """

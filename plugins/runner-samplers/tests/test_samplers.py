@@ -13,11 +13,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.data.build import make_loader
-from runner.data.loader import Loader
-from runner.data.resumable import declared_resumable
-from runner.engine.context import BuildContext
-from runner.errors import DataError
+from runner import BuildContext, DataError, Loader
+from runner._data.build import make_loader
+from runner._data.resumable import declared_resumable
 from runner_samplers import plugin
 from runner_samplers.samplers import BucketByLength, WeightedSampler, distributed
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runner.registry import resolve_reference
+from runner._plugins.registry import resolve_reference
 from runner_tensorboard import plugin as tensorboard_plugin
 from runner_tensorboard.params import TensorBoardParams
 

@@ -31,12 +31,8 @@ from typing import Any
 
 import attrs
 
-from runner import hookimpl
-from runner.data.loader import known_length
-from runner.engine import state as engine_state
-from runner.engine.context import RunContext
-from runner.engine.records import METRICS_FILE
-from runner.errors import RunnerError
+from runner import METRICS_FILE, RunContext, RunnerError, hookimpl, known_length
+from runner._engine import state as engine_state
 from runner_checkpoint import checkpoint, provenance
 from runner_checkpoint.beacon import Beacon
 from runner_checkpoint.codec import CodecError

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from runner.errors import RunnerError
+from runner import RunnerError
 from runner_checkpoint.manifest import MANIFEST, CorruptCheckpoint, read_manifest, verify
 from runner_checkpoint.store import CHECKPOINTS, Entry, Store
 
@@ -185,6 +185,6 @@ def show_command(target: Path, show_recipe: bool, as_json: bool) -> None:
         click.echo(line)
     click.echo(f"recipe: {provenance.get('recipe_path')}")
     if show_recipe:
-        from runner.recipe.render import render
+        from runner import render_toml as render
 
         click.echo(render(provenance.get("recipe", {})), nl=False)

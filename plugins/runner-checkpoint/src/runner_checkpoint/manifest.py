@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runner.errors import RunnerError
+from runner import RunnerError
 from runner_checkpoint.fsutil import sha256_file
 
 FORMAT = "runner-checkpoint"

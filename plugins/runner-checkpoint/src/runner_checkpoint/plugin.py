@@ -6,8 +6,7 @@ commands, all as lazy references: importing this module never imports torch.
 
 from __future__ import annotations
 
-from runner import hookimpl
-from runner.registry import RegisterCommand, RegisterComponent
+from runner import RegisterCommand, RegisterComponent, hookimpl
 
 
 @hookimpl

@@ -21,7 +21,7 @@ from runner_checkpoint._version import __version__
 from runner_checkpoint.fsutil import sha256_file
 
 if TYPE_CHECKING:
-    from runner.engine.context import RunContext
+    from runner import RunContext
 
 #: Key paths (and everything under them) that may change without breaking exactness.
 HARMLESS: tuple[str, ...] = (

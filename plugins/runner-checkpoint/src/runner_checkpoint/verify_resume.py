@@ -26,17 +26,13 @@ from typing import Protocol
 
 import click
 
-from runner.cli.common import AppState, recipe_options, recipe_path
-from runner.engine.records import METRICS_FILE
-from runner.errors import RunnerError
+from runner import METRICS_FILE, AppState, RunnerError, recipe_options, recipe_path
 from runner_checkpoint.beacon import HOLD_ENV, PROGRESS_ENV
-
-_MAIN = "import sys; from runner.cli.main import main; sys.argv[0] = 'runner'; sys.exit(main())"
 
 
 def runner_argv(args: list[str]) -> list[str]:
     """The command line of ``runner ARGS`` with this interpreter."""
-    return [sys.executable, "-c", _MAIN, *args]
+    return [sys.executable, "-m", "runner", *args]
 
 
 def _tail(log: Path, lines: int = 15) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from runner.errors import DataError
+from runner import DataError
 
 
 def _stack(values: Sequence[Any], where: str) -> Any:

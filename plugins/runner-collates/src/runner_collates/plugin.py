@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from runner import hookimpl
-from runner.registry import RegisterComponent
+from runner import RegisterComponent, hookimpl
 
 
 @hookimpl

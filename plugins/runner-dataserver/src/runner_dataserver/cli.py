@@ -6,8 +6,7 @@ import os
 
 import click
 
-from runner.cli.common import AppState, recipe_options, recipe_path
-from runner.errors import RunnerError
+from runner import AppState, RunnerError, recipe_options, recipe_path
 
 
 @click.command("serve-data")

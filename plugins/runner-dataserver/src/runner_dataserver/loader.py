@@ -1,6 +1,6 @@
 """The ``async`` loader: servers build the dataset and collate batches; the sampler stays here.
 
-The client owns a core :class:`~runner.data.loader.Loader` (built once the servers report
+The client owns a core :class:`~runner._data.loader.Loader` (built once the servers report
 the dataset's length) for everything about order and state: ``set_epoch``, ``skip``,
 ``state_dict``/``load_state_dict`` and the start offset are the core's, so an epoch's
 index batches, and a resumed epoch's, are exactly the standard loader's. Only fetching,
@@ -18,11 +18,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Client, wait
 from typing import Any
 
-from runner.data.loader import Loader
-from runner.data.samplers import ResumableSampler, can_seek
-from runner.errors import RunnerError
-from runner.recipe.model import LoaderConfig, SplitConfig
-from runner.registry import Registry
+from runner import Loader, LoaderConfig, Registry, ResumableSampler, RunnerError, SplitConfig, can_seek
 from runner_dataserver.server import ServerSpec, local_main, portable_registry
 
 

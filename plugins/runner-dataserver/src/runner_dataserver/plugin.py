@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from runner import hookimpl
-from runner.registry import RegisterCommand, RegisterComponent
+from runner import RegisterCommand, RegisterComponent, hookimpl
 
 
 @hookimpl

@@ -25,12 +25,18 @@ import torch
 import torch.multiprocessing
 from torch.utils.data import IterableDataset, default_collate
 
-from runner.data.build import build_dataset, build_transforms, tensors_of
-from runner.data.transforms import Pipeline, apply_batch_transforms
-from runner.engine.context import BuildContext
-from runner.errors import RunnerError
-from runner.recipe.model import SplitConfig
-from runner.registry import Component, Registry
+from runner import (
+    BuildContext,
+    Component,
+    Pipeline,
+    Registry,
+    RunnerError,
+    SplitConfig,
+    apply_batch_transforms,
+    build_dataset,
+    build_transforms,
+    tensors_of,
+)
 
 SERVED_KINDS = ("dataset", "transform", "collate")
 

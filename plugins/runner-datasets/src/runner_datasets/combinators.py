@@ -12,15 +12,14 @@ from typing import Any
 
 import torch
 
-from runner import Stage
-from runner.errors import DataError
+from runner import DataError, Stage
 from runner_datasets.tensors import MetaTensorDataset
 
 Builder = Callable[[Any, str], Any]
 
 
 def _tensors(dataset: Any) -> tuple[torch.Tensor, ...] | None:
-    from runner.data.build import tensors_of
+    from runner import tensors_of
 
     return tensors_of(dataset)
 
@@ -59,9 +58,9 @@ def _builder(build_dataset: Builder | None, ctx: Any) -> Builder:
         return build_dataset
     from pathlib import Path
 
-    from runner.data.build import dataset_builder
-    from runner.engine.context import BuildContext
-    from runner.plugins import PluginManager
+    from runner import BuildContext
+    from runner._data.build import dataset_builder
+    from runner._plugins.manager import PluginManager
 
     context = ctx if ctx is not None else BuildContext(recipe=None, seed=0, run_dir=Path("."))  # type: ignore[arg-type]
     return dataset_builder(PluginManager().load().registry, context, "dataset")

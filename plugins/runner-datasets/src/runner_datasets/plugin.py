@@ -6,8 +6,7 @@ so ``runner --help`` does not pay for building attrs classes.
 
 from __future__ import annotations
 
-from runner import hookimpl
-from runner.registry import RegisterComponent
+from runner import RegisterComponent, hookimpl
 
 _DATASETS = (
     (

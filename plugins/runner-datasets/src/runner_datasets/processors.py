@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from runner.errors import DataError
+from runner import DataError
 from runner_datasets.sources import csv_dataset
 
 

@@ -16,9 +16,8 @@ from typing import Any
 
 import torch
 
-from runner.errors import DataError
-from runner.registry import resolve_reference
-from runner.suggest import did_you_mean
+from runner import DataError, did_you_mean
+from runner._plugins.registry import resolve_reference
 from runner_datasets.params import parse_split
 from runner_datasets.tensors import MetaTensorDataset
 
@@ -84,7 +83,7 @@ def aligned(tensors: dict[str, torch.Tensor], fields: Sequence[str], where: str)
 
 def tensors(*, path: str, fields: Sequence[str] = (), split: str | None = None) -> MetaTensorDataset:
     """A ``.safetensors``/``.npz``/``.pt`` file as a dataset; ``.pt`` loads with ``weights_only=True``."""
-    from runner.processing import load_tensor_file
+    from runner import load_tensor_file
 
     loaded = load_tensor_file(_existing(path))
     if split is not None:
@@ -292,7 +291,7 @@ def generator_dataset(
 
 def processed(*, output: str, fields: Sequence[str] = (), cache_dir: str | None = None) -> MetaTensorDataset:
     """The merged output of a ``[[process]]`` step (run ``runner process`` or train the recipe)."""
-    from runner.processing import load_output
+    from runner import load_output
 
     loaded = load_output(output, cache_dir)
     picked = aligned(loaded, fields, f"processed output {output!r}")

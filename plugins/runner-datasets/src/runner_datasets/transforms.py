@@ -1,4 +1,4 @@
-"""Transforms for a split's ``transforms = [...]`` pipeline (see ``runner.data.transforms``).
+"""Transforms for a split's ``transforms = [...]`` pipeline (see ``runner._data.transforms``).
 
 Random transforms draw only from the ``rng`` they are given, which the framework keys by
 (seed, epoch, sample index): outputs are the same for any ``num_workers`` and across resume.
@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from runner.data.transforms import Prefetch, ShuffleBuffer
-from runner.errors import DataError
-from runner.registry import resolve_reference
+from runner import DataError, Prefetch, ShuffleBuffer
+from runner._plugins.registry import resolve_reference
 
 
 def _replace(sample: Any, field: int, value: Any) -> Any:

@@ -36,9 +36,7 @@ import attrs
 import torch
 import torch.distributed as dist
 
-from runner.engine.job import Job
-from runner.errors import RunnerError
-from runner.recipe.model import Recipe
+from runner import Job, Recipe, RunnerError
 from runner_ddp import failures
 from runner_ddp.env import RankEnv, from_environ, has_launcher
 from runner_ddp.params import CPU_AUTO_NPROC, DDPParams, node_range
@@ -200,7 +198,7 @@ class DDP:
         # DistributedDataParallel imports torch._dynamo when built (seconds): import it once
         # where the workers fork from, not in every worker of every attempt.
         if plan.start_method == "forkserver":
-            multiprocessing.set_forkserver_preload(["torch", "torch._dynamo", "runner.engine.run", __name__])
+            multiprocessing.set_forkserver_preload(["torch", "torch._dynamo", "runner._engine.run", __name__])
         elif plan.start_method == "fork":
             importlib.import_module("torch._dynamo")
         if max_nodes > 1:

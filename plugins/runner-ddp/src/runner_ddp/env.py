@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from runner.errors import RunnerError
+from runner import RunnerError
 
 DEFAULT_PORT = 29500
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from runner.errors import RunnerError
+from runner import RunnerError
 
 #: Messages of exceptions a rank raises because *another* rank failed or stalled.
 COLLATERAL = re.compile(

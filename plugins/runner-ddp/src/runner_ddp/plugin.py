@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runner import hookimpl
-from runner.registry import RegisterComponent
+from runner import RegisterComponent, hookimpl
 
 if TYPE_CHECKING:
-    from runner.engine.context import RunContext
-    from runner.stage import Stage
+    from runner import RunContext, Stage
 
 
 @hookimpl

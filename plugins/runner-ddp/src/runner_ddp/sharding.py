@@ -2,7 +2,7 @@
 from its global sample index on any number of processes.
 
 The engine's resume position is ``batch_in_epoch``, counted by each rank; with the
-core's :class:`~runner.data.samplers.ResumableSampler` sharding positions ``r, r + W, ...``
+core's :class:`~runner._data.samplers.ResumableSampler` sharding positions ``r, r + W, ...``
 of the epoch's global order to rank ``r`` of ``W``, the first ``batch_in_epoch *
 batch_size * W`` samples of that order are consumed. This module stores that *global*
 position in checkpoints (the ``get_state`` hook) and, when a checkpoint is restored on
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from runner.data.samplers import ResumableSampler
+from runner import ResumableSampler
 
 if TYPE_CHECKING:
-    from runner.engine.context import RunContext
+    from runner import RunContext
 
 STATE_KEY = "runner_ddp/position"
 

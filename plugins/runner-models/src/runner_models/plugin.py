@@ -5,8 +5,7 @@ Imports only the torch-free parameter classes; factories are lazy references.
 
 from __future__ import annotations
 
-from runner import hookimpl
-from runner.registry import RegisterComponent
+from runner import RegisterComponent, hookimpl
 
 
 @hookimpl

@@ -33,9 +33,7 @@ import attrs
 import torch
 import torch.distributed as dist
 
-from runner.builtin.single import SingleDevice
-from runner.engine.job import Job
-from runner.errors import RunnerError
+from runner import Job, RunnerError, SingleDevice
 from runner_ddp.backend import DDP, Stopped, keep_signal_handlers
 from runner_ddp.env import RankEnv
 from runner_ddp.failures import is_collateral

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-from runner.errors import RunnerError
+from runner import RunnerError
 from runner_ddp.backend import Stopped, keep_signal_handlers
 
 INSTALL_HINT = "pip install 'runner-ray[ray]' (or pip install 'ray[train]')"

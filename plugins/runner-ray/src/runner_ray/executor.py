@@ -19,8 +19,7 @@ from typing import Any
 
 import attrs
 
-from runner.processing.cache import Cache
-from runner.processing.shards import Shard, process_shard
+from runner import Cache, Shard, process_shard
 from runner_ray.cluster import ray_session
 from runner_ray.params import RayExecutorParams
 

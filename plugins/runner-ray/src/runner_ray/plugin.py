@@ -5,8 +5,7 @@ Torch- and Ray-free: factories and parameter classes are lazy ``module:attr`` re
 
 from __future__ import annotations
 
-from runner import hookimpl
-from runner.registry import RegisterComponent
+from runner import RegisterComponent, hookimpl
 
 
 @hookimpl

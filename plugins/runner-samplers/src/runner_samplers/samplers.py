@@ -10,8 +10,7 @@ from typing import Any
 
 import torch
 
-from runner.data.samplers import BatchIndexSampler, IndexSampler, ResumableSampler, epoch_generator, shard
-from runner.errors import DataError
+from runner import BatchIndexSampler, DataError, IndexSampler, ResumableSampler, epoch_generator, shard
 
 
 def distributed(

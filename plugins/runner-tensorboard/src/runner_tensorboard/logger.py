@@ -2,7 +2,7 @@
 
 Scalars are named ``stage/metric`` for training (``train/loss``, ``train/lr``) and
 ``stage/key/metric`` for evaluation (``val/main/accuracy``, ``test/main/loss``), at the
-record's optimizer step. Records are queued by :class:`runner.loggers.BufferedLogger` and
+record's optimizer step. Records are queued by :class:`runner._engine.buffered.BufferedLogger` and
 written by a background thread; the event writer then flushes every ``flush_secs``.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runner.loggers import BufferedLogger, flatten, metric_items
+from runner import BufferedLogger, flatten, metric_items
 
 RECIPE_FILE = "recipe.toml"
 
@@ -70,7 +70,7 @@ def _recipe_text(run_dir: Path, resolved: Any) -> str:
     if path.is_file():
         return path.read_text(encoding="utf-8")
     if isinstance(resolved, dict):
-        from runner.recipe.render import render
+        from runner import render_toml as render
 
         return render(resolved)
     return ""

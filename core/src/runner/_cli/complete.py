@@ -1,0 +1,179 @@
+"""Shell completion beyond click's commands and options: recipe files and ``-o`` key paths.
+
+Enable it with click's completion, e.g. for bash::
+
+    eval "$(_RUNNER_COMPLETE=bash_source runner)"
+
+``-o`` completes the key paths a recipe accepts: with a recipe already on the command
+line, the parameters of the components it names (``model.hidden`` for an ``mlp``);
+without one, every key path of the recipe schema. After ``=`` it offers the allowed
+values of keys with a fixed set (``run.precision=bf16``, booleans). Nothing here
+imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem
+
+from runner._contract.recipe_keys import COMPONENT_ARRAYS as _ARRAYS
+from runner._contract.recipe_keys import COMPONENT_TABLES as _TABLES
+
+_SPLIT_PARTS = {"dataset": "dataset", "sampler": "sampler", "collate": "collate"}
+
+
+def complete_recipe(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Directories and ``.toml`` files starting with ``incomplete``."""
+    directory, _, prefix = incomplete.rpartition("/")
+    from pathlib import Path
+
+    base = Path(directory or ".")
+    if directory == "" and incomplete.startswith("/"):
+        base = Path("/")
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except OSError:
+        return []
+    items = []
+    for entry in entries:
+        if not entry.name.startswith(prefix) or (entry.name.startswith(".") and not prefix.startswith(".")):
+            continue
+        shown = f"{directory}/{entry.name}" if directory or incomplete.startswith("/") else entry.name
+        if entry.is_dir():
+            items.append(CompletionItem(shown + "/", type="plain"))
+        elif entry.name.endswith(".toml"):
+            items.append(CompletionItem(shown))
+    return items
+
+
+def _describe(schema: dict[str, Any]) -> str:
+    text = str(schema.get("description", ""))
+    return text.splitlines()[0][:80] if text else ""
+
+
+def _recipe_keys(recipe: dict[str, Any], registry: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Key paths of the components a parsed recipe names, with the schema of each value."""
+    from runner._contract.recipe import LoaderConfig, RunConfig
+    from runner._schema.export import field_schema, params_schema
+    from runner._schema.fields import schema_from_attrs
+
+    keys: list[tuple[str, dict[str, Any]]] = []
+
+    def fields_of(prefix: str, params: Any) -> None:
+        for name, schema in params_schema(params)["properties"].items():
+            keys.append((f"{prefix}.{name}", schema))
+
+    def component(prefix: str, kind: str, table: Any) -> None:
+        names = registry.names(kind)
+        keys.append((f"{prefix}.name", {"enum": names, "description": f"a registered {kind}"}))
+        name = table.get("name") if isinstance(table, dict) else None
+        found = registry.find(kind, name) if isinstance(name, str) else None
+        if found is None:
+            return
+        try:
+            fields_of(prefix, found.schema)
+        except Exception:  # a broken component: complete the rest
+            return
+        if kind == "processor":
+            from runner._contract.recipe import ProcessConfig
+
+            for field in schema_from_attrs(ProcessConfig).fields.values():
+                keys.append((f"{prefix}.{field.name}", field_schema(field)))
+
+    fields_of("run", schema_from_attrs(RunConfig))
+    run: dict[str, Any] = recipe["run"] if isinstance(recipe.get("run"), dict) else {}
+    backend = registry.find("backend", str(run.get("backend", RunConfig().backend)))
+    if backend is not None:
+        fields_of("backend", backend.schema)
+    for key, kind in _TABLES.items():
+        component(key, kind, recipe.get(key, {}))
+    for key, kind in _ARRAYS.items():
+        items = recipe.get(key)
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            component(f"{key}.{index}", kind, item)
+    data: dict[str, Any] = recipe["data"] if isinstance(recipe.get("data"), dict) else {}
+    splits: list[tuple[str, Any]] = [("data.train", data.get("train"))]
+    for section in ("val", "test"):
+        keyed = data.get(section)
+        if isinstance(keyed, dict):
+            splits += [(f"data.{section}.{k}", v) for k, v in keyed.items()]
+    for prefix, split in splits:
+        if not isinstance(split, dict):
+            continue
+        for part, kind in _SPLIT_PARTS.items():
+            if part in split or part == "dataset":
+                component(f"{prefix}.{part}", kind, split.get(part, {}))
+        fields_of(f"{prefix}.loader", schema_from_attrs(LoaderConfig))
+        transforms = split.get("transforms")
+        for index, item in enumerate(transforms if isinstance(transforms, list) else []):
+            component(f"{prefix}.transforms.{index}", "transform", item)
+    return keys
+
+
+def _recipe_on_command_line(ctx: click.Context) -> str | None:
+    """The recipe file already typed. click loses a positional argument that precedes an
+    option still waiting for its value (``run r.toml -o <TAB>``), so the words the shell
+    passed (``COMP_WORDS``, set by click's bash, zsh and fish scripts) are searched too.
+    """
+    import shlex
+
+    try:
+        words = shlex.split(os.environ.get("COMP_WORDS", ""))
+    except ValueError:
+        words = os.environ.get("COMP_WORDS", "").split()
+    for word in [ctx.params.get("recipe"), *ctx.args, *words[1:]]:
+        if isinstance(word, str) and word.endswith(".toml") and os.path.isfile(word):
+            return word
+    return None
+
+
+def override_keys(ctx: click.Context) -> list[tuple[str, dict[str, Any]]]:
+    """Key paths ``-o`` can set here: from the recipe on the command line, else from the schema."""
+    from runner._cli.common import AppState
+
+    registry = AppState.of(ctx).plugins.registry
+    recipe = _recipe_on_command_line(ctx)
+    if recipe is not None:
+        from runner._contract.errors import RunnerError
+        from runner._recipe.source import parse_toml
+
+        try:
+            with open(recipe, encoding="utf-8") as handle:
+                data = parse_toml(handle.read(), recipe)
+        except (OSError, UnicodeDecodeError, RunnerError):
+            data = None
+        if data is not None:
+            return _recipe_keys(data, registry)
+    from runner._schema.export import key_paths, recipe_schema
+
+    return key_paths(recipe_schema(registry))
+
+
+def _values(schema: dict[str, Any]) -> list[str]:
+    if "enum" in schema:
+        return [v if isinstance(v, str) else str(v).lower() for v in schema["enum"]]
+    if schema.get("type") == "boolean":
+        return ["true", "false"]
+    return []
+
+
+def complete_override(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Complete ``-o KEY.PATH=VALUE``: key paths, then the allowed values of the key."""
+    try:
+        keys = override_keys(ctx)
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    if "=" in incomplete:
+        key, _, value = incomplete.partition("=")
+        for path, schema in keys:
+            if path == key:
+                return [CompletionItem(f"{key}={v}") for v in _values(schema) if v.startswith(value)]
+        return []
+    return [
+        CompletionItem(path, help=_describe(schema))
+        for path, schema in keys
+        if path.startswith(incomplete) and not path.endswith(".")
+    ]

@@ -1,0 +1,169 @@
+"""``runner runs [DIR]`` and ``runner runs compare A B``: what is in a runs directory."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner._contract.errors import RunnerError
+
+STATUS_STYLE = {"finished": "green", "running": "cyan", "crashed": "bold red"}
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+
+
+class _RunsGroup(click.Group):
+    """``runs [DIR]`` lists; ``runs compare A B`` is a subcommand, not a directory named compare."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] in self.commands:
+            params = self.params
+            self.params = [p for p in params if p.name != "directory"]
+            try:
+                return super().parse_args(ctx, args)
+            finally:
+                self.params = params
+        return super().parse_args(ctx, args)
+
+
+@click.group("runs", cls=_RunsGroup, invoke_without_command=True)
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--metric", metavar="NAME", help="Validation metric for the 'best' column (accuracy, main/loss, ...).")
+@click.pass_context
+def runs_group(ctx: click.Context, directory: Path | None = None, metric: str | None = None) -> None:
+    """List the runs in DIR (default: runs/): status (finished, running, crashed), steps,
+    best validation metric and wall time. 'runner runs compare A B' compares two.
+
+    A run is running while its process touches heartbeat.json, finished once it wrote
+    summary.json, and crashed otherwise.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from runner._cli.tools.runs import find_runs, read_run
+
+    root = directory if directory is not None else Path("runs")
+    if not root.exists():
+        raise RunnerError(f"no runs directory {root}")
+    found = find_runs(root)
+    if not found:
+        click.echo(f"no runs in {root}")
+        return
+    infos = sorted((read_run(p, metric) for p in found), key=lambda i: (i.started or 0.0, str(i.path)))
+    table = Table(title=escape(f"runs in {root}"), title_justify="left")
+    table.add_column("run", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("steps", justify="right")
+    table.add_column("best", no_wrap=True)
+    table.add_column("wall time", justify="right")
+    table.add_column("started", no_wrap=True)
+    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=60)
+    for info in infos:
+        name = str(info.path.relative_to(root)) if info.path != root else info.name
+        best = f"{info.best.metric} {info.best.value:.4g} @ {info.best.step}" if info.best else "-"
+        table.add_row(
+            escape(name),
+            f"[{STATUS_STYLE[info.status]}]{info.status}[/]",
+            "-" if info.steps is None else str(info.steps),
+            escape(best),
+            _duration(info.seconds),
+            _when(info.started),
+            escape(info.note),
+        )
+    _console().print(table)
+
+
+def _final_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Last value of every metric per stage and loader key (``val/main/accuracy``)."""
+    from runner._engine.buffered import metric_items
+
+    final: dict[str, float] = {}
+    for record in records:
+        final.update(metric_items(record))
+    return final
+
+
+def _recipe_tree(run_dir: Path) -> dict[str, Any]:
+    from runner._engine.rundir import RECIPE_FILE
+    from runner._recipe.source import parse_toml
+
+    path = run_dir / RECIPE_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunnerError(f"{run_dir} has no {RECIPE_FILE}: not a run directory?") from exc
+    return parse_toml(text, str(path))
+
+
+@runs_group.command("compare")
+@click.argument("first", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("second", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--all", "show_all", is_flag=True, help="Show every recipe key, not only those that differ.")
+def compare_command(first: Path, second: Path, show_all: bool) -> None:
+    """Compare two runs: their recipe differences (from each run's recipe.toml) next to
+    their status, steps, wall time and final metrics."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from runner._cli.tools.runs import read_records, read_run
+    from runner._engine.buffered import flatten
+
+    recipes = [flatten(_recipe_tree(d)) for d in (first, second)]
+    infos = [read_run(d) for d in (first, second)]
+    finals = [_final_metrics(read_records(d)) for d in (first, second)]
+    a_name, b_name = str(first), str(second)
+    missing = "[dim]-[/]"
+
+    table = Table(title=escape(f"{a_name} vs {b_name}"), title_justify="left")
+    table.add_column("", no_wrap=True)
+    table.add_column(escape(a_name), overflow="fold")
+    table.add_column(escape(b_name), overflow="fold")
+
+    keys = list(dict.fromkeys([*recipes[0], *recipes[1]]))
+    differing = [k for k in keys if recipes[0].get(k) != recipes[1].get(k)]
+    table.add_section()
+    table.add_row("[bold]recipe[/]", "", "" if differing or show_all else "[dim]identical[/]")
+    for key in keys if show_all else differing:
+        values = [r.get(key) for r in recipes]
+        style = "yellow" if key in differing else "default"
+        cells = [missing if v is None else f"[{style}]{escape(str(v))}[/]" for v in values]
+        table.add_row(escape(key), *cells)
+
+    table.add_section()
+    table.add_row("[bold]run[/]", "", "")
+    table.add_row("status", *(f"[{STATUS_STYLE[i.status]}]{i.status}[/]" for i in infos))
+    table.add_row("steps", *("-" if i.steps is None else str(i.steps) for i in infos))
+    table.add_row("wall time", *(_duration(i.seconds) for i in infos))
+    if any(i.note for i in infos):
+        table.add_row("note", *(escape(i.note) for i in infos))
+
+    table.add_section()
+    table.add_row("[bold]final metrics[/]", "", "")
+    for name in dict.fromkeys([*finals[0], *finals[1]]):
+        values = [f.get(name) for f in finals]
+        table.add_row(escape(name), *(missing if v is None else f"{v:.6g}" for v in values))
+    _console().print(table)

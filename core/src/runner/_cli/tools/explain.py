@@ -1,0 +1,320 @@
+"""``runner explain RECIPE``: where every component and value of a recipe comes from.
+
+For each component the recipe names: the plugin (distribution and version) providing it
+and its resolved parameters, each with its source: ``default``, the recipe's
+``file:line``, or the ``-o`` override that set it. Then, for each hook, the
+implementations in the order they are called: registration hooks in plugin load order
+(the registry calls them), every other hook in pluggy's order (wrappers first, then
+``tryfirst``, then plain ones with the last registered first, then ``trylast``), including the
+callback objects (``[[callbacks]]``, ``[checkpoint]``) that join when the run starts;
+their methods are read from the source without importing it, so nothing here imports
+torch.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from runner._contract.recipe import ComponentConfig, Recipe, SplitConfig
+from runner._plugins.manager import CALLBACK_HOOKS, PluginManager
+from runner._plugins.registry import Component
+from runner._recipe.locate import KeyPath, Location
+from runner._recipe.source import COMMAND_LINE, RecipeSource, format_path
+
+
+@attrs.frozen
+class Value:
+    """One resolved parameter and where it came from."""
+
+    key: str
+    value: Any
+    source: str  # "default", "file:line" or "-o key=value"
+
+
+@attrs.frozen
+class Explained:
+    """One component (or core section) of a recipe."""
+
+    path: str
+    kind: str
+    name: str
+    provider: str
+    values: list[Value]
+
+
+@attrs.frozen
+class Impl:
+    """One hook implementation, in call order."""
+
+    owner: str
+    provider: str
+    flags: tuple[str, ...]
+
+
+def parse_path(text: str) -> KeyPath:
+    """Inverse of :func:`format_path`: ``callbacks[0].name`` → ``("callbacks", 0, "name")``."""
+    parts: list[str | int] = []
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", text):
+        parts.append(int(token[1:-1]) if token.startswith("[") else token)
+    return tuple(parts)
+
+
+def origin(source: RecipeSource, path: KeyPath) -> str:
+    """Where the value at ``path`` came from: ``-o ...``, ``file:line`` or ``default``."""
+    locations = source.sources.locations
+    key = path
+    while key:  # an override of the key or of a table above it owns the value
+        location = locations.get(key)
+        if location is not None and location.file.startswith(COMMAND_LINE):
+            return location.file[len(COMMAND_LINE) :].strip()
+        key = key[:-1]
+    exact: Location | None = locations.get(path)
+    if exact is None:
+        return "default"
+    return f"{exact.file}:{exact.line}" if exact.line is not None else exact.file
+
+
+def _values(source: RecipeSource, base: KeyPath, table: dict[str, Any]) -> list[Value]:
+    return [Value(key, value, origin(source, (*base, key))) for key, value in table.items()]
+
+
+def _component(source: RecipeSource, plugins: PluginManager, config: ComponentConfig, base: KeyPath) -> Explained:
+    component = plugins.registry.get(config.kind, config.name)
+    table = {**config.framework, **config.params}
+    return Explained(format_path(base), config.kind, config.name, str(component.plugin), _values(source, base, table))
+
+
+def _split(source: RecipeSource, plugins: PluginManager, split: SplitConfig, base: KeyPath) -> list[Explained]:
+    out = [_component(source, plugins, split.dataset, (*base, "dataset"))]
+    loader = _values(source, (*base, "loader"), split.loader.to_dict())
+    out.append(Explained(format_path((*base, "loader")), "loader", "", "runner-core", loader))
+    if split.sampler is not None:
+        out.append(_component(source, plugins, split.sampler, (*base, "sampler")))
+    if split.collate is not None:
+        out.append(_component(source, plugins, split.collate, (*base, "collate")))
+    for index, transform in enumerate(split.transforms):
+        out.append(_component(source, plugins, transform, (*base, "transforms", index)))
+    return out
+
+
+def explain_components(source: RecipeSource, recipe: Recipe, plugins: PluginManager) -> list[Explained]:
+    """Every section and component of ``recipe`` with its provider and the source of each value."""
+    out = [Explained("run", "run", "", "runner-core", _values(source, ("run",), attrs.asdict(recipe.run)))]
+    if recipe.train is not None:
+        out += _split(source, plugins, recipe.train, ("data", "train"))
+    for section in ("val", "test"):
+        for key, split in getattr(recipe, section).items():
+            out += _split(source, plugins, split, ("data", section, key))
+    if recipe.datamodule is not None:
+        out.append(_component(source, plugins, recipe.datamodule, ("datamodule",)))
+    for config in (recipe.model, recipe.task, recipe.optimizer, recipe.scheduler, recipe.checkpoint):
+        if config is not None:
+            out.append(_component(source, plugins, config, parse_path(config.path)))
+    out.append(_component(source, plugins, recipe.backend, ("backend",)))
+    for config in (*recipe.callbacks, *recipe.loggers, *recipe.process):
+        out.append(_component(source, plugins, config, parse_path(config.path)))
+    return out
+
+
+# -- hooks -------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Pending:
+    """Stands in for a pluggy HookImpl when placing run-time callback objects in order."""
+
+    owner: str
+    provider: str
+    tryfirst: bool = False
+    trylast: bool = False
+    wrapper: bool = False
+    hookwrapper: bool = False
+
+
+def _insert(impls: list[Any], impl: Any) -> None:
+    """pluggy's ``HookCaller._add_hookimpl``: the list is called in reverse."""
+    split = next((i for i, m in enumerate(impls) if m.hookwrapper or m.wrapper), len(impls))
+    start, end = (split, len(impls)) if impl.hookwrapper or impl.wrapper else (0, split)
+    if impl.trylast:
+        impls.insert(start, impl)
+    elif impl.tryfirst:
+        impls.insert(end, impl)
+    else:
+        i = end - 1
+        while i >= start and impls[i].tryfirst:
+            i -= 1
+        impls.insert(i + 1, impl)
+
+
+def _flags(impl: Any) -> tuple[str, ...]:
+    flags = []
+    if impl.wrapper or impl.hookwrapper:
+        flags.append("wrapper" if impl.wrapper else "hookwrapper")
+    if impl.tryfirst:
+        flags.append("tryfirst")
+    if impl.trylast:
+        flags.append("trylast")
+    return tuple(flags)
+
+
+def _class_methods(component: Component) -> dict[str, dict[str, bool]] | None:
+    """Hook methods of a callback component's class, read from source (no import), or None."""
+    ref = component.factory_ref
+    if not isinstance(ref, str):
+        target = ref
+        methods: dict[str, dict[str, bool]] = {n: {} for n in CALLBACK_HOOKS if callable(getattr(target, n, None))}
+        return methods
+    module_name, _, attr = ref.partition(":")
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    try:
+        with open(spec.origin, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError):
+        return None
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    node: ast.ClassDef | None = classes.get(attr)
+    if node is None and attr in functions:  # a factory function: follow its return annotation
+        returns = functions[attr].returns
+        name = returns.id if isinstance(returns, ast.Name) else getattr(returns, "value", None)
+        node = classes.get(name) if isinstance(name, str) else None
+    if node is None:
+        return None
+    found: dict[str, dict[str, bool]] = {}
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name in CALLBACK_HOOKS:
+            options: dict[str, bool] = {}
+            for decorator in item.decorator_list:
+                if isinstance(decorator, ast.Call):
+                    for keyword in decorator.keywords:
+                        if keyword.arg and isinstance(keyword.value, ast.Constant):
+                            options[keyword.arg] = bool(keyword.value.value)
+            found[item.name] = options
+    return found
+
+
+def explain_hooks(recipe: Recipe, plugins: PluginManager) -> tuple[dict[str, list[Impl]], list[str]]:
+    """``{hook: implementations in call order}`` and notes on callback objects read from source."""
+    from runner import hookspecs
+
+    runtime: list[tuple[str, Component, dict[str, dict[str, bool]]]] = []
+    notes: list[str] = []
+    configs: list[ComponentConfig] = list(recipe.callbacks)
+    if recipe.checkpoint is not None:
+        configs.append(recipe.checkpoint)
+    for index, config in enumerate(configs):
+        component = plugins.registry.get(config.kind, config.name)
+        owner = f"{config.kind}:{config.name}#{index}"
+        methods = _class_methods(component)
+        if methods is None:
+            notes.append(f"{owner}: hook methods unknown until the run builds it ({component.factory_ref})")
+            continue
+        runtime.append((owner, component, methods))
+
+    order: dict[str, list[Impl]] = {}
+    specs = [n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, f"{hookspecs.PROJECT}_spec")]
+    for name in specs:
+        impls: list[Any] = list(plugins.hook(name).get_hookimpls())
+        for owner, component, methods in runtime:
+            if name in methods:
+                options = methods[name]
+                _insert(
+                    impls,
+                    _Pending(
+                        owner,
+                        str(component.plugin),
+                        tryfirst=options.get("tryfirst", False),
+                        trylast=options.get("trylast", False),
+                        wrapper=options.get("wrapper", False),
+                        hookwrapper=options.get("hookwrapper", False),
+                    ),
+                )
+        if not impls:
+            continue
+        rows = []
+        # The registry calls registration hooks itself, in plugin load order; pluggy calls the others.
+        called = impls if name.startswith("register_") else list(reversed(impls))
+        for impl in called:
+            if isinstance(impl, _Pending):
+                rows.append(Impl(impl.owner, impl.provider, _flags(impl)))
+            else:
+                rows.append(Impl(impl.plugin_name, str(plugins.info(impl.plugin_name)), _flags(impl)))
+        order[name] = rows
+    return order, notes
+
+
+def _show(value: Any) -> str:
+    from runner._schema.export import json_value
+
+    if value is None:
+        return "unset"
+
+    try:
+        import json
+
+        return json.dumps(json_value(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def render_text(path: str, components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str]) -> str:
+    """The human-readable report ``runner explain`` prints."""
+    lines = [f"recipe {path}", ""]
+    for item in components:
+        title = f"[{item.path}]"
+        if item.name:
+            title += f" {item.kind} {item.name!r} from {item.provider}"
+        else:
+            title += f" (core, {item.provider})"
+        lines.append(title)
+        width = max((len(v.key) for v in item.values), default=0)
+        for value in item.values:
+            shown = f"{value.key.ljust(width)} = {_show(value.value)}"
+            lines.append(f"  {shown.ljust(max(len(shown), 40))}  # {value.source}")
+        lines.append("")
+    lines.append("hooks, implementations in call order:")
+    for name, impls in hooks.items():
+        lines.append(f"  {name}")
+        for rank, impl in enumerate(impls, 1):
+            flags = f" [{', '.join(impl.flags)}]" if impl.flags else ""
+            lines.append(f"    {rank}. {impl.owner} ({impl.provider}){flags}")
+    for note in notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def as_json(components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str]) -> dict[str, Any]:
+    """The report as JSON-ready data."""
+    from runner._schema.export import json_value
+
+    def plain(value: Any) -> Any:
+        try:
+            return json_value(value)
+        except TypeError:
+            return repr(value)
+
+    return {
+        "components": [
+            {
+                "path": c.path,
+                "kind": c.kind,
+                "name": c.name,
+                "provider": c.provider,
+                "params": [{"key": v.key, "value": plain(v.value), "source": v.source} for v in c.values],
+            }
+            for c in components
+        ],
+        "hooks": {name: [attrs.asdict(impl) for impl in impls] for name, impls in hooks.items()},
+        "notes": notes,
+    }

@@ -1,0 +1,159 @@
+"""The validated, resolved form of a recipe.
+
+The core's own sections (``[run]``, loader tables) are attrs classes whose fields are
+the schema; component tables (``name = ...`` plus parameters) become
+:class:`ComponentConfig` checked against the registered component's schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from runner._contract.params import at_least, one_of_patterns, param
+
+
+@attrs.define
+class RunConfig:
+    """The ``[run]`` table: how long and where to train."""
+
+    name: str = param("run", doc="Run name; the default run directory is runs/<name>.")
+    seed: int = param(0, doc="Seed for python, numpy and torch; loaders and samplers derive theirs from it.")
+    epochs: int | None = param(None, doc="Number of training epochs (or set max_steps).", check=at_least(1))
+    max_steps: int | None = param(
+        None, doc="Stop after this many optimizer steps (wins over epochs when both are set).", check=at_least(1)
+    )
+    device: str = param(
+        "auto",
+        doc='"auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N" or "mps".',
+        check=one_of_patterns("auto", "cpu", "cuda", r"cuda:\d+", "mps"),
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = param(
+        "fp32", doc="Autocast precision: bf16 on CPU or CUDA; fp16 on CUDA only, with a gradient scaler."
+    )
+    grad_accum: int = param(1, doc="Micro-batches accumulated per optimizer step.", check=at_least(1))
+    clip_grad_norm: float | None = param(None, doc="Clip the global gradient norm to this value.", check=at_least(0))
+    val_every: int | None = param(
+        None, doc="Validate every N optimizer steps; by default at the end of every epoch.", check=at_least(1)
+    )
+    log_every: int = param(10, doc="Log training metrics every N optimizer steps.", check=at_least(1))
+    max_val_batches: int | None = param(None, doc="Limit batches per validation/test loader.", check=at_least(1))
+    backend: str = param("single", doc="Registered backend that runs the loop (see the [backend] table).")
+    deterministic: bool = param(False, doc="Use torch's deterministic algorithms (exact reruns).")
+    test: bool = param(True, doc="Run the [data.test] loaders after training.")
+
+
+@attrs.define
+class LoaderConfig:
+    """A loader table (helios ``DataLoaderParams``)."""
+
+    batch_size: int = param(1, doc="Samples per batch.", check=at_least(1))
+    shuffle: bool = param(False, doc="Shuffle every epoch (seeded; resumable).")
+    num_workers: int = param(0, doc="Worker processes loading data.", check=at_least(0))
+    pin_memory: bool = param(True, doc="Page-locked host memory, applied only when training on CUDA.")
+    drop_last: bool = param(False, doc="Drop the last incomplete batch.")
+    debug_mode: bool = param(False, doc="Force num_workers = 0 and no prefetch, for debugging.")
+    random_seed: int | None = param(None, doc="Loader seed; defaults to [run] seed.")
+    is_distributed: bool | None = param(None, doc="Shard across ranks; defaults to the backend's world size > 1.")
+    persistent_workers: bool = param(False, doc="Keep worker processes alive between epochs.")
+    prefetch_factor: int | None = param(None, doc="Batches prefetched per worker.", check=at_least(1))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields (round-trips through :meth:`from_dict`)."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, table: dict[str, Any]) -> LoaderConfig:
+        """Build from a table of fields (unknown keys raise ``TypeError``)."""
+        return cls(**table)
+
+
+@attrs.define
+class ProcessConfig:
+    """Framework keys of a ``[[process]]`` step, next to the processor's own parameters."""
+
+    inputs: list[str] = param(
+        [], doc="Input files or glob patterns (relative to the recipe's directory), split across processes."
+    )
+    process_count: int = param(1, doc="Processes (or threads) that share the inputs.", check=at_least(1))
+    executor: str | dict[str, Any] = param(
+        "process",
+        doc="Who runs the shards: a registered executor by name (built in: 'process', 'thread', 'inline'), "
+        "or a table { name = ..., parameters }.",
+    )
+    output: str | None = param(None, doc="Name of the merged output (default: the processor name).")
+    shard_size: int = param(
+        1, doc="Inputs per cached shard: a changed input re-processes its shard.", check=at_least(1)
+    )
+    format: Literal["safetensors", "npz"] = param("safetensors", doc="File format of the cached shards.")
+    cache_dir: str | None = param(
+        None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else ~/.cache/runner/process)."
+    )
+    analyze: bool = param(False, doc="Also run the processor's analyze() and store its statistics.")
+
+
+PROCESS_KEYS: tuple[str, ...] = tuple(a.name for a in attrs.fields(ProcessConfig))
+
+
+@attrs.frozen
+class ComponentConfig:
+    """A component named in a recipe, with its parameters (defaults filled in)."""
+
+    kind: str
+    name: str
+    params: dict[str, Any]
+    path: str
+    framework: dict[str, Any] = attrs.Factory(dict)
+    """Keys the framework reads next to the parameters (``[[process]]``: see :class:`ProcessConfig`)."""
+
+    def table(self) -> dict[str, Any]:
+        return {"name": self.name, **self.framework, **self.params}
+
+
+@attrs.frozen
+class SplitConfig:
+    """One data loader: dataset, loader settings and optional sampler/collate/transforms."""
+
+    key: str
+    dataset: ComponentConfig
+    loader: LoaderConfig
+    sampler: ComponentConfig | None = None
+    collate: ComponentConfig | None = None
+    transforms: tuple[ComponentConfig, ...] = ()
+    loader_component: ComponentConfig | None = None
+    """A registered loader named by ``loader.name`` (its own parameters), or None."""
+
+
+@attrs.frozen
+class Recipe:
+    """A validated recipe. ``resolved`` is the full tree with every default filled in."""
+
+    path: str
+    run: RunConfig
+    model: ComponentConfig
+    task: ComponentConfig
+    optimizer: ComponentConfig
+    backend: ComponentConfig
+    resolved: dict[str, Any]
+    train: SplitConfig | None = None
+    val: dict[str, SplitConfig] = attrs.Factory(dict)
+    test: dict[str, SplitConfig] = attrs.Factory(dict)
+    scheduler: ComponentConfig | None = None
+    callbacks: tuple[ComponentConfig, ...] = ()
+    loggers: tuple[ComponentConfig, ...] = ()
+    checkpoint: ComponentConfig | None = None
+    datamodule: ComponentConfig | None = None
+    process: tuple[ComponentConfig, ...] = ()
+    plugins: tuple[str, ...] = ()
+
+    def components(self) -> list[ComponentConfig]:
+        """Every component the recipe names, in recipe order."""
+        found: list[ComponentConfig] = []
+        for split in [self.train, *self.val.values(), *self.test.values()]:
+            if split is not None:
+                found += [split.dataset, *filter(None, [split.sampler, split.collate]), *split.transforms]
+                found += [split.loader_component] if split.loader_component is not None else []
+        found += [self.model, self.task, self.optimizer, self.backend]
+        found += [c for c in (self.scheduler, self.checkpoint, self.datamodule) if c is not None]
+        return [*found, *self.callbacks, *self.loggers, *self.process]

@@ -1,0 +1,70 @@
+"""The files of a run directory, and the heartbeat that marks a run in progress (torch-free).
+
+The engine writes, on the primary process:
+
+- ``recipe.toml``: the resolved recipe, at start;
+- ``heartbeat.json``: ``{"pid", "host", "started"}`` at start, its modification time
+  refreshed every :data:`HEARTBEAT_SECS` by a daemon thread, and ``"ended"`` (plus
+  ``"error"`` when the run raised) added when the run stops;
+- ``metrics.jsonl``: every record;
+- ``summary.json``: when the run finished.
+
+From these a run is *finished* (summary.json written after the heartbeat started),
+*running* (heartbeat not ended, fresh, and on this host its process alive) or *crashed*
+(anything else: it raised, was killed, or its machine went away).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+HEARTBEAT_FILE = "heartbeat.json"
+SUMMARY_FILE = "summary.json"
+RECIPE_FILE = "recipe.toml"
+#: How often a live run touches its heartbeat; one older than 3x this is a dead run's.
+HEARTBEAT_SECS = 20.0
+
+
+class Heartbeat:
+    """Marks a run directory as in progress; :meth:`stop` records how the run ended."""
+
+    def __init__(self, run_dir: Path, interval: float = HEARTBEAT_SECS) -> None:
+        self.path = Path(run_dir) / HEARTBEAT_FILE
+        self.interval = interval
+        self.info: dict[str, Any] = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Heartbeat:
+        self._write()
+        self._thread = threading.Thread(target=self._beat, name="runner-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, error: BaseException | None = None) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.info["ended"] = time.time()
+        if error is not None:
+            self.info["error"] = f"{type(error).__name__}: {error}"
+        with contextlib.suppress(OSError):
+            self._write()
+
+    def _write(self) -> None:
+        tmp = self.path.with_name(f".{HEARTBEAT_FILE}.tmp")
+        tmp.write_text(json.dumps(self.info) + "\n", encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self.interval):
+            with contextlib.suppress(OSError):
+                os.utime(self.path)

@@ -1,0 +1,1 @@
+"""Private: not part of runner's public API (import from ``runner``)."""

@@ -1,0 +1,239 @@
+"""Named components that plugins register and recipes refer to.
+
+A component is a factory plus the schema of its recipe parameters. Registration never
+imports the factory's module: ``factory`` may be a lazy ``"module:attribute"`` string,
+and ``params`` (an attrs class, or a lazy ``"module:attribute"`` reference to one)
+describes the parameters so recipes validate without importing torch. Without ``params``
+the schema is read from the factory's signature.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from runner._contract.errors import PluginError, RunnerError
+from runner._contract.registration import PluginInfo
+from runner._contract.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from runner._schema.fields import ParamSchema
+
+KINDS: tuple[str, ...] = (
+    "dataset",
+    "collate",
+    "sampler",
+    "transform",
+    "processor",
+    "datamodule",
+    "model",
+    "task",
+    "optimizer",
+    "scheduler",
+    "callback",
+    "backend",
+    "checkpointer",
+    "logger",
+    "loader",
+    "executor",
+)
+
+#: Arguments the engine passes to factories of each kind at build time. They are not
+#: recipe parameters, so they are left out of the schema read from a signature.
+RUNTIME_ARGS: dict[str, frozenset[str]] = {
+    "sampler": frozenset({"dataset", "seed"}),
+    "optimizer": frozenset({"model"}),
+    "scheduler": frozenset({"optimizer", "total_steps", "steps_per_epoch"}),
+    "checkpointer": frozenset({"run_dir"}),
+    "logger": frozenset({"run_dir"}),
+    "dataset": frozenset({"seed"}),
+    "loader": frozenset({"split", "registry", "train", "on_cuda", "collate", "sampler_factory", "loader_config"}),
+}
+#: Every factory may ask for the build context by declaring a ``ctx`` parameter.
+CONTEXT_ARG = "ctx"
+
+
+def resolve_reference(ref: str) -> Any:
+    """Import ``"package.module:attribute"`` and return the attribute."""
+    module_name, _, attr_path = ref.partition(":")
+    if not module_name or not attr_path:
+        raise ValueError(f"lazy reference {ref!r} must look like 'package.module:attribute'")
+    target: Any = importlib.import_module(module_name)
+    for part in attr_path.split("."):
+        target = getattr(target, part)
+    return target
+
+
+@attrs.define(eq=False)
+class Component:
+    """A registered factory: its kind, recipe name, parameter schema and owner."""
+
+    kind: str
+    name: str
+    factory_ref: Callable[..., Any] | str
+    plugin: PluginInfo
+    params: type | str | None = None
+    doc: str = ""
+    _factory: Callable[..., Any] | None = attrs.field(default=None, init=False)
+    _schema: ParamSchema | None = attrs.field(default=None, init=False)
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        """The factory, imported on first use."""
+        if self._factory is None:
+            self._factory = self._resolve(self.factory_ref, "")
+        return self._factory
+
+    @property
+    def schema(self) -> ParamSchema:
+        """The parameter schema, read from ``params`` or the factory signature."""
+        if self._schema is None:
+            from runner._schema.fields import schema_from_attrs, schema_from_callable
+
+            excluded = RUNTIME_ARGS.get(self.kind, frozenset()) | {CONTEXT_ARG}
+            params_class = self.params_class
+            if params_class is not None:
+                self._schema = schema_from_attrs(params_class)
+            else:
+                self._schema = schema_from_callable(self.factory, excluded)
+        return self._schema
+
+    @property
+    def params_class(self) -> type | None:
+        """The attrs class describing the parameters (imported on first use if lazy)."""
+        if isinstance(self.params, str):
+            self.params = self._resolve(self.params, "parameters ")
+        return self.params if isinstance(self.params, type) else None
+
+    def _resolve(self, ref: Any, what: str) -> Any:
+        """Import a lazy ``"module:attr"`` reference; a failure names the component's plugin."""
+        if not isinstance(ref, str):
+            return ref
+        try:
+            return resolve_reference(ref)
+        except Exception as exc:
+            raise PluginError(
+                f"{self.kind} {self.name!r} from plugin {self.plugin}: "
+                f"cannot import {what}{ref!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    @property
+    def summary(self) -> str:
+        """First line of the component's documentation."""
+        params_class = None if self.doc else self.params_class
+        text = self.doc or (params_class.__doc__ if params_class is not None else "") or ""
+        return text.strip().splitlines()[0] if text.strip() else ""
+
+    def build(self, params: dict[str, Any], **runtime: Any) -> Any:
+        """Call the factory with recipe ``params`` plus the runtime arguments it declares."""
+        from runner._schema.fields import accepted_runtime_args
+
+        factory = self.factory
+        accepted = accepted_runtime_args(factory, set(runtime))
+        kwargs = {k: v for k, v in runtime.items() if k in accepted}
+        try:
+            return factory(**params, **kwargs)
+        except RunnerError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"{self.kind} {self.name!r} (plugin {self.plugin}) failed to build: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+@attrs.define
+class CommandEntry:
+    """A CLI subcommand contributed by a plugin (``command`` may be a lazy reference)."""
+
+    name: str
+    command: Any
+    help: str
+    plugin: PluginInfo
+
+    def load(self) -> Any:
+        """Return the ``click.Command``, importing it if registered lazily."""
+        if isinstance(self.command, str):
+            self.command = resolve_reference(self.command)
+        return self.command
+
+
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name: ambiguous, so never resolved by picking one."""
+
+
+class UnknownComponentError(RunnerError):
+    """A recipe names a component nobody registered."""
+
+
+class Registry:
+    """All components of one plugin manager, by kind and name."""
+
+    def __init__(self) -> None:
+        self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+        self.commands: dict[str, CommandEntry] = {}
+
+    def add(self, component: Component) -> None:
+        """Add a component; a second one of the same kind and name is an error."""
+        if component.kind not in self._components:
+            raise PluginError(f"unknown component kind {component.kind!r}")
+        existing = self._components[component.kind].get(component.name)
+        if existing is not None:
+            raise DuplicateNameError(
+                f"duplicate {component.kind} name {component.name!r}: registered by "
+                f"{existing.plugin} and by {component.plugin}"
+            )
+        self._components[component.kind][component.name] = component
+
+    def add_command(self, entry: CommandEntry) -> None:
+        """Add a CLI subcommand; names are unique like components."""
+        existing = self.commands.get(entry.name)
+        if existing is not None:
+            raise DuplicateNameError(
+                f"duplicate command {entry.name!r}: registered by {existing.plugin} and by {entry.plugin}"
+            )
+        self.commands[entry.name] = entry
+
+    def remove_plugin(self, plugin_name: str) -> None:
+        """Drop every component and command a plugin registered."""
+        for by_name in self._components.values():
+            for name in [n for n, c in by_name.items() if c.plugin.name == plugin_name]:
+                del by_name[name]
+        for name in [n for n, e in self.commands.items() if e.plugin.name == plugin_name]:
+            del self.commands[name]
+
+    def names(self, kind: str) -> list[str]:
+        """Registered names of ``kind``, sorted."""
+        return sorted(self._components[kind])
+
+    def find(self, kind: str, name: str) -> Component | None:
+        """The component or None."""
+        return self._components[kind].get(name)
+
+    def get(self, kind: str, name: str) -> Component:
+        """The component, or an error with a did-you-mean."""
+        component = self.find(kind, name)
+        if component is None:
+            raise UnknownComponentError(self.unknown_message(kind, name))
+        return component
+
+    def unknown_message(self, kind: str, name: str) -> str:
+        """``unknown dataset 'digts' (did you mean 'digits'?)`` style message."""
+        message = f"unknown {kind} {name!r}"
+        hint = did_you_mean(name, self.names(kind))
+        if hint:
+            message += f" ({hint})"
+        else:
+            known = ", ".join(self.names(kind)) or "none installed"
+            message += f"; registered {kind}s: {known}"
+        return message
+
+    def __iter__(self) -> Iterator[Component]:
+        for by_name in self._components.values():
+            yield from by_name.values()
+
+    def by_plugin(self, plugin_name: str) -> list[Component]:
+        """Components a given plugin registered."""
+        return [c for c in self if c.plugin.name == plugin_name]

@@ -1,0 +1,152 @@
+"""Reading a recipe file and applying ``-o key.path=value`` overrides (no validation yet)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from runner._contract.errors import Problem, RecipeError, RunnerError
+from runner._recipe.locate import KeyPath, Location, SourceMap, locate
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+_POSITION = re.compile(r"\(at (?:line (\d+), column (\d+)|end of document)\)")
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_./:+-]*")
+COMMAND_LINE = "<command line>"
+
+
+@attrs.define
+class RecipeSource:
+    """A parsed recipe tree with the location of every key."""
+
+    path: str
+    data: dict[str, Any]
+    sources: SourceMap
+    problems: list[Problem] = attrs.Factory(list)
+    """Overrides that could not be applied (``read_recipe(..., collect=True)``); validation
+    reports them with the recipe's own problems."""
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.path).resolve().parent
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """``("callbacks", 0, "name")`` → ``callbacks[0].name``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def parse_toml(text: str, file: str) -> dict[str, Any]:
+    """Parse TOML, turning a syntax error into a located :class:`RecipeError`."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _POSITION.search(message)
+        line = column = None
+        if match:
+            if match.group(1):
+                line, column = int(match.group(1)), int(match.group(2))
+            else:  # an unclosed array or string: point at the end of the file
+                line, column = text.count("\n") + 1, len(text) - text.rfind("\n")
+            message = message[: match.start()].strip()
+        raise RecipeError([Problem("", f"TOML syntax error: {message}", file, line, column)]) from None
+
+
+def read_recipe(path: str | Path, overrides: Iterable[str] = (), *, collect: bool = False) -> RecipeSource:
+    """Read ``path`` and apply overrides; every bad override is reported together: raised
+    at once, or with ``collect`` kept in ``source.problems`` for :func:`validate` to report
+    next to the recipe's own problems."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunnerError(f"recipe file {file} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunnerError(f"cannot read recipe file {file}: {exc}") from None
+    data = parse_toml(text, file)
+    source = RecipeSource(file, data, locate(text, file))
+    problems = [p for p in (apply_override(source, item) for item in overrides) if p is not None]
+    if problems and not collect:
+        raise RecipeError(problems)
+    source.problems.extend(problems)
+    return source
+
+
+def parse_override(item: str) -> tuple[KeyPath, Any]:
+    """``"a.b.0.c=1e-3"`` → ``(("a", "b", 0, "c"), 0.001)``; values are TOML, bare words strings."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ValueError("expected key.path=value")
+    parts: list[str | int] = []
+    for part in key.strip().split("."):
+        if not part:
+            raise ValueError(f"empty key in {key.strip()!r}")
+        parts.append(int(part) if part.isdigit() else part)
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        if not _BARE_WORD.fullmatch(raw):
+            raise ValueError(f"cannot parse value {raw!r} as TOML (quote strings: key='text')") from None
+        value = raw
+    return tuple(parts), value
+
+
+def apply_override(source: RecipeSource, item: str) -> Problem | None:
+    """Set one override into ``source``; return a problem instead of raising."""
+    location = Location(f"{COMMAND_LINE} -o {item}")
+    try:
+        path, value = parse_override(item)
+    except ValueError as exc:
+        return Problem("", f"bad override: {exc}", location.file)
+    node: Any = source.data
+    for depth, part in enumerate(path[:-1]):
+        child = _child(node, part)
+        if child is None:
+            if isinstance(node, dict) and isinstance(part, str):
+                node[part] = child = {}
+            else:
+                return Problem(
+                    format_path(path[: depth + 1]), "bad override: no such item to descend into", location.file
+                )
+        if not isinstance(child, (dict, list)):
+            return Problem(format_path(path[: depth + 1]), "bad override: not a table", location.file)
+        node = child
+    if not _assign(node, path[-1], value):
+        return Problem(format_path(path), "bad override: no such item", location.file)
+    source.sources.override(path, location)
+    return None
+
+
+def _assign(node: Any, key: str | int, value: Any) -> bool:
+    if isinstance(node, dict) and isinstance(key, str):
+        node[key] = value
+        return True
+    if isinstance(node, list) and isinstance(key, int) and key < len(node):
+        node[key] = value
+        return True
+    return False
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict) and isinstance(part, str):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return None

@@ -1,0 +1,93 @@
+"""Parameter schemas of components, read from attrs classes or factory signatures."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+from runner._contract.params import REQUIRED, Check
+
+
+@attrs.frozen
+class Field:
+    """One recipe parameter: its name, type, default (``REQUIRED`` if none) and doc."""
+
+    name: str
+    type: Any
+    default: Any = REQUIRED
+    doc: str = ""
+    check: Check | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@attrs.frozen
+class ParamSchema:
+    """The parameters a component accepts. ``open`` schemas accept unknown keys too."""
+
+    fields: dict[str, Field]
+    open: bool = False
+
+    def defaults(self) -> dict[str, Any]:
+        """Defaults of the optional parameters."""
+        return {name: f.default for name, f in self.fields.items() if not f.required}
+
+
+def _type_hints(obj: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(obj)
+    except Exception:  # unresolved forward references: fall back to raw annotations
+        return dict(getattr(obj, "__annotations__", {}))
+
+
+def schema_from_attrs(cls: type) -> ParamSchema:
+    """Schema of an attrs class; nested attrs classes become nested tables."""
+    hints = _type_hints(cls)
+    fields: dict[str, Field] = {}
+    for a in attrs.fields(cls):
+        if a.default is attrs.NOTHING:
+            default = REQUIRED
+        elif isinstance(a.default, attrs.Factory):  # type: ignore[arg-type]
+            default = a.default.factory()  # type: ignore[attr-defined]
+        else:
+            default = a.default
+        fields[a.alias or a.name] = Field(
+            name=a.alias or a.name,
+            type=hints.get(a.name, a.type if a.type is not None else Any),
+            default=default,
+            doc=str(a.metadata.get("doc", "")),
+            check=a.metadata.get("check"),
+        )
+    return ParamSchema(fields)
+
+
+def schema_from_callable(func: Callable[..., Any], excluded: Iterable[str] = ()) -> ParamSchema:
+    """Schema of a factory's keyword parameters, minus runtime arguments in ``excluded``."""
+    skip = set(excluded)
+    target = func.__init__ if inspect.isclass(func) else func  # type: ignore[misc]
+    hints = _type_hints(target)
+    fields: dict[str, Field] = {}
+    is_open = False
+    for p in inspect.signature(func).parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            is_open = True
+            continue
+        if p.kind in (p.VAR_POSITIONAL, p.POSITIONAL_ONLY) or p.name in skip:
+            continue
+        default = REQUIRED if p.default is p.empty else p.default
+        fields[p.name] = Field(name=p.name, type=hints.get(p.name, Any), default=default)
+    return ParamSchema(fields, open=is_open)
+
+
+def accepted_runtime_args(func: Callable[..., Any], offered: set[str]) -> set[str]:
+    """Which of the ``offered`` runtime argument names ``func`` declares."""
+    params = inspect.signature(func).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return set(offered)
+    return offered & set(params)
