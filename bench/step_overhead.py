@@ -323,7 +323,7 @@ def log_train_cost(engine: Engine, number: int = 100, repeats: int = 15) -> floa
     measured: list[float] = []
 
     def probe(run: runner.RunContext) -> None:
-        trainer = run.extras["trainer"]
+        trainer = run.services.trainer  # type: ignore[union-attr]  # the engine behind the context (private)
         out = runner.StepOutput(torch.tensor(2.3), {}, 64)
         pending = [torch.tensor(2.3 + i / 100) for i in range(10)]
         seconds = min(timeit.repeat(lambda: trainer.log_train(out, list(pending)), number=number, repeat=repeats))

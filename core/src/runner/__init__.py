@@ -20,18 +20,30 @@ from runner.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from runner._builtin.single import SingleDevice
-    from runner._cli.common import AppState, recipe_options, recipe_path
+    from runner._cli.common import recipe_options, recipe_path
+    from runner._cli.state import AppState
+    from runner._contract.backend import Backend, Job
     from runner._contract.context import BuildContext, RunContext
     from runner._contract.errors import Problem
     from runner._contract.params import REQUIRED, at_least, one_of_patterns, param
-    from runner._contract.protocols import Backend, Checkpointer, Logger
+    from runner._contract.protocols import (
+        Checkpointer,
+        Collate,
+        Executor,
+        Loader,
+        Logger,
+        Processor,
+        Sampler,
+        Transform,
+    )
     from runner._contract.recipe import ComponentConfig, LoaderConfig, ProcessConfig, Recipe, RunConfig, SplitConfig
     from runner._contract.registration import PluginInfo, RegisterCommand, RegisterComponent
     from runner._contract.stage import Stage
     from runner._contract.suggest import did_you_mean
     from runner._contract.task import StepInfo, StepOutput, Task
     from runner._data.build import apply_sample_transforms, build_dataset, build_transforms, tensors_of
-    from runner._data.loader import Loader, known_length
+    from runner._data.loader import Loader as MapLoader
+    from runner._data.loader import known_length
     from runner._data.module import DataModule
     from runner._data.samplers import (
         BatchIndexSampler,
@@ -43,7 +55,6 @@ if TYPE_CHECKING:
     )
     from runner._data.transforms import Pipeline, Prefetch, ShuffleBuffer, apply_batch_transforms
     from runner._engine.buffered import BufferedLogger, flatten, metric_items
-    from runner._engine.job import Job
     from runner._engine.rundir import METRICS_FILE
     from runner._plugins.registry import Component, Registry
     from runner._processing import load_output, load_tensor_file
@@ -64,9 +75,16 @@ _LAZY: dict[str, str] = {
     "RunContext": "runner._contract.context",
     "Problem": "runner._contract.errors",
     # component interfaces
-    "Backend": "runner._contract.protocols",
+    "Backend": "runner._contract.backend",
     "Checkpointer": "runner._contract.protocols",
+    "Collate": "runner._contract.protocols",
+    "Executor": "runner._contract.protocols",
+    "Job": "runner._contract.backend",
+    "Loader": "runner._contract.protocols",
     "Logger": "runner._contract.protocols",
+    "Processor": "runner._contract.protocols",
+    "Sampler": "runner._contract.protocols",
+    "Transform": "runner._contract.protocols",
     # declaring components
     "param": "runner._contract.params",
     "at_least": "runner._contract.params",
@@ -87,7 +105,6 @@ _LAZY: dict[str, str] = {
     "ProcessConfig": "runner._contract.recipe",
     "render_toml": "runner._recipe.render",
     # backends
-    "Job": "runner._engine.job",
     "SingleDevice": "runner._builtin.single",
     # data building blocks
     "ResumableSampler": "runner._data.samplers",
@@ -96,7 +113,7 @@ _LAZY: dict[str, str] = {
     "epoch_generator": "runner._data.samplers",
     "shard": "runner._data.samplers",
     "can_seek": "runner._data.samplers",
-    "Loader": "runner._data.loader",
+    "MapLoader": "runner._data.loader",
     "known_length": "runner._data.loader",
     "Pipeline": "runner._data.transforms",
     "Prefetch": "runner._data.transforms",
@@ -119,11 +136,11 @@ _LAZY: dict[str, str] = {
     "metric_items": "runner._engine.buffered",
     "METRICS_FILE": "runner._engine.rundir",
     # plugin commands
-    "AppState": "runner._cli.common",
+    "AppState": "runner._cli.state",
     "recipe_options": "runner._cli.common",
     "recipe_path": "runner._cli.common",
 }
-_RENAMED = {"render_toml": "render"}
+_RENAMED = {"render_toml": "render", "MapLoader": "Loader"}
 
 __all__ = [
     "METRICS_FILE",
@@ -135,21 +152,25 @@ __all__ = [
     "BuildContext",
     "Cache",
     "Checkpointer",
+    "Collate",
     "Component",
     "ComponentConfig",
     "DataError",
     "DataModule",
+    "Executor",
     "IndexSampler",
     "Job",
     "Loader",
     "LoaderConfig",
     "Logger",
+    "MapLoader",
     "Pipeline",
     "PluginError",
     "PluginInfo",
     "Prefetch",
     "Problem",
     "ProcessConfig",
+    "Processor",
     "Recipe",
     "RecipeError",
     "RegisterCommand",
@@ -159,6 +180,7 @@ __all__ = [
     "RunConfig",
     "RunContext",
     "RunnerError",
+    "Sampler",
     "Shard",
     "ShuffleBuffer",
     "SingleDevice",
@@ -167,6 +189,7 @@ __all__ = [
     "StepInfo",
     "StepOutput",
     "Task",
+    "Transform",
     "__version__",
     "apply_batch_transforms",
     "apply_sample_transforms",

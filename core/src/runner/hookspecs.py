@@ -7,12 +7,19 @@ arguments they use (pluggy passes arguments by name). Hooks fall in four section
    recipes then name. They run once, when plugins load, and must not import torch.
 2. *Data lifecycle* hooks (helios ``DataModule``, PyMarlin ``DataProcessor``).
 3. *Training contract* hooks (PyMarlin ``ModuleInterface``): optimizers, and the
-   callbacks the engine fires around steps and epochs. Component objects built from a
-   recipe's ``[[callbacks]]`` receive the same calls by defining methods of the same name.
+   callbacks the engine fires around steps and epochs.
 4. *State* hooks, so any plugin's state travels in checkpoints.
 
+Sections 2-4 are *run hooks*. Besides plugin modules (whose implementations, marked with
+``@hookimpl``, apply to every run in a process that loaded the plugin), the objects a
+recipe chooses receive them by defining methods of the same name, without markers, and
+only in runs that chose them: the backend, the task, the model, the checkpointer, the
+loggers and the ``[[callbacks]]`` (PyMarlin's module interface is the callback object).
+Behaviour that belongs to a component goes on the component object.
+
 Unless a hook says "firstresult", every implementation is called and results are
-collected in a list (pluggy's default order: last registered first).
+collected in a list (pluggy's default order: last registered first; the recipe's
+objects are called in recipe order).
 """
 
 from __future__ import annotations
@@ -216,9 +223,12 @@ def teardown(run: RunContext) -> None:
 def get_optimizers_schedulers(
     run: RunContext, model: Any, estimated_global_steps_per_epoch: int, epochs: int
 ) -> tuple[list[Any], list[Any]] | None:
-    """Return ``(optimizers, schedulers)`` for ``model``, overriding the recipe's
-    ``[optimizer]``/``[scheduler]`` tables. Stops at the first non-None result; when every
-    implementation returns None the engine builds them from the recipe.
+    """Return ``(optimizers, schedulers)`` for ``model`` (PyMarlin's module interface).
+
+    Asked only when the recipe has no ``[optimizer]`` table: a recipe's optimizer always
+    wins, so an installed plugin cannot replace it. The task and the model answer first
+    when they define a method of this name. Stops at the first non-None result; when
+    nobody answers the run stops with an error asking for an ``[optimizer]`` table.
     """
 
 
@@ -265,8 +275,20 @@ def on_log(run: RunContext, record: dict[str, Any]) -> None:
 
 
 @hookspec
+def on_interrupt(run: RunContext, signal: str) -> None:
+    """Called once when SIGINT or SIGTERM (``signal`` is its name) reached the training
+    process, at the end of the step during which it arrived; with several processes every
+    rank calls it at the same step. The core owns the signal handlers (plugins install
+    none): checkpointers save here. The run then stops without its final validation and
+    test (``run.interrupted`` is set) and exits 130 (SIGINT) or 143 (SIGTERM). A second
+    signal stops the process at once.
+    """
+
+
+@hookspec
 def on_end_train(run: RunContext, global_step: int) -> None:
-    """Called once when training finishes, after the last validation and before test."""
+    """Called once when training finishes, after the last validation and before test
+    (also when it was interrupted: check ``run.interrupted``)."""
 
 
 # ---------------------------------------------------------------------------
@@ -276,13 +298,16 @@ def on_end_train(run: RunContext, global_step: int) -> None:
 
 @hookspec
 def get_state(run: RunContext) -> dict[str, Any] | None:
-    """Return ``{key: state}`` to store in checkpoints (JSON-serialisable values or tensors).
-    Keys must be unique across plugins; prefix them with your plugin's name.
+    """Return a dict to store in checkpoints (JSON-serialisable values or tensors), or None.
+
+    Each implementation's result is stored under its owner (the plugin's name, or the
+    run object's: ``callback:ema#0``, ``backend:ddp``), so keys never collide between
+    plugins. Called on every process; the checkpointer stores the primary's.
     """
 
 
 @hookspec
 def update_state(run: RunContext, state: dict[str, Any]) -> None:
-    """Restore from a checkpoint: ``state`` maps every key any plugin returned from
-    :func:`get_state`; take yours.
+    """Restore from a checkpoint: ``state`` is exactly what this implementation's owner
+    returned from :func:`get_state` (not called when the checkpoint holds nothing of it).
     """

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from runner import BuildContext, RegisterComponent, RunContext, hookimpl
-from runner._engine import state as engine_state
 
 
 def attempt() -> int:
@@ -108,7 +107,7 @@ class Faults:
 
 
 class StepCheckpointer:
-    """Saves ``engine_state.capture`` every ``every_n_steps`` on rank 0 (atomic rename),
+    """Saves ``run.capture_state()`` every ``every_n_steps`` on rank 0 (atomic rename),
     with a barrier after each save; every rank restores the newest."""
 
     def __init__(self, run_dir: Path, every_n_steps: int = 1) -> None:
@@ -118,10 +117,11 @@ class StepCheckpointer:
     def on_end_train_step(self, run: RunContext, global_step: int) -> None:
         if global_step % self.every:
             return
+        state = run.capture_state()  # collective: every rank calls it
         if run.is_primary:
             self.root.mkdir(parents=True, exist_ok=True)
             temporary = self.root / f".step-{global_step:06d}.pt"
-            torch.save(engine_state.capture(run), temporary)
+            torch.save(state, temporary)
             temporary.replace(self.root / f"step-{global_step:06d}.pt")
         run.backend.barrier()
 
@@ -131,7 +131,7 @@ class StepCheckpointer:
             paths = sorted((Path(source) / "ckpt").glob("step-*.pt"))
         if not paths:
             return False
-        engine_state.restore(run, torch.load(paths[-1], weights_only=False))
+        run.restore_state(torch.load(paths[-1], weights_only=False))
         return True
 
 

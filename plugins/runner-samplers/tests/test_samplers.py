@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from runner import BuildContext, DataError, Loader
 from runner._data.build import make_loader
-from runner._data.resumable import declared_resumable
+from runner._schema.resumable import declared_resumable
 from runner_samplers import plugin
 from runner_samplers.samplers import BucketByLength, WeightedSampler, distributed
 

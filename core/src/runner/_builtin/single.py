@@ -7,8 +7,8 @@ from typing import TypeVar
 
 import torch
 
+from runner._contract.backend import Job
 from runner._contract.errors import RunnerError
-from runner._engine.job import Job
 
 T = TypeVar("T")
 

@@ -132,7 +132,7 @@ def _recipe_on_command_line(ctx: click.Context) -> str | None:
 
 def override_keys(ctx: click.Context) -> list[tuple[str, dict[str, Any]]]:
     """Key paths ``-o`` can set here: from the recipe on the command line, else from the schema."""
-    from runner._cli.common import AppState
+    from runner._cli.state import AppState
 
     registry = AppState.of(ctx).plugins.registry
     recipe = _recipe_on_command_line(ctx)

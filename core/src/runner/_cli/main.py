@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from runner._cli.common import AppState
+from runner._cli.state import AppState
 from runner._contract.errors import RunnerError
 from runner._version import __version__
 
@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> Any:
         for line in exc.lines():
             click.echo(f"error: {line}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt (and of EOF at a prompt)
+        click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

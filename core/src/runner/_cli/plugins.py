@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from runner._cli.common import AppState
+from runner._cli.state import AppState
 from runner._contract.errors import RunnerError
 from runner._plugins.manager import PluginManager
 

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from runner._cli.common import AppState, recipe_options, recipe_path
+from runner._cli.common import recipe_options, recipe_path
+from runner._cli.state import AppState
 from runner._contract.errors import RunnerError
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from runner._cli.common import AppState, recipe_options, recipe_path
+from runner._cli.common import recipe_options, recipe_path
 from runner._cli.complete import complete_recipe
+from runner._cli.state import AppState
 from runner._contract.errors import RecipeError, RunnerError
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from runner._cli.common import AppState, default_run_dir, recipe_options, recipe_path
+from runner._cli.common import default_run_dir, recipe_options, recipe_path
+from runner._cli.state import AppState
 from runner._contract.errors import RunnerError
 
 RESUME_LATEST = "latest"
@@ -70,3 +71,7 @@ def run_command(
     )
     click.echo(result.summary(validated.run.name))
     sys.stdout.flush()
+    if result.interrupted:  # stopped cleanly by a signal: the shell's status for it (130, 143)
+        from runner._engine.signals import exit_code
+
+        sys.exit(exit_code(result.interrupted))

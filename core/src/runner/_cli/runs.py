@@ -11,7 +11,7 @@ import click
 
 from runner._contract.errors import RunnerError
 
-STATUS_STYLE = {"finished": "green", "running": "cyan", "crashed": "bold red"}
+STATUS_STYLE = {"finished": "green", "interrupted": "yellow", "running": "cyan", "crashed": "bold red"}
 
 
 def _duration(seconds: float | None) -> str:
@@ -53,11 +53,11 @@ class _RunsGroup(click.Group):
 @click.option("--metric", metavar="NAME", help="Validation metric for the 'best' column (accuracy, main/loss, ...).")
 @click.pass_context
 def runs_group(ctx: click.Context, directory: Path | None = None, metric: str | None = None) -> None:
-    """List the runs in DIR (default: runs/): status (finished, running, crashed), steps,
+    """List the runs in DIR (default: runs/): status (finished, interrupted, running, crashed), steps,
     best validation metric and wall time. 'runner runs compare A B' compares two.
 
     A run is running while its process touches heartbeat.json, finished once it wrote
-    summary.json, and crashed otherwise.
+    summary.json, interrupted when a signal stopped it, and crashed otherwise.
     """
     if ctx.invoked_subcommand is not None:
         return

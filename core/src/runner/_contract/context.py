@@ -1,21 +1,30 @@
-"""Objects the engine hands to factories, tasks and callbacks."""
+"""Objects the engine hands to factories (:class:`BuildContext`) and to tasks, callbacks
+and every run-time hook (:class:`RunContext`).
+
+A :class:`RunContext` is the whole of what a plugin may read or ask of a live run: the
+built objects, the loop position, the latest metrics, and a few *run services* (capture
+and restore the run state, cut the metrics log back for a resume, ask the run to stop,
+add metrics to the records). The engine implements the services behind the
+:class:`RunServices` protocol; plugins only call the methods on the context.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 if TYPE_CHECKING:
-    from runner._contract.protocols import Backend
+    from runner._contract.backend import Backend
     from runner._contract.recipe import Recipe
-    from runner._plugins.manager import PluginManager
+    from runner._contract.registration import PluginInfo
 
 
 @attrs.define
 class BuildContext:
-    """Passed to any factory that declares a ``ctx`` parameter.
+    """Passed to any factory (or ``build`` method) that declares a ``ctx`` parameter.
 
     ``train_dataset`` lets a model read sizes from the data: datasets may expose a
     ``meta`` dict (``in_features``, ``num_classes``, ``in_channels``, ...).
@@ -35,20 +44,41 @@ class BuildContext:
         return dict(getattr(self.train_dataset, "meta", None) or {})
 
 
+class RunServices(Protocol):
+    """What the engine behind a :class:`RunContext` provides (private implementation)."""
+
+    def capture_state(self) -> dict[str, Any]: ...
+
+    def restore_state(self, state: dict[str, Any]) -> None: ...
+
+    def metrics_offset(self) -> int: ...
+
+    def truncate_metrics(self, offset: int) -> None: ...
+
+    def log_metrics(self, values: Mapping[str, float], stage: str) -> None: ...
+
+
+#: The stages whose records :meth:`RunContext.log_metrics` can add to.
+STAGES = ("train", "val", "test")
+
+
 @attrs.define(eq=False)
 class RunContext:
-    """The live run, passed to every callback hook as ``run``.
+    """The live run, passed as ``run`` to every run-time hook, callback and checkpointer.
 
-    Callbacks read counters and metrics here and may set ``should_stop`` to end training
-    after the current step (with ``stop_reason`` for the summary line).
+    Read the built objects, counters and metrics here; change the run only through the
+    methods below (and ``should_stop``). ``extras`` is free space for third parties and is
+    not used by runner or its bundled plugins.
     """
 
     recipe: Recipe
     run_dir: Path
-    plugins: PluginManager
     backend: Backend
     device: Any
+    plugins: tuple[PluginInfo, ...] = ()
+    """The plugins loaded in this process (distribution and version), e.g. for provenance."""
     model: Any = None
+    """The model as the backend wrapped it (``.module`` of a DDP wrapper is the model)."""
     task: Any = None
     optimizers: list[Any] = attrs.Factory(list)
     schedulers: list[Any] = attrs.Factory(list)
@@ -56,27 +86,103 @@ class RunContext:
     train_loader: Any = None
     val_loaders: dict[str, Any] = attrs.Factory(dict)
     test_loaders: dict[str, Any] = attrs.Factory(dict)
+    datamodule: Any = None
+    """The run's datamodule (the recipe's ``[data.*]`` tables, or a registered ``[datamodule]``)."""
+    # -- the loop position (what a checkpoint must restore) -----------------------------
     epoch: int = 0
     global_step: int = 0
+    """Optimizer steps taken so far."""
     batch_in_epoch: int = 0
     """Micro-batches of the current epoch already consumed (the resume position)."""
     samples_seen: int = 0
+    epoch_done: bool = False
+    """True between the end of an epoch's training (and its validation) and the next epoch."""
+    last_val_step: int = -1
+    """The ``global_step`` of the latest validation (-1: none yet)."""
+    steps_per_epoch: int | None = None
+    """Optimizer steps per epoch (None for a stream of unknown length)."""
+    total_steps: int = 0
+    """Optimizer steps the schedule plans in all (``max_steps`` or epochs x steps per epoch)."""
+    # -- how the run was started -------------------------------------------------------
     resume: str | bool = False
     """What ``--resume`` asked for: False, True (latest in the run directory) or a path."""
     allow_recipe_change: bool = False
     """``--allow-recipe-change``: resume even when the recipe changed in ways that break exactness."""
+    # -- stopping ------------------------------------------------------------------------
     should_stop: bool = False
+    """Set (through :meth:`request_stop`) to end training after the current step."""
     stop_reason: str = ""
+    interrupted: str = ""
+    """The signal that interrupted the run (``"SIGINT"``, ``"SIGTERM"``), or ``""``. Set by the
+    engine; an interrupted run skips its final validation and test and exits 130/143."""
     last_metrics: dict[str, dict[str, float]] = attrs.Factory(dict)
     """Latest reduced metrics by ``"<stage>/<key>"`` (e.g. ``"val/main"``) and ``"train"``."""
     extras: dict[str, Any] = attrs.Factory(dict)
-    """Free space for plugins; not checkpointed (use the get_state hook for that)."""
+    """Free space for third-party plugins; not checkpointed (use the get_state hook for that)."""
+    services: RunServices | None = attrs.field(default=None, repr=False)
+    """The engine's implementation of the run services (not for plugins to call directly)."""
 
     @property
     def is_primary(self) -> bool:
+        """True on the process that writes records, progress and checkpoints (rank 0)."""
         return self.backend.is_primary
 
     def metric(self, name: str) -> float | None:
         """Look up ``"val/main/accuracy"``-style names in :attr:`last_metrics`."""
         group, _, key = name.rpartition("/")
         return self.last_metrics.get(group, {}).get(key)
+
+    def position(self) -> tuple[int, int, int, bool, int]:
+        """``(global_step, epoch, batch_in_epoch, epoch_done, last_val_step)``: two saves at
+        the same position hold the same state."""
+        return (self.global_step, self.epoch, self.batch_in_epoch, self.epoch_done, self.last_val_step)
+
+    # -- run services ----------------------------------------------------------------
+
+    def request_stop(self, reason: str) -> None:
+        """End training after the current step; ``reason`` goes into the summary line.
+
+        The run still validates and tests as usual (early stopping, time limits); a run
+        stopped by a signal is marked by the engine in :attr:`interrupted` instead.
+        """
+        self.should_stop = True
+        if not self.stop_reason:
+            self.stop_reason = reason
+
+    def log_metrics(self, values: Mapping[str, float], *, stage: str = "train") -> None:
+        """Add ``values`` to the next record of ``stage`` the engine writes.
+
+        Call it from a callback: values added during a training step appear in the train
+        record of the next logging step; values added in ``on_end_val_epoch`` /
+        ``on_end_test_epoch`` appear in that loader's record (and in :attr:`last_metrics`).
+        Values are not reduced across processes: reduce them first (``run.backend``) if
+        they differ per rank. Records are written by the primary process only.
+        """
+        if stage not in STAGES:
+            raise ValueError(f"log_metrics: stage must be one of {', '.join(STAGES)}, not {stage!r}")
+        self._services().log_metrics(values, stage)
+
+    def capture_state(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly where it is now: model,
+        optimizers, schedulers, scaler, RNGs, loop position, loader position, pending
+        losses, the metrics log's offset and every plugin's ``get_state`` (namespaced by
+        owner). Tensors stay tensors; everything else is plain JSON data."""
+        return self._services().capture_state()
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Load a state made by :meth:`capture_state` (cuts ``metrics.jsonl`` back to the
+        state's offset on the primary process, then calls every ``update_state``)."""
+        self._services().restore_state(state)
+
+    def metrics_offset(self) -> int:
+        """Bytes of ``metrics.jsonl`` written so far (0 outside the primary process)."""
+        return self._services().metrics_offset()
+
+    def truncate_metrics(self, offset: int) -> None:
+        """Drop the records after byte ``offset`` of ``metrics.jsonl`` (they will be written again)."""
+        self._services().truncate_metrics(offset)
+
+    def _services(self) -> RunServices:
+        if self.services is None:
+            raise RuntimeError("this RunContext is not attached to a running engine")
+        return self.services

@@ -133,7 +133,8 @@ class Recipe:
     run: RunConfig
     model: ComponentConfig
     task: ComponentConfig
-    optimizer: ComponentConfig
+    optimizer: ComponentConfig | None
+    """None: the task, the model or a plugin provides them (``get_optimizers_schedulers``)."""
     backend: ComponentConfig
     resolved: dict[str, Any]
     train: SplitConfig | None = None
@@ -154,6 +155,6 @@ class Recipe:
             if split is not None:
                 found += [split.dataset, *filter(None, [split.sampler, split.collate]), *split.transforms]
                 found += [split.loader_component] if split.loader_component is not None else []
-        found += [self.model, self.task, self.optimizer, self.backend]
-        found += [c for c in (self.scheduler, self.checkpoint, self.datamodule) if c is not None]
+        found += [self.model, self.task, self.backend]
+        found += [c for c in (self.optimizer, self.scheduler, self.checkpoint, self.datamodule) if c is not None]
         return [*found, *self.callbacks, *self.loggers, *self.process]

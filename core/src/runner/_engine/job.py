@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from runner._contract.recipe import Recipe
+from runner._contract.registration import PluginInfo
 from runner._plugins.manager import PluginManager
 
 
@@ -37,6 +38,10 @@ class Job:
         if self.plugins is None:
             self.plugins = PluginManager(local_plugins=self.local_plugins).load()
         return self.plugins
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        """The plugins this process loads for the job (part of :class:`runner.Job`)."""
+        return self.plugin_manager().plugins()
 
     def __getstate__(self) -> dict[str, Any]:
         state = {field.name: getattr(self, field.name) for field in attrs.fields(Job)}

@@ -23,6 +23,8 @@ from runner._engine.records import Records
 if TYPE_CHECKING:
     from runner._contract.context import RunContext
     from runner._engine.progress import Progress
+    from runner._engine.signals import SignalService
+    from runner._plugins.hooks import RunHooks
 
 
 def move_to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
@@ -48,10 +50,19 @@ def _value(x: Any) -> float:
 class Trainer:
     """Drives one run in one process; built and started by :func:`runner._engine.run.execute`."""
 
-    def __init__(self, run: RunContext, records: Records, progress: Progress) -> None:
+    def __init__(
+        self,
+        run: RunContext,
+        hooks: RunHooks,
+        records: Records,
+        progress: Progress,
+        signals: SignalService | None = None,
+    ) -> None:
         self.run = run
+        self.hooks = hooks
         self.records = records
         self.progress = progress
+        self.signals = signals
         cfg = run.recipe.run
         self.cfg = cfg
         self.device: torch.device = run.device
@@ -59,17 +70,16 @@ class Trainer:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         # None in fp32: the step is called directly, without a context manager per step.
         self.autocast: Any = (lambda: torch.autocast(self.device.type, dtype=dtype)) if dtype is not None else None
-        hooks = run.plugins
-        self._on_end_backward = hooks.hook("on_end_backward")
-        self._on_end_train_step = hooks.hook("on_end_train_step")
         batches = known_length(run.train_loader) if run.train_loader is not None else 0
         self.steps_per_epoch = math.ceil(batches / cfg.grad_accum) if batches else 0
         self.total_steps = self._total_steps()
-        self.epoch_done = False
-        self.last_val_step = -1
+        run.steps_per_epoch = self.steps_per_epoch if batches is not None else None
+        run.total_steps = self.total_steps
         self._step_hooks = True
         self.pending_losses: list[torch.Tensor] = []
         """Losses of micro-batches since the last train log (checkpointed for exact resume)."""
+        self.added_metrics: dict[str, dict[str, float]] = {}
+        """Values callbacks added with ``run.log_metrics``, by stage, until the next record."""
 
     def _total_steps(self) -> int:
         if self.cfg.max_steps is not None:
@@ -78,10 +88,21 @@ class Trainer:
 
     # -- logging ------------------------------------------------------------------
 
+    def add_metrics(self, values: Any, stage: str) -> None:
+        """``run.log_metrics``: keep ``values`` for the next record of ``stage``."""
+        added = self.added_metrics.setdefault(stage, {})
+        for name, value in dict(values).items():
+            added[str(name)] = _value(value)
+
     def emit(self, record: dict[str, Any]) -> None:
         run = self.run
-        if run.plugins.has_impls("on_log"):
-            run.plugins.call("on_log", run=run, record=record)
+        added = self.added_metrics.pop(record["stage"], None)
+        if added:
+            record.update(added)
+            group = "train" if record["stage"] == "train" else f"{record['stage']}/{record.get('key', 'main')}"
+            run.last_metrics.setdefault(group, {}).update(added)
+        if self.hooks.log.get_hookimpls():
+            self.hooks.on_log(run, record)
         if run.is_primary:
             self.records.log(record)
             self.progress.update(run.global_step, record)
@@ -90,19 +111,31 @@ class Trainer:
 
     def fit(self) -> None:
         run, cfg = self.run, self.cfg
-        run.plugins.call("on_begin_train", run=run)
+        self.hooks.on_begin_train(run)
         max_epochs = cfg.epochs if cfg.max_steps is None else None
         while not self._finished(max_epochs):
-            if self.epoch_done:
+            if run.epoch_done:
                 run.epoch += 1
                 run.batch_in_epoch = 0
-                self.epoch_done = False
+                run.epoch_done = False
             self.train_epoch()
-        # on_end_train comes after the last validation (unless a plugin interrupted the run)
-        if not run.extras.get("interrupted") and run.val_loaders and self.last_val_step != run.global_step:
+        # on_end_train comes after the last validation (skipped when a signal interrupted the run)
+        if not run.interrupted and run.val_loaders and run.last_val_step != run.global_step:
             self.validate_all()
-        run.plugins.call("on_end_train", run=run, global_step=run.global_step)
+        self.hooks.on_end_train(run, run.global_step)
         self.records.flush()
+
+    def check_signals(self) -> None:
+        """At a step or epoch boundary: stop for a signal once every rank agrees on it."""
+        if self.signals is None or self.run.interrupted:
+            return
+        name = self.signals.agreed()
+        if name:
+            run = self.run
+            run.interrupted = name
+            run.should_stop = True
+            run.stop_reason = f"interrupted by {'Ctrl-C' if name == 'SIGINT' else name}"
+            self.hooks.on_interrupt(run, name)
 
     def _finished(self, max_epochs: int | None) -> bool:
         run = self.run
@@ -110,14 +143,14 @@ class Trainer:
             return True
         if self.cfg.max_steps is not None and run.global_step >= self.cfg.max_steps:
             return True
-        return max_epochs is not None and self.epoch_done and run.epoch + 1 >= max_epochs
+        return max_epochs is not None and run.epoch_done and run.epoch + 1 >= max_epochs
 
     def train_epoch(self) -> None:
         run, cfg = self.run, self.cfg
         loader = run.train_loader
         loader.set_epoch(run.epoch)
         loader.skip(run.batch_in_epoch)
-        run.plugins.call("on_begin_train_epoch", run=run, epoch=run.epoch, global_step=run.global_step)
+        self.hooks.on_begin_train_epoch(run, run.epoch, run.global_step)
         model, task, optimizers = run.model, run.task, run.optimizers
         model.train()
         info = StepInfo(Stage.TRAIN, run.global_step, run.epoch, self.device, False)
@@ -128,8 +161,8 @@ class Trainer:
         out: StepOutput | None = None
         autocast = self.autocast
         # Hook implementations are read once per epoch: callbacks are registered before training.
-        backward_hooks = bool(self._on_end_backward.get_hookimpls())
-        self._step_hooks = bool(self._on_end_train_step.get_hookimpls())
+        backward_hooks = bool(self.hooks.end_backward.get_hookimpls())
+        self._step_hooks = bool(self.hooks.end_train_step.get_hookimpls())
         for batch in loader:
             if not self.on_cpu:
                 batch = move_to_device(batch, self.device, non_blocking=True)
@@ -151,7 +184,7 @@ class Trainer:
             else:
                 loss.backward()
             if backward_hooks:
-                run.plugins.call("on_end_backward", run=run, global_step=run.global_step, loss=loss)
+                self.hooks.on_end_backward(run, run.global_step, loss)
             losses.append(out.loss.detach())  # type: ignore[union-attr]
             run.batch_in_epoch += 1
             run.samples_seen += out.count
@@ -167,8 +200,9 @@ class Trainer:
             return
         if cfg.val_every is None:
             self.validate_all()
-        self.epoch_done = True
-        run.plugins.call("on_end_train_epoch", run=run, epoch=run.epoch, global_step=run.global_step)
+        run.epoch_done = True
+        self.hooks.on_end_train_epoch(run, run.epoch, run.global_step)
+        self.check_signals()
 
     def optimizer_step(self, optimizers: list[Any], out: StepOutput, losses: list[torch.Tensor]) -> None:
         run, cfg = self.run, self.cfg
@@ -194,7 +228,8 @@ class Trainer:
         if cfg.val_every is not None and run.global_step % cfg.val_every == 0:
             self.validate_all()
         if self._step_hooks:
-            run.plugins.call("on_end_train_step", run=run, global_step=run.global_step, outputs=out)
+            self.hooks.on_end_train_step(run, run.global_step, out)
+        self.check_signals()
 
     def log_train(self, out: StepOutput, losses: list[torch.Tensor]) -> None:
         run = self.run
@@ -259,18 +294,20 @@ class Trainer:
         return self.reduce({name: (total, weight) for name, (total, weight) in sums.items()})
 
     def validate_all(self) -> None:
-        self.last_val_step = self.run.global_step
-        self._evaluate_all(Stage.VAL, self.run.val_loaders, "on_end_val_epoch")
+        self.run.last_val_step = self.run.global_step
+        self._evaluate_all(Stage.VAL, self.run.val_loaders)
 
     def test_all(self) -> None:
-        self._evaluate_all(Stage.TEST, self.run.test_loaders, "on_end_test_epoch")
+        self._evaluate_all(Stage.TEST, self.run.test_loaders)
 
-    def _evaluate_all(self, stage: Stage, loaders: dict[str, Any], hook: str) -> None:
-        """Evaluate every keyed loader of ``stage``: record, remember and announce its metrics."""
+    def _evaluate_all(self, stage: Stage, loaders: dict[str, Any]) -> None:
+        """Evaluate every keyed loader of ``stage``: announce its metrics (callbacks may add
+        their own with ``run.log_metrics``), then record and remember them."""
         run = self.run
+        hook = self.hooks.on_end_val_epoch if stage is Stage.VAL else self.hooks.on_end_test_epoch
         for key, loader in loaders.items():
             metrics = self.evaluate(stage, key, loader)
             run.last_metrics[f"{stage.value}/{key}"] = metrics
+            hook(run, run.global_step, key, metrics)
             self.emit({"stage": stage.value, "key": key, "epoch": run.epoch, "step": run.global_step, **metrics})
-            run.plugins.call(hook, run=run, global_step=run.global_step, key=key, metrics=metrics)
         self.records.flush()

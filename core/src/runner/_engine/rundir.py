@@ -49,13 +49,21 @@ class Heartbeat:
         self._thread.start()
         return self
 
-    def stop(self, error: BaseException | None = None) -> None:
+    def stop(self, error: BaseException | None = None, interrupted: str = "") -> None:
+        """Record the end: ``error`` when the run raised, ``interrupted`` (a signal name)
+        when a signal stopped it, gracefully or not."""
         self._stopped.set()
         if self._thread is not None:
             self._thread.join(5)
         self.info["ended"] = time.time()
-        if error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            interrupted = interrupted or "SIGINT"
+        elif isinstance(error, SystemExit) and error.code == 143:
+            interrupted = interrupted or "SIGTERM"
+        elif error is not None:
             self.info["error"] = f"{type(error).__name__}: {error}"
+        if interrupted:
+            self.info["interrupted"] = interrupted
         with contextlib.suppress(OSError):
             self._write()
 

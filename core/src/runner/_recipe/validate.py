@@ -172,7 +172,7 @@ class _Validator:
 
     def resumable_sampler(self, sampler: ComponentConfig) -> None:
         """With checkpointing, a sampler must implement the state protocol (helios' TypeError)."""
-        from runner._data.resumable import declared_resumable
+        from runner._schema.resumable import declared_resumable
 
         component = self.registry.find("sampler", sampler.name)
         if component is None:
@@ -257,13 +257,17 @@ class _Validator:
             self.problem(("data",), "missing required table [data.train] (or a [datamodule])")
 
         required: dict[str, ComponentConfig | None] = {}
-        for kind in ("model", "task", "optimizer"):
+        for kind in ("model", "task"):
             if kind not in data:
                 self.problem((kind,), f"missing required table [{kind}] with name = a registered {kind}")
                 required[kind] = None
             else:
                 required[kind] = self.component(kind, (kind,), data[kind])
+        # Without [optimizer], the task or model provides them (get_optimizers_schedulers).
+        optimizer = self.component("optimizer", ("optimizer",), data["optimizer"]) if "optimizer" in data else None
         scheduler = self.component("scheduler", ("scheduler",), data["scheduler"]) if "scheduler" in data else None
+        if "scheduler" in data and "optimizer" not in data:
+            self.problem(("scheduler",), "a [scheduler] needs an [optimizer] table to schedule")
         checkpoint = (
             self.component("checkpointer", ("checkpoint",), data["checkpoint"]) if "checkpoint" in data else None
         )
@@ -277,13 +281,13 @@ class _Validator:
 
         if self.problems:
             return None
-        assert required["model"] and required["task"] and required["optimizer"] and backend
+        assert required["model"] and required["task"] and backend
         recipe = Recipe(
             path=self.source.path,
             run=run,
             model=required["model"],
             task=required["task"],
-            optimizer=required["optimizer"],
+            optimizer=optimizer,
             backend=backend,
             resolved={},
             train=train,
@@ -333,7 +337,8 @@ def resolve(recipe: Recipe) -> dict[str, Any]:
         tree["datamodule"] = recipe.datamodule.table()
     tree["model"] = recipe.model.table()
     tree["task"] = recipe.task.table()
-    tree["optimizer"] = recipe.optimizer.table()
+    if recipe.optimizer is not None:
+        tree["optimizer"] = recipe.optimizer.table()
     if recipe.scheduler is not None:
         tree["scheduler"] = recipe.scheduler.table()
     tree["backend"] = dict(recipe.backend.params)

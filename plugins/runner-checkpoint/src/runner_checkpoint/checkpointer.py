@@ -7,22 +7,22 @@ validation (``on_end_train_epoch``) and when training ends (``on_end_train``). T
 hook implementations run last (``trylast``), after every other plugin has updated the
 state it returns from ``get_state``.
 
-SIGTERM and SIGINT are only recorded by the handler; the save happens at the end of the
-current step, then the run stops cleanly (``run.should_stop``) and skips its final
-validation and test (``run.extras["interrupted"]``). A second signal before that save
-falls through to the handler that was there before (SIGINT: KeyboardInterrupt).
+SIGTERM and SIGINT belong to the core: it calls ``on_interrupt`` at the end of the step
+during which the signal arrived (on every rank at the same step), the checkpointer saves
+there, and the run stops without its final validation and test and exits 130/143.
 
 With several processes (e.g. the ``ddp`` backend) every rank takes the same save
-decisions, only rank 0 writes, and all ranks meet at a barrier after each save; signal-
-and time-triggered saves are agreed by an all-reduce of two flags at each step. Every
-rank restores the checkpoint (rank 0's RNG state, as the DDP backend documents).
+decisions and captures the state (a collective: each rank's pending losses are
+gathered), only rank 0 writes, and all ranks meet at a barrier after each save.
+Time-triggered saves (``every_minutes``) are agreed by an all-reduce of one flag per step,
+only when ``every_minutes`` is set. Every rank restores the checkpoint (rank 0's RNG
+state, as the DDP backend documents; each rank its own pending losses).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -32,13 +32,11 @@ from typing import Any
 import attrs
 
 from runner import METRICS_FILE, RunContext, RunnerError, hookimpl, known_length
-from runner._engine import state as engine_state
 from runner_checkpoint import checkpoint, provenance
 from runner_checkpoint.beacon import Beacon
 from runner_checkpoint.codec import CodecError
 from runner_checkpoint.manifest import CorruptCheckpoint
 from runner_checkpoint.params import CheckpointParams
-from runner_checkpoint.signals import SignalCatcher
 from runner_checkpoint.store import CHECKPOINTS, LATEST, Entry, Store
 
 
@@ -108,7 +106,6 @@ class DefaultCheckpointer:
         self._provenance: dict[str, Any] | None = None
         self._metrics_hash = _PrefixHash()
         self._monitor_warned = False
-        self._signals = SignalCatcher()
         self._beacon = Beacon.from_env()
         self._primary = True
 
@@ -128,17 +125,12 @@ class DefaultCheckpointer:
         if run.is_primary:
             self.store.cleanup()
         self._last_save_time = time.monotonic()
-        if self.params.on_signal:
-            self._signals.install()
 
     @hookimpl(trylast=True)
     def on_end_train_step(self, run: RunContext, global_step: int) -> None:
-        signalled, time_due = self._agree(run)
-        if signalled:
-            self._stop_for_signal(run)
-        elif self._step_due(run, global_step):
+        if self._step_due(run, global_step):
             self._save(run, "step")
-        elif time_due:
+        elif self._time_due(run):
             self._save(run, "time")
         self._emit("step", global_step)
 
@@ -148,24 +140,30 @@ class DefaultCheckpointer:
 
     @hookimpl(trylast=True)
     def on_end_train_epoch(self, run: RunContext, epoch: int, global_step: int) -> None:
-        signalled, _ = self._agree(run)
-        if signalled:
-            self._stop_for_signal(run)
-        elif self.params.every_epoch and not (self.params.save_last and self._ends_here(run, at_epoch_end=True)):
+        if self.params.every_epoch and not (self.params.save_last and self._ends_here(run, at_epoch_end=True)):
             self._save(run, "epoch")
         self._emit("epoch", global_step, str(epoch))
 
     @hookimpl(trylast=True)
+    def on_interrupt(self, run: RunContext, signal: str) -> None:
+        """Save where the signal stopped the run (the core stops it right after)."""
+        if not self.params.on_signal:
+            return
+        entry = self._save(run, "signal") or self.last_saved
+        where = entry.path if entry is not None else self.store.root
+        run.stop_reason = f"{signal}: saved {where.name} at step {run.global_step}; continue with --resume"
+        self._say(
+            f"received {signal}: saved {where} at step {run.global_step}; stopping. Continue with: "
+            f"runner run {run.recipe.path} --run-dir {run.run_dir} --resume"
+        )
+
+    @hookimpl(trylast=True)
     def on_end_train(self, run: RunContext) -> None:
-        if self.params.save_last and not run.extras.get("interrupted"):
+        if self.params.save_last and not run.interrupted:
             self._save(run, "end")
 
     @hookimpl
     def teardown(self, run: RunContext) -> None:
-        self._signals.restore()
-        if self._signals.received is not None and not run.extras.get("interrupted"):
-            name = signal.Signals(self._signals.received).name
-            self._say(f"received {name} after training had ended; the run finished normally")
         if self._beacon is not None:
             self._beacon.close()
             self._beacon = None
@@ -192,49 +190,46 @@ class DefaultCheckpointer:
         stopping = self._ends_here(run, at_epoch_end=False)
         return not (self.params.every_epoch and at_epoch_end and not stopping)
 
-    def _agree(self, run: RunContext) -> tuple[bool, bool]:
-        """(a signal arrived, the time trigger is due), the same on every rank.
+    def _time_due(self, run: RunContext) -> bool:
+        """Whether ``every_minutes`` has passed since the last save, the same on every rank.
 
-        With several processes each decides alone (signals reach ranks at different
-        moments, clocks differ), so the two flags are summed over the ranks: one
-        collective per step, only when ``on_signal`` or ``every_minutes`` is on.
+        Clocks differ between processes, so with several the flag is summed over the ranks:
+        one small collective per step, only when ``every_minutes`` is set.
         """
-        signalled = self._signals.received is not None
         minutes = self.params.every_minutes
-        time_due = bool(minutes) and time.monotonic() - self._last_save_time >= (minutes or 0) * 60
-        if run.backend.world_size > 1 and (self.params.on_signal or minutes):
+        if not minutes:
+            return False
+        due = time.monotonic() - self._last_save_time >= minutes * 60
+        if run.backend.world_size > 1:
             import torch
 
-            flags = torch.tensor([float(signalled), float(time_due)], dtype=torch.float64, device=run.device)
-            summed = run.backend.all_reduce_sum(flags).tolist()
-            signalled, time_due = summed[0] > 0, summed[1] > 0
-        return signalled, time_due
+            flag = torch.tensor([float(due)], dtype=torch.float64, device=run.device)
+            due = bool(run.backend.all_reduce_sum(flag).item() > 0)
+        return due
 
     def _save(self, run: RunContext, reason: str) -> Entry | None:
         """Save now unless this exact position is already saved. Every rank takes the same
         decision and waits at a barrier; only the primary writes (and prunes)."""
-        trainer = run.extras["trainer"]
-        position = (run.global_step, run.epoch, run.batch_in_epoch, trainer.epoch_done, trainer.last_val_step)
+        position = run.position()
         if position == self._position:
             return None
         self._position = position
-        entry = self._write(run, reason) if run.is_primary else None
+        state = run.capture_state()  # collective: every rank's pending losses are gathered
+        entry = self._write(run, reason, state) if run.is_primary else None
         if run.backend.world_size > 1:
             run.backend.barrier()
         self._last_save_time = time.monotonic()
         return entry
 
-    def _write(self, run: RunContext, reason: str) -> Entry:
-        trainer = run.extras["trainer"]
-        offset = run.extras["metrics_offset"]()
-        state = engine_state.capture(run)
+    def _write(self, run: RunContext, reason: str, state: dict[str, Any]) -> Entry:
+        offset = int(state["metrics_offset"])
         meta = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "reason": reason,
             "step": run.global_step,
             "epoch": run.epoch,
             "batch_in_epoch": run.batch_in_epoch,
-            "epoch_done": bool(trainer.epoch_done),
+            "epoch_done": bool(run.epoch_done),
             "samples_seen": run.samples_seen,
             "metrics_file": {"offset": offset, "sha256": self._metrics_hash.at(run.run_dir / METRICS_FILE, offset)},
             "monitor": self._monitor(run),
@@ -265,22 +260,6 @@ class DefaultCheckpointer:
             self._monitor_warned = True
         finite = value is not None and math.isfinite(value)
         return {"name": name, "mode": self.params.mode, "value": float(value) if finite else None}  # type: ignore[arg-type]
-
-    # -- signals ---------------------------------------------------------------------
-
-    def _stop_for_signal(self, run: RunContext) -> None:
-        received = self._signals.received
-        name = signal.Signals(received).name if received is not None else "a signal on another rank"
-        entry = self._save(run, "signal") or self.last_saved
-        where = entry.path if entry is not None else self.store.root
-        run.should_stop = True
-        run.extras["interrupted"] = True
-        run.stop_reason = f"{name}: saved {where.name} at step {run.global_step}; continue with --resume"
-        self._say(
-            f"received {name}: saved {where} at step {run.global_step}; stopping. Continue with: "
-            f"runner run {run.recipe.path} --run-dir {run.run_dir} --resume"
-        )
-        self._signals.restore()
 
     # -- resume ----------------------------------------------------------------------
 
@@ -374,17 +353,15 @@ class DefaultCheckpointer:
     def _apply(self, run: RunContext, loaded: checkpoint.Loaded) -> None:
         state = dict(loaded.state)
         state["metrics_offset"] = self._align_metrics(run, loaded)
-        pending = state.get("pending_losses")
-        if pending is not None and hasattr(pending, "to"):
-            state["pending_losses"] = pending.to(run.device)
         try:
-            engine_state.restore(run, state)
+            run.restore_state(state)
+        except RunnerError as exc:
+            raise RunnerError(f"checkpoint {loaded.path} does not fit this run: {exc}") from exc
         except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
             raise RunnerError(
                 f"checkpoint {loaded.path} does not fit this run: {type(exc).__name__}: {str(exc).splitlines()[0]}"
             ) from exc
-        trainer = run.extras["trainer"]
-        self._position = (run.global_step, run.epoch, run.batch_in_epoch, trainer.epoch_done, trainer.last_val_step)
+        self._position = run.position()
         self._metrics_hash = _PrefixHash()
         if run.is_primary:
             self._metrics_hash.at(run.run_dir / METRICS_FILE, int(state["metrics_offset"]))

@@ -28,5 +28,5 @@ class CheckpointParams:
     monitor: str | None = param(None, doc='Metric that ranks checkpoints for keep_best, e.g. "val/main/accuracy".')
     mode: Literal["max", "min"] = param("max", doc="Whether a larger or a smaller `monitor` is better.")
     on_signal: bool = param(
-        True, doc="On SIGTERM/SIGINT: save at the end of the current step, then stop cleanly (preemption)."
+        True, doc="On SIGTERM/SIGINT: save where the run stops (the end of the current step; preemption)."
     )

@@ -67,7 +67,7 @@ def collect(run: RunContext) -> dict[str, Any]:
 
     plugins = []
     seen: set[tuple[str, str]] = set()
-    for info in run.plugins.plugins():
+    for info in run.plugins:
         if (info.dist, info.version) in seen:
             continue
         seen.add((info.dist, info.version))

@@ -1,6 +1,6 @@
 """The ``async`` loader: servers build the dataset and collate batches; the sampler stays here.
 
-The client owns a core :class:`~runner._data.loader.Loader` (built once the servers report
+The client owns a core :class:`runner.MapLoader` (built once the servers report
 the dataset's length) for everything about order and state: ``set_epoch``, ``skip``,
 ``state_dict``/``load_state_dict`` and the start offset are the core's, so an epoch's
 index batches, and a resumed epoch's, are exactly the standard loader's. Only fetching,
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Client, wait
 from typing import Any
 
-from runner import Loader, LoaderConfig, Registry, ResumableSampler, RunnerError, SplitConfig, can_seek
+from runner import LoaderConfig, MapLoader, Registry, ResumableSampler, RunnerError, SplitConfig, can_seek
 from runner_dataserver.server import ServerSpec, local_main, portable_registry
 
 
@@ -132,7 +132,7 @@ class AsyncLoader:
         self.token = token
         self.dataset = DatasetProxy(self)
         self.failures: list[str] = []
-        self._core: Loader | None = None
+        self._core: MapLoader | None = None
         self._epoch = 0
         self._generation = 0
         self._closed = False
@@ -235,7 +235,7 @@ class AsyncLoader:
     # -- the standard loader's order and state -------------------------------------------
 
     @property
-    def core(self) -> Loader:
+    def core(self) -> MapLoader:
         """The core loader over the proxy (waits for the servers' dataset length)."""
         if self._core is None:
             length = len(self.dataset)
@@ -262,7 +262,9 @@ class AsyncLoader:
                     world_size=self.world_size,
                     drop_last=config.drop_last and self.world_size > 1,
                 )
-            core = Loader(self.dataset, sampler, batch_size=config.batch_size, drop_last=config.drop_last, collate=None)
+            core = MapLoader(
+                self.dataset, sampler, batch_size=config.batch_size, drop_last=config.drop_last, collate=None
+            )
             core.set_epoch(self._epoch)
             self._core = core
         return self._core

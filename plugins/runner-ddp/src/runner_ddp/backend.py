@@ -36,7 +36,7 @@ import attrs
 import torch
 import torch.distributed as dist
 
-from runner import Job, Recipe, RunnerError
+from runner import Job, Recipe, RunContext, RunnerError, Stage
 from runner_ddp import failures
 from runner_ddp.env import RankEnv, from_environ, has_launcher
 from runner_ddp.params import CPU_AUTO_NPROC, DDPParams, node_range
@@ -196,9 +196,10 @@ class DDP:
         )
         payload = pickle.dumps(job)
         # DistributedDataParallel imports torch._dynamo when built (seconds): import it once
-        # where the workers fork from, not in every worker of every attempt.
+        # where the workers fork from, not in every worker of every attempt (with the
+        # engine's worker function's module).
         if plan.start_method == "forkserver":
-            multiprocessing.set_forkserver_preload(["torch", "torch._dynamo", "runner._engine.run", __name__])
+            multiprocessing.set_forkserver_preload(["torch", "torch._dynamo", worker.__module__, __name__])
         elif plan.start_method == "fork":
             importlib.import_module("torch._dynamo")
         if max_nodes > 1:
@@ -329,8 +330,7 @@ class DDP:
         """Fail on every rank when the ranks run different recipes or plugins (e.g. nodes out of sync)."""
         if self.world_size == 1:
             return
-        manager = job.plugin_manager()
-        plugins = sorted(f"{info.dist}=={info.version}" for info in manager.plugins())
+        plugins = sorted(f"{info.dist}=={info.version}" for info in job.plugin_infos())
         mine = torch.tensor(
             [_digest64(recipe_digest(job.recipe)), _digest64(json.dumps(plugins))],
             dtype=torch.int64,
@@ -379,6 +379,28 @@ class DDP:
             dist.barrier(device_ids=[_index(device)])
         else:
             dist.barrier()
+
+    # -- run hooks: the backend is a run object, so these fire only in runs that chose ddp
+
+    def setup(self, run: RunContext, stage: Stage) -> None:
+        """Evaluate every validation/test sample exactly once across ranks (no padding)."""
+        if self.world_size > 1:
+            from runner_ddp import sharding
+
+            sharding.unpad_eval_loaders(run)
+
+    def get_state(self, run: RunContext) -> dict[str, Any] | None:
+        """The train loader's global sample position, so any world size can resume it."""
+        from runner_ddp import sharding
+
+        position = sharding.position(run)
+        return {"position": position} if position is not None else None
+
+    def update_state(self, run: RunContext, state: dict[str, Any]) -> None:
+        """Continue the checkpoint's epoch from its global sample position."""
+        from runner_ddp import sharding
+
+        sharding.resume(run, state.get("position"))
 
 
 class Stopped(RunnerError):

@@ -1,18 +1,13 @@
-"""Entry module of the ``runner-ddp`` plugin: the ``ddp`` backend, plus the hooks that keep
-sample accounting exact across ranks (evaluation shards, resume on another world size).
+"""Entry module of the ``runner-ddp`` plugin: the ``ddp`` backend.
 
-Imports only torch-free modules; the backend is a lazy reference and the hooks import
-:mod:`runner_ddp.sharding` when a run calls them.
+Imports only torch-free modules; the backend is a lazy reference. The hooks that keep
+sample accounting exact across ranks (evaluation shards, resume on another world size)
+are methods of the backend object, so they fire only in runs that chose ``ddp``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from runner import RegisterComponent, hookimpl
-
-if TYPE_CHECKING:
-    from runner import RunContext, Stage
 
 
 @hookimpl
@@ -24,29 +19,3 @@ def register_backends(register: RegisterComponent) -> None:
         params="runner_ddp.params:DDPParams",
         doc="DistributedDataParallel over torch.distributed (gloo, NCCL), started by torch's elastic agent.",
     )
-
-
-@hookimpl
-def setup(run: RunContext, stage: Stage) -> None:
-    """Evaluate every validation/test sample exactly once across ranks (no padding)."""
-    if run.backend.world_size > 1:
-        from runner_ddp import sharding
-
-        sharding.unpad_eval_loaders(run)
-
-
-@hookimpl
-def get_state(run: RunContext) -> dict[str, Any] | None:
-    """The train loader's global sample position, so any world size can resume it."""
-    from runner_ddp import sharding
-
-    position = sharding.position(run)
-    return {sharding.STATE_KEY: position} if position is not None else None
-
-
-@hookimpl
-def update_state(run: RunContext, state: dict[str, Any]) -> None:
-    """Continue the checkpoint's epoch from its global sample position."""
-    from runner_ddp import sharding
-
-    sharding.resume(run, state.get(sharding.STATE_KEY))

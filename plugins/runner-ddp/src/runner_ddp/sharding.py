@@ -2,11 +2,11 @@
 from its global sample index on any number of processes.
 
 The engine's resume position is ``batch_in_epoch``, counted by each rank; with the
-core's :class:`~runner._data.samplers.ResumableSampler` sharding positions ``r, r + W, ...``
+core's :class:`runner.ResumableSampler` sharding positions ``r, r + W, ...``
 of the epoch's global order to rank ``r`` of ``W``, the first ``batch_in_epoch *
 batch_size * W`` samples of that order are consumed. This module stores that *global*
-position in checkpoints (the ``get_state`` hook) and, when a checkpoint is restored on
-a different world size (the ``update_state`` hook), shards the rest of the epoch over
+position in checkpoints (the backend's ``get_state``) and, when a checkpoint is restored on
+a different world size (its ``update_state``), shards the rest of the epoch over
 the new ranks: nothing is skipped or repeated.
 """
 
@@ -21,8 +21,6 @@ from runner import ResumableSampler
 
 if TYPE_CHECKING:
     from runner import RunContext
-
-STATE_KEY = "runner_ddp/position"
 
 
 def _global_order(sampler: ResumableSampler) -> torch.Tensor:
@@ -128,8 +126,7 @@ def resume(run: RunContext, saved: dict[str, Any] | None) -> None:
     when the number of shards changed (or an earlier resume already did)."""
     if not saved:
         return
-    trainer = run.extras.get("trainer")
-    if trainer is None or trainer.epoch_done or int(saved.get("epoch", -1)) != run.epoch:
+    if run.epoch_done or int(saved.get("epoch", -1)) != run.epoch:
         return
     sampler = _sampler(run.train_loader)
     same_shards = sampler is not None and int(saved["world_size"]) == sampler.world_size

@@ -5,7 +5,7 @@ its params (the flattened resolved recipe) and ``recipe.toml`` as an artifact; a
 ``mlflow.json`` in the run directory, saying where the MLflow run is. Records become
 metrics named like TensorBoard scalars (``train/loss``, ``val/main/accuracy``) at their
 optimizer step, sent in batches by a background thread
-(:class:`runner._engine.buffered.BufferedLogger`). When the run ends: ``metrics.jsonl`` and
+(:class:`runner.BufferedLogger`). When the run ends: ``metrics.jsonl`` and
 ``final_checkpoint.txt`` (the path of the checkpoint ``checkpoints/latest`` names, if the
 run has one) as artifacts, and the run's status: FINISHED, FAILED, or KILLED on Ctrl-C.
 

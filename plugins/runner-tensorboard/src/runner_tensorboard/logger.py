@@ -2,7 +2,7 @@
 
 Scalars are named ``stage/metric`` for training (``train/loss``, ``train/lr``) and
 ``stage/key/metric`` for evaluation (``val/main/accuracy``, ``test/main/loss``), at the
-record's optimizer step. Records are queued by :class:`runner._engine.buffered.BufferedLogger` and
+record's optimizer step. Records are queued by :class:`runner.BufferedLogger` and
 written by a background thread; the event writer then flushes every ``flush_secs``.
 """
 

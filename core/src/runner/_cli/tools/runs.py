@@ -109,15 +109,18 @@ def _pid_alive(pid: int) -> bool:
 
 
 def status_of(run_dir: Path, now: float | None = None) -> tuple[str, str]:
-    """``(status, note)``: finished, running or crashed, and why when it crashed."""
+    """``(status, note)``: finished, interrupted, running or crashed, and why when it crashed."""
     now = time.time() if now is None else now
     beat_path, summary_path = run_dir / HEARTBEAT_FILE, run_dir / SUMMARY_FILE
     beat = read_json(beat_path)
     if summary_path.is_file() and (beat is None or summary_path.stat().st_mtime >= float(beat.get("started", 0))):
-        return "finished", ""
+        signal_name = (read_json(summary_path) or {}).get("interrupted")
+        return ("interrupted", f"by {signal_name}") if signal_name else ("finished", "")
     if beat is None:
         return "crashed", "no summary.json and no heartbeat"
     if "ended" in beat:
+        if beat.get("interrupted"):
+            return "interrupted", f"stopped at once by a second {beat['interrupted']}"
         return "crashed", str(beat.get("error") or "ended without writing summary.json")
     age = now - beat_path.stat().st_mtime
     if age > 3 * HEARTBEAT_SECS:

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from runner import RunnerError
+from runner._contract.errors import RunnerError
 from runner._version import __version__
 
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")

@@ -1,0 +1,65 @@
+"""Per-invocation CLI state: debug flag, local plugins and the lazily loaded plugin manager."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import click
+
+from runner._plugins.manager import PluginManager
+
+if TYPE_CHECKING:
+    from runner._contract.recipe import Recipe
+    from runner._recipe.source import RecipeSource
+
+
+class AppState:
+    """Per-invocation state: debug flag and the (lazily loaded) plugin manager."""
+
+    def __init__(self) -> None:
+        self.debug = False
+        self._local: list[str] = []
+        self._plugins: PluginManager | None = None
+
+    @staticmethod
+    def of(ctx: click.Context) -> AppState:
+        state = ctx.find_object(AppState)
+        if state is None:
+            state = ctx.ensure_object(AppState)
+        return state
+
+    def add_local_plugins(self, specs: Iterable[str]) -> None:
+        for spec in specs:
+            if spec in self._local:
+                continue
+            self._local.append(spec)
+            if self._plugins is not None and not spec.startswith("no:"):
+                self._plugins.load_local(spec)
+            elif self._plugins is not None:
+                self._plugins = None  # disabling needs a fresh manager
+
+    @property
+    def has_plugins(self) -> bool:
+        """Whether the plugin manager was created (and plugins loaded) in this invocation."""
+        return self._plugins is not None
+
+    @property
+    def plugins(self) -> PluginManager:
+        if self._plugins is None:
+            self._plugins = PluginManager(local_plugins=self._local).load()
+        return self._plugins
+
+    def load_recipe(self, path: str, overrides: Iterable[str] = ()) -> tuple[RecipeSource, Recipe]:
+        """Read, load the recipe's own plugins, and validate."""
+        from runner._recipe.source import read_recipe
+        from runner._recipe.validate import validate
+
+        source = read_recipe(path, overrides, collect=True)
+        plugins = source.data.get("plugins", [])
+        if isinstance(plugins, list):
+            self.add_local_plugins(
+                str(source.directory / p) if isinstance(p, str) and p.endswith(".py") else str(p) for p in plugins
+            )
+        manager = self.plugins
+        return source, validate(source, manager.registry, manager.failures)

@@ -1,0 +1,60 @@
+"""The core's signal service: record, agree, escalate on a second signal, restore, shield forked children."""
+
+from __future__ import annotations
+
+import os
+import signal
+import warnings
+from types import SimpleNamespace
+
+import pytest
+
+from runner._engine.signals import SignalService, exit_code
+
+
+def _service() -> SignalService:
+    backend = SimpleNamespace(world_size=1, rank=0, is_primary=True)
+    return SignalService(backend, "cpu", announce=False)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("signum", "escalation"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)])
+def test_first_signal_is_recorded_second_stops_at_once_and_handlers_come_back(
+    signum: signal.Signals, escalation: type[BaseException]
+) -> None:
+    before = signal.getsignal(signum)
+    with _service() as service:
+        assert service.agreed() == ""
+        signal.raise_signal(signum)
+        assert service.received == signum
+        assert service.agreed() == signum.name
+        with pytest.raises(escalation) as raised:
+            signal.raise_signal(signum)
+        if escalation is SystemExit:
+            assert raised.value.code == 143
+    assert signal.getsignal(signum) is before
+
+
+def test_exit_codes_follow_the_shell() -> None:
+    assert exit_code("SIGINT") == 130
+    assert exit_code("SIGTERM") == 143
+
+
+def fork() -> int:
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork() in threaded processes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
+def test_forked_children_start_with_the_signals_blocked() -> None:
+    with _service():
+        pid = fork()
+        if pid == 0:  # the child, like a data-loader worker
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+            os._exit(0 if {signal.SIGTERM, signal.SIGINT} <= blocked else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    pid = fork()
+    if pid == 0:  # once the run ends, children are left alone
+        os._exit(0 if signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, []) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
