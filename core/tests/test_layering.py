@@ -15,8 +15,15 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 FLOORS: list[tuple[str, ...]] = [
     ("runner._version", "runner._contract"),  # the contract: imports nothing of runner's but itself
     ("runner.hookspecs",),
-    ("runner._schema.fields", "runner._schema.check", "runner._schema.resumable", "runner._plugins.discovery",
-     "runner._plugins.catalog", "runner._plugins.registry"),  # fmt: skip
+    # component schemas and the registry
+    (
+        "runner._schema.fields",
+        "runner._schema.check",
+        "runner._schema.resumable",
+        "runner._plugins.discovery",
+        "runner._plugins.catalog",
+        "runner._plugins.registry",
+    ),
     ("runner._plugins",),  # the manager and the typed hook facade
     ("runner._recipe",),
     ("runner._schema",),  # the JSON schema export, derived from validated recipes
