@@ -25,6 +25,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,10 @@ from runner.data.loader import known_length
 from runner.engine import state as engine_state
 from runner.engine.context import RunContext
 from runner.engine.records import METRICS_FILE
-from runner.errors import RunnerError
+from runner.errors import PluginError, RunnerError
 from runner_checkpoint import checkpoint, provenance
 from runner_checkpoint.beacon import Beacon
-from runner_checkpoint.codec import CodecError
+from runner_checkpoint.codec import PLUGINS_KEY, CodecError, check, describe
 from runner_checkpoint.manifest import CorruptCheckpoint
 from runner_checkpoint.params import CheckpointParams
 from runner_checkpoint.signals import SignalCatcher
@@ -67,6 +68,64 @@ def build(run_dir: Path, **params: Any) -> DefaultCheckpointer:
     against :class:`CheckpointParams`); other runtime arguments it is offered are ignored."""
     fields = {field.name for field in attrs.fields(CheckpointParams)}
     return DefaultCheckpointer(Path(run_dir), CheckpointParams(**{k: v for k, v in params.items() if k in fields}))
+
+
+def _get_state_results(run: RunContext) -> Iterator[tuple[str, Any]]:
+    """(who, result) of each ``get_state`` implementation, called one by one so each result
+    is known with its owner ("plugin DIST VERSION", or "callback 'NAME' from plugin DIST
+    VERSION" for a component object)."""
+    for impl in run.plugins.hook("get_state").get_hookimpls():
+        kwargs = {"run": run}
+        if not set(impl.argnames) <= set(kwargs):
+            continue
+        name = impl.plugin_name
+        info = run.plugins.info(name)
+        kind, sep, rest = name.partition(":")
+        who = f"{kind} '{rest.rpartition('#')[0] or rest}' from plugin {info}" if sep else f"plugin {info}"
+        yield who, impl.function(*(kwargs[arg] for arg in impl.argnames))
+
+
+def _owner(run: RunContext, key: Any) -> str | None:
+    """Which plugin's ``get_state`` returned the state key ``key`` (the last one, as the
+    engine merges them), or None when that cannot be told."""
+    owner = None
+    try:
+        for who, result in _get_state_results(run):
+            if isinstance(result, Mapping) and key in result:
+                owner = who
+    except Exception:  # asking again failed: name the key alone
+        return None
+    return owner
+
+
+def unstorable(run: RunContext, exc: CodecError) -> PluginError:
+    """The one-line error for a state value no checkpoint can hold: the state key and the
+    plugin that returned it. A PluginError, so the core does not blame runner-checkpoint."""
+    path = exc.path
+    if exc.type_name is None:  # not an unstorable value (should not happen while saving)
+        return PluginError(f"checkpoint: cannot save the run state: {exc}")
+    owner = _owner(run, path[1]) if len(path) >= 2 and path[0] == PLUGINS_KEY else None
+    return PluginError(describe(path, exc.type_name, owner))
+
+
+def check_plugin_states(run: RunContext) -> None:
+    """Raise the error the first save would raise for a plugin state no checkpoint can
+    hold (a set, a function...), naming the state key and its plugin. A ``get_state`` that
+    fails this early is left for the first save to report."""
+    try:
+        results = list(_get_state_results(run))
+    except Exception:
+        return
+    for who, result in results:
+        if not isinstance(result, Mapping):
+            continue
+        for key, value in result.items():
+            try:
+                check(value, (PLUGINS_KEY, key))
+            except CodecError as exc:
+                if exc.type_name is None:
+                    raise
+                raise PluginError(describe(exc.path, exc.type_name, who)) from None
 
 
 class _PrefixHash:
@@ -129,6 +188,7 @@ class DefaultCheckpointer:
     @hookimpl(trylast=True)
     def on_begin_train(self, run: RunContext) -> None:
         self._primary = run.is_primary
+        check_plugin_states(run)  # a state no checkpoint can hold: say so now, not at the first save
         if run.is_primary:
             self.store.cleanup()
         self._last_save_time = time.monotonic()
@@ -249,7 +309,7 @@ class DefaultCheckpointer:
         try:
             entry = checkpoint.save(self.store, state, step=run.global_step, meta=meta, provenance=self._provenance)
         except CodecError as exc:
-            raise RunnerError(f"checkpoint: cannot save the run state: {exc}") from exc
+            raise unstorable(run, exc) from None
         except OSError as exc:
             raise RunnerError(f"checkpoint: saving to {self.store.root} failed: {exc}") from exc
         self.last_saved = entry
