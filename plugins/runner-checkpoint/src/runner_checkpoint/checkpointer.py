@@ -41,6 +41,7 @@ from runner.errors import PluginError, RunnerError
 from runner_checkpoint import checkpoint, provenance
 from runner_checkpoint.beacon import Beacon
 from runner_checkpoint.codec import PLUGINS_KEY, CodecError, check, describe
+from runner_checkpoint.fsutil import NotRegularFile, open_regular, read_exactly
 from runner_checkpoint.manifest import CorruptCheckpoint
 from runner_checkpoint.params import CheckpointParams
 from runner_checkpoint.signals import SignalCatcher
@@ -139,10 +140,10 @@ class _PrefixHash:
         if offset < self.offset:
             self.offset, self.digest = 0, hashlib.sha256()
         try:
-            with open(path, "rb") as file:
+            with open_regular(path) as file:
                 file.seek(self.offset)
-                data = file.read(offset - self.offset)
-        except FileNotFoundError:
+                data = read_exactly(file, offset - self.offset)
+        except (FileNotFoundError, NotRegularFile):
             return None
         if len(data) != offset - self.offset:
             return None
@@ -351,16 +352,19 @@ class DefaultCheckpointer:
     def restore(self, run: RunContext, source: str | None) -> bool:
         """Load the newest valid checkpoint (or ``source``) into ``run``; False if there is none.
 
-        Damaged checkpoints are reported file by file and skipped for the previous one;
-        when every checkpoint is damaged, or ``source`` names a damaged one, the error
-        lists what was wrong. A recipe changed in ways that break exactness stops here
-        unless ``--allow-recipe-change`` was given.
+        Damaged checkpoints are reported file by file and skipped for the previous one,
+        then moved into ``checkpoints/damaged/`` once a good one is loaded (see
+        :meth:`_tidy`); a ``latest`` that is not a regular file is set aside too, with one
+        warning, and every checkpoint is tried. When every checkpoint is damaged, or
+        ``source`` names a damaged one, the error lists what was wrong. A recipe changed in
+        ways that break exactness stops here unless ``--allow-recipe-change`` was given.
         """
         self._primary = run.is_primary
-        candidates, explicit = self._candidates(source)
+        candidates, explicit = self._candidates(source, repair=run.is_primary)
         if not candidates:
             return False
         damaged: list[CorruptCheckpoint] = []
+        skipped: list[Entry] = []
         for entry in candidates:
             try:
                 loaded = checkpoint.load(entry.path)
@@ -368,6 +372,7 @@ class DefaultCheckpointer:
                 if explicit:
                     raise CheckpointError([f"cannot resume from {entry.path}:", *exc.lines()[1:]]) from None
                 damaged.append(exc)
+                skipped.append(entry)
                 self._say(f"warning: {entry.path} is damaged and is skipped:")
                 for problem in exc.problems:
                     self._say(f"  {problem}")
@@ -376,6 +381,8 @@ class DefaultCheckpointer:
                 self._say(f"falling back to {entry.path} (step {loaded.manifest.get('step')})")
             self._check_provenance(run, loaded)
             self._apply(run, loaded)
+            if run.is_primary and not explicit:
+                self._tidy(skipped, entry)
             if run.backend.world_size > 1:
                 run.backend.barrier()
             return True
@@ -384,9 +391,31 @@ class DefaultCheckpointer:
             lines += [f"  {failure.name}:", *(f"    {p}" for p in failure.problems)]
         raise CheckpointError(lines)
 
-    def _candidates(self, source: str | None) -> tuple[list[Entry], bool]:
+    def _tidy(self, damaged: list[Entry], resumed: Entry) -> None:
+        """After a resume that skipped ``damaged`` checkpoints or could not follow ``latest``
+        (this run's own directory only): move the damaged ones into ``damaged/``, so
+        retention neither counts them nor lets them push out good ones and a new save at
+        their step gets the normal name, and point ``latest`` at the one resumed from."""
+        if resumed.path.parent.resolve() != self.store.root.resolve():
+            return  # another run's checkpoints (--resume OTHER_RUN): not ours to change
+        for entry in damaged:
+            try:
+                moved = self.store.set_aside(entry.path)
+            except OSError as exc:
+                self._say(f"warning: could not move damaged {entry.name} aside: {exc}")
+                continue
+            self._say(
+                f"moved damaged {entry.name} to {moved} (retention ignores it there; delete it when no longer needed)"
+            )
+        if self.store.latest_name() != resumed.name:
+            try:
+                self.store.point_latest(resumed.name)
+            except OSError as exc:
+                self._say(f"warning: could not point {self.store.root / LATEST} at {resumed.name}: {exc}")
+
+    def _candidates(self, source: str | None, repair: bool = False) -> tuple[list[Entry], bool]:
         if source is None:
-            candidates, note = self.store.resume_candidates()
+            candidates, note = self.store.resume_candidates(repair=repair)
             if note:
                 self._say(f"warning: {note}")
             return candidates, False
@@ -402,7 +431,8 @@ class DefaultCheckpointer:
                 f"--resume {source}: not a checkpoint (expected a checkpoint directory holding manifest.json, "
                 "a checkpoints directory or a run directory)"
             )
-        candidates, note = store.resume_candidates()
+        own = store.root.resolve() == self.store.root.resolve()
+        candidates, note = store.resume_candidates(repair=repair and own)
         if note:
             self._say(f"warning: {note}")
         if not candidates:
@@ -471,8 +501,8 @@ class DefaultCheckpointer:
             return offset
         source = loaded.path.parent.parent / METRICS_FILE
         if source.resolve() != target.resolve() and prefix_sha256(source, offset) == digest:
-            with open(source, "rb") as file:
-                prefix = file.read(offset)
+            with open_regular(source) as file:
+                prefix = read_exactly(file, offset)
             with open(target, "r+b") as file:
                 file.truncate(0)
                 file.write(prefix)
