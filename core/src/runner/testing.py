@@ -7,7 +7,8 @@ Fixture ``runner_tester`` gives you:
 - ``run(recipe, *plugins, max_steps=3)``: validate and train a recipe for a few steps,
   returning the run result and the parsed ``metrics.jsonl`` records;
 - ``check_components(plugin, examples=...)``: the conformance check: every component your
-  plugin registers has a readable schema, its defaults validate, and it builds.
+  plugin registers has a readable schema, its defaults validate, it builds, and what it
+  builds implements its kind's interface (``runner.Sampler``, ``runner.Logger``, ...).
 
 Example::
 
@@ -32,6 +33,7 @@ import attrs
 import pytest
 
 from runner._contract.context import BuildContext
+from runner._contract.protocols import protocol_problems
 from runner._contract.registration import PluginInfo
 from runner._plugins.manager import PluginManager
 from runner._plugins.registry import Component
@@ -149,7 +151,7 @@ def _check_component(component: Component, example: dict[str, Any], ctx: BuildCo
             ctx.train_dataset = built
     except Exception as exc:
         return [f"{label}: failed to build with {params}: {type(exc).__name__}: {exc}"]
-    return []
+    return [f"{label} {problem}" for problem in protocol_problems(component.kind, built)]
 
 
 def _build(component: Component, params: dict[str, Any], ctx: BuildContext) -> Any:

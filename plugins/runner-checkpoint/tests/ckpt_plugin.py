@@ -135,6 +135,28 @@ class Leaky:
             record["leaky"] = self.steps
 
 
+class BadState:
+    """Returns a set from ``get_state`` (which no checkpoint can hold) from step ``from_step`` on."""
+
+    def __init__(self, from_step: int) -> None:
+        self.from_step = from_step
+        self.steps = 0
+
+    def on_end_train_step(self) -> None:
+        self.steps += 1
+
+    def get_state(self) -> dict[str, Any]:
+        return {"ckpt_bad/seen": {"ids": {1, 2} if self.steps >= self.from_step else [1, 2]}}
+
+    def update_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def bad_state(from_step: int = 0) -> BadState:
+    """A callback whose state cannot be checkpointed."""
+    return BadState(from_step)
+
+
 def leaky() -> Leaky:
     """A callback that forgets its state on resume."""
     return Leaky()
@@ -186,4 +208,5 @@ def register_schedulers(register: Any) -> None:
 def register_callbacks(register: Any) -> None:
     register("ckpt_counter", counter)
     register("ckpt_leaky", leaky)
+    register("ckpt_bad_state", bad_state)
     register("ckpt_signal", raise_signal)

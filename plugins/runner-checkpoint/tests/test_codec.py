@@ -81,10 +81,20 @@ def test_tied_tensors_are_stored_once_and_views_are_copied() -> None:
 
 
 def test_unsupported_values_name_their_path() -> None:
-    with pytest.raises(codec.CodecError, match=r"plugins\.mine\.fn: cannot store a builtins.function"):
-        codec.encode({"plugins": {"mine": {"fn": lambda: None}}})
-    with pytest.raises(codec.CodecError, match="object arrays"):
+    with pytest.raises(codec.CodecError) as caught:
+        codec.encode({"plugins": {"mine.v2/x": {"fn": [1, lambda: None]}}})
+    assert str(caught.value) == (
+        "state key 'mine.v2/x' (returned by a plugin's get_state): cannot store a function at ['fn'][1] in a "
+        "checkpoint; return dicts, lists, numbers, strings, bools, None, tensors or numpy arrays"
+    )
+    assert caught.value.path == ("plugins", "mine.v2/x", "fn", 1) and caught.value.type_name == "function"
+    with pytest.raises(codec.CodecError, match=r"^state key 'myplugin/x' \(returned by a plugin's get_state\): "):
+        codec.encode({"plugins": {"myplugin/x": {3, 4}}})
+    with pytest.raises(codec.CodecError, match=r"^state\['x'\]: cannot store a numpy object array .*need pickle"):
         codec.encode({"x": np.array([object()])})
+    with pytest.raises(codec.CodecError, match=r"cannot store a frozenset at \[<key>\]"):
+        codec.check({frozenset({1}): 2}, ("plugins", "p"))
+    codec.check({"ok": [torch.zeros(2), (1, "a")], 3: None}, ("plugins", "p"))
 
 
 def test_malformed_references_are_refused() -> None:

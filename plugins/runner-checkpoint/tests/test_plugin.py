@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ckpt_helpers import Cli, cli_fixture, write_recipe  # noqa: F401 (fixture)
+from ckpt_helpers import PLUGIN, Cli, cli_fixture, write_recipe  # noqa: F401 (fixture)
 
 import runner_checkpoint.plugin
 from runner import RunnerError
@@ -58,3 +59,24 @@ def test_bad_parameters_are_recipe_errors(cli: Cli, tmp_path: Path) -> None:
     assert result.code == 2
     assert "checkpoint.mode" in result.err and "checkpoint.every_n_steps" in result.err
     assert "checkpoint.evry_epoch" in result.err and "every_epoch" in result.err  # did you mean
+
+
+@pytest.mark.parametrize("from_step", [0, 3])
+def test_unstorable_plugin_state_names_its_key_and_plugin(cli: Cli, tmp_path: Path, from_step: int) -> None:
+    """A set in a plugin's state is that plugin's error, named by state key, reported when
+    training starts (or at the save where it first appears), not blamed on runner-checkpoint."""
+    callbacks = [{"name": "ckpt_counter"}, {"name": "ckpt_bad_state", "from_step": from_step}]
+    recipe = write_recipe(
+        tmp_path / "r.toml", callbacks=callbacks, **{"run.max_steps": 6, "run.epochs": None, "run.val_every": None}
+    )
+    result = cli("run", recipe, "--run-dir", tmp_path / "run", "--no-progress")
+    assert result.code == 2
+    assert result.err.strip() == (
+        "error: state key 'ckpt_bad/seen' (returned by get_state of callback 'ckpt_bad_state' from plugin "
+        f"{PLUGIN} local): cannot store a set at ['ids'] in a checkpoint; return dicts, lists, numbers, "
+        "strings, bools, None, tensors or numpy arrays"
+    )
+    steps = [json.loads(line).get("step") for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps, default=0) == (0 if from_step == 0 else 4)  # at the start, or at the first save (step 4)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert not checkpoints.exists() or [p.name for p in checkpoints.iterdir()] == []

@@ -4,13 +4,25 @@ explicit paths, provenance checks, and preemption signals."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ckpt_helpers import Cli, cli_fixture, isolate_process_state, records, run_main, write_recipe  # noqa: F401 (fixtures)
+from ckpt_helpers import (  # noqa: F401 (fixtures)
+    Cli,
+    Result,
+    cli_fixture,
+    finish,
+    isolate_process_state,
+    records,
+    run_main,
+    spawn,
+    write_recipe,
+)
 
 from runner_checkpoint.manifest import seal
 
@@ -207,3 +219,120 @@ def test_checkpoints_list_verify_show(cli: Cli, baseline: Path, tmp_path: Path) 
     assert "step-000039: ok" in result.out and "not in the manifest (never loaded): notes.txt" in result.out
     result = cli("checkpoints", "list", run_dir)
     assert "DAMAGED" in result.out
+
+
+# -- what is no regular file is damage, never something to wait on ---------------------
+
+
+def bounded(*args: str | Path, timeout: float = 120) -> Result:
+    """``runner ARGS`` as a separate process, killed (and the test failed) if it outlives
+    ``timeout``: a regression that blocks on a FIFO fails instead of hanging the suite."""
+    process = spawn(*args)
+    try:
+        return finish(process, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"runner {' '.join(map(str, args))} still ran after {timeout} s (blocked?)")
+
+
+def make_fifo(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    os.mkfifo(path)
+
+
+@pytest.mark.parametrize("file", ["manifest.json", "model.safetensors", "state.json", "provenance.json"])
+def test_a_fifo_in_a_checkpoint_is_reported_as_damage(baseline: Path, tmp_path: Path, file: str) -> None:
+    _, run_dir = copy_run(baseline, tmp_path)
+    make_fifo(run_dir / "checkpoints" / "step-000039" / file)
+    problem = f"{file} is not a regular file (fifo)"
+
+    verified = bounded("checkpoints", "verify", run_dir, timeout=60)
+    assert verified.code == 1, verified.err
+    assert f"step-000039: DAMAGED\n  {problem}\n" in verified.out and "step-000036: ok" in verified.out
+
+    listed = bounded("checkpoints", "list", run_dir, timeout=60)
+    assert listed.code == 0, listed.err
+    assert "DAMAGED, latest" in listed.out and f"step-000039: {problem}" in listed.err
+
+    if file == "manifest.json":  # the other files are checked the same way by the same code
+        fast = bounded("checkpoints", "list", "--fast", run_dir, timeout=60)
+        assert fast.code == 0 and f"step-000039: {problem}" in fast.err
+        shown = bounded("checkpoints", "show", run_dir / "checkpoints" / "step-000039", timeout=60)
+        assert shown.code == 2 and shown.err.strip().endswith(problem), shown.err
+    if file == "provenance.json":
+        shown = bounded("checkpoints", "show", run_dir / "checkpoints" / "step-000039", "--json", timeout=60)
+        assert shown.code == 2 and problem in shown.err, shown.err
+
+
+@pytest.mark.slow
+def test_resume_skips_a_checkpoint_whose_manifest_is_a_fifo(baseline: Path, tmp_path: Path) -> None:
+    recipe, run_dir = copy_run(baseline, tmp_path)
+    make_fifo(run_dir / "checkpoints" / "step-000039" / "manifest.json")
+    result = bounded("run", recipe, "--run-dir", run_dir, "--resume", "--no-progress")
+    assert result.code == 0, result.err
+    assert "step-000039 is damaged and is skipped" in result.err
+    assert "manifest.json is not a regular file (fifo)" in result.err
+    assert "falling back to" in result.err and "step-000036" in result.err
+    assert (run_dir / "metrics.jsonl").read_bytes() == (baseline / "run" / "metrics.jsonl").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_latest_that_is_no_file_falls_back_with_one_warning(baseline: Path, tmp_path: Path, kind: str) -> None:
+    recipe, run_dir = copy_run(baseline, tmp_path)
+    checkpoints = run_dir / "checkpoints"
+    latest = checkpoints / "latest"
+    latest.unlink()
+    if kind == "directory":
+        latest.mkdir()
+    else:
+        os.mkfifo(latest)
+    listed = bounded("checkpoints", "list", run_dir, timeout=60)
+    assert listed.code == 0 and "ok, latest" not in listed.out  # nothing is marked latest
+
+    result = bounded("run", recipe, "--run-dir", run_dir, "--resume", "--no-progress")
+    assert result.code == 0, result.err
+    warnings = [line for line in result.err.splitlines() if "warning" in line]
+    moved = checkpoints / "damaged" / "latest"
+    assert warnings == [
+        f"checkpoint: warning: {latest} is not a regular file ({kind}); moved it to {moved}; "
+        "trying every checkpoint, newest first"
+    ]
+    assert f"resumed from {checkpoints / 'step-000039'}" in result.err
+    assert latest.read_text(encoding="utf-8") == "step-000039\n"  # a pointer again
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["damaged", "latest", "step-000036", "step-000039"]
+
+
+# -- retention after a fallback ---------------------------------------------------------------
+
+
+def test_damaged_checkpoints_are_moved_aside_and_never_push_out_good_ones(
+    cli: Cli, baseline: Path, tmp_path: Path
+) -> None:
+    """keep_last = 2 with step-000036 and a damaged step-000039: resuming from 36 and saving
+    again at 39 must keep 36 and the new 39 (not 39-2 beside the damaged one, with 36 pruned)."""
+    recipe, run_dir = copy_run(baseline, tmp_path)
+    checkpoints = run_dir / "checkpoints"
+    flip_bit(checkpoints / "step-000039")
+    result = cli("run", recipe, "--run-dir", run_dir, "--resume", "--no-progress")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["damaged", "latest", "step-000036", "step-000039"]
+    moved = checkpoints / "damaged" / "step-000039"
+    assert f"checkpoint: moved damaged step-000039 to {moved} (retention ignores it there" in result.err
+    assert [p.name for p in (checkpoints / "damaged").iterdir()] == ["step-000039"]
+    assert (checkpoints / "latest").read_text(encoding="utf-8") == "step-000039\n"
+    verified = cli("checkpoints", "verify", run_dir)
+    assert verified.code == 0, verified.out
+    assert verified.out.splitlines() == ["step-000036: ok (4 files verified)", "step-000039: ok (4 files verified)"]
+    assert (run_dir / "metrics.jsonl").read_bytes() == (baseline / "run" / "metrics.jsonl").read_bytes()
+
+    # A second damaged step-000039 does not overwrite the first one set aside.
+    flip_bit(checkpoints / "step-000039")
+    result = cli("run", recipe, "--run-dir", run_dir, "--resume", "--no-progress")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in (checkpoints / "damaged").iterdir()) == ["step-000039", "step-000039-2"]
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["damaged", "latest", "step-000036", "step-000039"]

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import pickle
 import select
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Client
 from pathlib import Path
 from typing import Any
 
@@ -203,21 +210,24 @@ def test_exception_in_server_is_reported(runner_tester: Any) -> None:
     assert gone(pids)
 
 
-def _serve(tmp_path: Path, token: str) -> tuple[subprocess.Popen[str], str]:
+def _serve(tmp_path: Path, token: str, *options: str) -> tuple[subprocess.Popen[str], str]:
     recipe = tmp_path / "serve.toml"
     text = RECIPE.format(dataset="numbers", n=30, batch=4, loader="", extra="", drop_last="false")
     recipe.write_text(f'plugins = ["{Path(ds_toy.__file__)}"]\n' + text)
     env = {**os.environ, "RUNNER_DATASERVER_TOKEN": token}
     runner = Path(sys.executable).parent / "runner"
     process = subprocess.Popen(
-        [str(runner), "serve-data", str(recipe), "--split", "train", "--bind", "127.0.0.1:0"],
+        [str(runner), "serve-data", str(recipe), "--split", "train", "--bind", "127.0.0.1:0", *options],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert process.stderr is not None
     line = process.stderr.readline()
-    assert "serving 30 samples at" in line, line
+    if "serving 30 samples at" not in line:
+        process.kill()
+        _, rest = process.communicate(timeout=10)
+        pytest.fail(f"serve-data did not start: {line}{rest}")
     return process, line.rsplit(" ", 1)[-1].strip()
 
 
@@ -241,6 +251,100 @@ def test_remote_server_over_loopback(runner_tester: Any, tmp_path: Path, monkeyp
         assert process.stderr is not None
         process.stderr.close()
     assert "refused a connection" in refused
+
+
+@pytest.fixture(scope="module")
+def hardened_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """One ``serve-data`` process (token ``s3cret``, 2 s handshake timeout) for the hostile-client tests."""
+    process, address = _serve(tmp_path_factory.mktemp("serve"), "s3cret", "--handshake-timeout", "2")
+    try:
+        yield process, address
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def _hello(address: str, token: bytes = b"s3cret") -> Any:
+    """Connect as a trainer does and return the server's first message."""
+    host, port = address.rsplit(":", 1)
+    with Client((host, int(port)), authkey=token) as conn:
+        return pickle.loads(conn.recv_bytes())
+
+
+def _hello_within(address: str, seconds: float) -> Any:
+    """``_hello`` in a thread: its answer, or None if none came within ``seconds`` (the
+    thread ends when the server does)."""
+    answers: list[Any] = []
+    thread = threading.Thread(target=lambda: answers.append(_hello(address)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return answers[0] if answers else None
+
+
+def _raw(address: str) -> socket.socket:
+    host, port = address.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def _reported(process: subprocess.Popen[str], text: str, within: float = 10) -> str:
+    """The first line the server prints from now that contains ``text`` ("" if none within ``within`` s)."""
+    assert process.stderr is not None
+    deadline = time.monotonic() + within
+    while select.select([process.stderr], [], [], max(0, deadline - time.monotonic()))[0]:
+        line = process.stderr.readline()
+        if text in line or not line:
+            return line
+    return ""
+
+
+def _closed_by_server(sock: socket.socket, within: float) -> bool:
+    """Read (and drop) what the server sends until it closes the connection."""
+    sock.settimeout(within)
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        pass
+    return True
+
+
+@pytest.mark.slow
+def test_silent_connection_neither_blocks_others_nor_stays(hardened_server: tuple[Any, str]) -> None:
+    process, address = hardened_server
+    with _raw(address) as silent:
+        opened = started = time.monotonic()
+        hello = _hello_within(address, 5)
+        assert hello is not None, "a silent connection stopped the server from serving others"
+        assert hello[:2] == ("ready", 30) and time.monotonic() - started < 5
+        assert _closed_by_server(silent, within=10), "the silent connection was never closed"
+        assert 1.5 < time.monotonic() - opened < 10
+    assert _reported(process, "no handshake within 2 s").startswith("refused a connection from 127.0.0.1:")
+
+
+@pytest.mark.slow
+def test_hostile_connections_are_refused_and_others_served(hardened_server: tuple[Any, str]) -> None:
+    _, address = hardened_server
+    opened: list[socket.socket] = []
+    try:
+        garbage, huge = _raw(address), _raw(address)
+        opened += [garbage, huge]
+        for _ in range(50):  # silent connections, open while the others connect
+            opened.append(_raw(address))
+        garbage.sendall(b"\x00\x00\x00\x10" + os.urandom(16))  # a well-framed wrong answer
+        huge.sendall(struct.pack("!i", 2**31 - 1))  # announces a 2 GB message
+        assert _closed_by_server(garbage, within=5) and _closed_by_server(huge, within=5)
+        with ThreadPoolExecutor(50) as pool:
+            hellos = list(pool.map(lambda _: _hello_within(address, 20), range(50)))
+        assert all(h is not None and h[:2] == ("ready", 30) for h in hellos)
+        with pytest.raises(Exception, match="digest"):
+            _hello(address, token=b"wrong")
+    finally:
+        for sock in opened:
+            sock.close()
 
 
 def test_trains_a_recipe(runner_tester: Any) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +198,109 @@ def test_reserved_resource_names_are_refused_in_resources_per_worker() -> None:
     with pytest.raises(RecipeError) as caught:
         validate(source, manager.registry, manager.failures)
     assert "backend.resources_per_worker: must not name GPU (use gpus_per_worker)" in str(caught.value)
+
+
+# -- joining a cluster that does not answer ----------------------------------------------
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (connections to it are refused at once)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _unreachable_run(tmp_path: Path, component: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """``runner run`` (the ray backend) or ``runner process`` (the ray executor) with
+    ``$RAY_ADDRESS`` naming a closed local port."""
+    address = f"127.0.0.1:{_closed_port()}"
+    runner = str(Path(sys.executable).parent / "runner")
+    if component == "backend":
+        args = [runner, "run", str(DIGITS), "-o", "run.backend=ray", "--run-dir", str(tmp_path / "run")]
+    else:
+        (tmp_path / "in.txt").write_text("1 2 3", encoding="utf-8")
+        recipe = tmp_path / "process.toml"
+        recipe.write_text(
+            f'plugins = ["{HERE / "ray_processor.py"}"]\n'
+            + DIGITS.read_text(encoding="utf-8")
+            + textwrap.dedent(
+                """
+                [[process]]
+                name = "parse"
+                inputs = ["in.txt"]
+                executor = { name = "ray", connect_timeout_s = 5 }
+                cache_dir = "cache"
+                """
+            ),
+            encoding="utf-8",
+        )
+        args = [runner, "process", str(recipe)]
+    env = {**os.environ, "RAY_ADDRESS": address}
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60), address
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("component", "what"), [("backend", "[run] backend 'ray'"), ("executor", "[[process]] executor 'ray'")]
+)
+def test_unreachable_cluster_is_one_line_at_once(tmp_path: Path, component: str, what: str) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed")
+    started = time.monotonic()
+    ran, address = _unreachable_run(tmp_path, component)  # Ray alone retries for minutes: TimeoutExpired
+    assert time.monotonic() - started < 30
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr.strip() == (
+        f"error: {what}: cannot connect to the Ray cluster at '{address}' ($RAY_ADDRESS): connection refused; "
+        "check the address and that the cluster runs (ray status)"
+    )
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+
+
+def test_a_silent_address_is_given_up_after_connect_timeout_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from runner_ray.cluster import unreachable
+
+    tried: list[tuple[Any, float]] = []
+
+    def silent(address: Any, timeout: float) -> Any:
+        tried.append((address, timeout))
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", silent)
+    why = unreachable(None, "10.1.2.3:6379", 2.5)
+    assert tried == [(("10.1.2.3", 6379), pytest.approx(2.5, abs=0.1))]
+    assert why is not None and why.startswith("no answer within 2.5 s (connect_timeout_s; raise it")
+    tried.clear()
+    assert unreachable(None, "ray://head", 1) is not None and tried[0][0] == ("head", 10001)
+    monkeypatch.setenv("RAY_ADDRESS", "[::1]:7000")
+    tried.clear()
+    assert unreachable(None, "auto", 1) is not None and tried[0][0] == ("::1", 7000)
+
+
+def test_address_forms() -> None:
+    from runner_ray.reach import is_loopback, split_address
+
+    assert split_address("head:6379") == ("head", 6379)
+    assert split_address("ray://head") == ("head", 10001)
+    assert split_address("ray://10.0.0.1:10002") == ("10.0.0.1", 10002)
+    assert split_address("[fe80::1]:6379") == ("fe80::1", 6379)
+    assert split_address("auto") is None and split_address("head") is None and split_address("fe80::1") is None
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1") and not is_loopback("head")
+
+
+def test_rays_own_connection_retries_are_bounded_while_joining(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner_ray.reach import bounded_ray_connect
+
+    tries, wait = "RAY_gcs_server_port_wait_time_s", "RAY_py_gcs_connect_timeout_s"  # Ray's spelling
+    monkeypatch.delenv(tries, raising=False)
+    monkeypatch.setenv(wait, "99")  # the user's own setting wins
+    with bounded_ray_connect(7):
+        assert (os.environ.get(tries), os.environ.get(wait)) == ("1", "99")
+    assert (os.environ.get(tries), os.environ.get(wait)) == (None, "99")
+    monkeypatch.delenv(wait)
+    with bounded_ray_connect(7):
+        assert os.environ.get(wait) == "7"
+    assert wait not in os.environ

@@ -57,6 +57,8 @@ class RunServices(Protocol):
 
     def log_metrics(self, values: Mapping[str, float], stage: str) -> None: ...
 
+    def plugin_of(self, owner: str) -> PluginInfo | None: ...
+
 
 #: The stages whose records :meth:`RunContext.log_metrics` can add to.
 STAGES = ("train", "val", "test")
@@ -181,6 +183,11 @@ class RunContext:
     def truncate_metrics(self, offset: int) -> None:
         """Drop the records after byte ``offset`` of ``metrics.jsonl`` (they will be written again)."""
         self._services().truncate_metrics(offset)
+
+    def plugin_of(self, owner: str) -> PluginInfo | None:
+        """The plugin behind a state owner or run object (``"callback:ema#0"``,
+        ``"backend:ddp"``, or a plugin's own name), or None when unknown."""
+        return self._services().plugin_of(owner)
 
     def _services(self) -> RunServices:
         if self.services is None:

@@ -187,8 +187,8 @@ def protocol_problems(kind: str, obj: Any) -> list[str]:
         return []
     missing = []
     for name in protocol_members(protocol):
-        if name in ("__iter__", "__len__", "__call__"):
-            if getattr(type(obj), name, None) is None:
+        if name in _DUNDER_OK:  # special methods count on the class only (not the metaclass)
+            if not any(name in vars(klass) for klass in type(obj).__mro__ if klass is not object):
                 missing.append(name)
         elif not hasattr(obj, name):
             missing.append(name)

@@ -23,7 +23,7 @@ such a pipeline keeps the loader's batched fast path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -189,11 +189,6 @@ class IterablePipeline(torch.utils.data.IterableDataset[Any]):
                 for transform in self.sample_transforms:
                     item = transform(item, rng)
             yield item
-
-
-def compose_collate(collate: Callable[[list[Any]], Any] | None) -> Callable[[list[Any]], Any]:
-    """``collate`` or torch's default collate."""
-    return collate if collate is not None else torch.utils.data.default_collate
 
 
 class ShuffleBuffer:

@@ -38,6 +38,7 @@ from runner._plugins.manager import CALLBACK_HOOKS
 if TYPE_CHECKING:
     from runner._contract.backend import Backend
     from runner._contract.recipe import ComponentConfig
+    from runner._contract.registration import PluginInfo
     from runner._engine.job import Job
     from runner._plugins.manager import PluginManager
     from runner._plugins.registry import Component
@@ -250,12 +251,17 @@ class Engine:
                 self.hooks.teardown(run)
                 run.datamodule.teardown()
             finally:
-                self.records.close()
-                for proxy in self._proxies:
-                    self.plugins.remove_callback_object(proxy)
+                self.release()
                 if heartbeat is not None:
                     heartbeat.stop(sys.exc_info()[1], interrupted=run.interrupted)
         return RunOutcome(time.perf_counter() - self.started)
+
+    def release(self) -> None:
+        """Close the records and unregister the run objects (also after a failed build)."""
+        self.records.close()
+        for proxy in self._proxies:
+            self.plugins.remove_callback_object(proxy)
+        self._proxies.clear()
 
     def _restore(self) -> None:
         """Continue from a checkpoint when asked (or after a restart), else start fresh."""
@@ -295,6 +301,10 @@ class Engine:
         assert self.trainer is not None
         self.trainer.add_metrics(values, stage)
 
+    def plugin_of(self, owner: str) -> PluginInfo | None:
+        info = self.plugins.info(owner)
+        return info if info.version != "?" else None
+
 
 @attrs.frozen
 class RunOutcome:
@@ -304,6 +314,10 @@ class RunOutcome:
 def build_and_train(job: Job, backend: Backend) -> tuple[RunContext, RunOutcome]:
     """Build ``job`` in this process and train it; the run context and timing."""
     engine = Engine(job, backend)
-    engine.build()
+    try:
+        engine.build()
+    except BaseException:
+        engine.release()
+        raise
     outcome = engine.train(job.show_progress)
     return engine.run, outcome

@@ -92,9 +92,6 @@ class Cache:
         os.replace(tmp, path)
         return path
 
-    def read_shard(self, key: str) -> dict[str, Any]:
-        return load_tensor_file(self.shard_path(key))
-
     def manifest_path(self, name: str) -> Path:
         return self.root / "outputs" / f"{name}.json"
 

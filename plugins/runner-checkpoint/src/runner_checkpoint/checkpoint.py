@@ -21,7 +21,7 @@ import attrs
 import torch
 
 from runner_checkpoint import codec, tensorfile
-from runner_checkpoint.fsutil import write_new
+from runner_checkpoint.fsutil import NotRegularFile, read_regular, regular_file_problem, write_new
 from runner_checkpoint.hashing import Hasher
 from runner_checkpoint.manifest import CorruptCheckpoint, check_file, read_manifest, sha256
 from runner_checkpoint.store import Entry, Store
@@ -87,7 +87,7 @@ def load(directory: Path) -> Loaded:
     for file, entry in files.items():
         path = directory / file
         try:
-            if not path.is_file() or path.stat().st_size != entry["size"]:
+            if regular_file_problem(path) is not None or path.stat().st_size != entry["size"]:
                 problems.append(check_file(path, entry) or f"{file}: changed while being read")
                 continue
             if file.endswith(".safetensors"):
@@ -98,10 +98,12 @@ def load(directory: Path) -> Loaded:
                     problems.append(check_file(path, entry) or f"{file}: {exc}")
                     continue
             else:
-                documents[file] = path.read_bytes()
+                documents[file] = read_regular(path)
                 problem = check_file(path, entry, sha256(documents[file]))
                 if problem is not None:
                     problems.append(problem)
+        except NotRegularFile as exc:  # replaced by something else since it was looked at
+            problems.append(str(exc))
         except OSError as exc:
             problems.append(f"{file}: unreadable: {exc}")
     for file, hasher in pending.items():  # the hashes finish while later files are read

@@ -25,16 +25,18 @@ import hashlib
 import math
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from runner import METRICS_FILE, RunContext, RunnerError, hookimpl, known_length
+from runner import METRICS_FILE, PluginError, RunContext, RunnerError, hookimpl, known_length
 from runner_checkpoint import checkpoint, provenance
 from runner_checkpoint.beacon import Beacon
-from runner_checkpoint.codec import CodecError
+from runner_checkpoint.codec import PLUGINS_KEY, CodecError, check, describe
+from runner_checkpoint.fsutil import NotRegularFile, open_regular, read_exactly
 from runner_checkpoint.manifest import CorruptCheckpoint
 from runner_checkpoint.params import CheckpointParams
 from runner_checkpoint.store import CHECKPOINTS, LATEST, Entry, Store
@@ -63,6 +65,38 @@ def build(run_dir: Path, **params: Any) -> DefaultCheckpointer:
     return DefaultCheckpointer(Path(run_dir), CheckpointParams(**{k: v for k, v in params.items() if k in fields}))
 
 
+def owner_label(run: RunContext, owner: str) -> str:
+    """Who a state owner is, for users: ``plugin DIST VERSION``, or ``callback 'NAME' from
+    plugin DIST VERSION`` for a run object (state owners are ``callback:NAME#0``-style)."""
+    info = run.plugin_of(owner)
+    kind, sep, rest = owner.partition(":")
+    if sep:
+        label = f"{kind} '{rest.rpartition('#')[0] or rest}'"
+        return f"{label} from plugin {info}" if info is not None else label
+    return f"plugin {info if info is not None else owner}"
+
+
+def unstorable(run: RunContext, exc: CodecError) -> PluginError:
+    """The one-line error for a state value no checkpoint can hold: the state key and the
+    plugin that returned it. A PluginError, so the core does not blame runner-checkpoint."""
+    path = exc.path
+    if exc.type_name is None:  # not an unstorable value (should not happen while saving)
+        return PluginError(f"checkpoint: cannot save the run state: {exc}")
+    if len(path) >= 3 and path[0] == PLUGINS_KEY:  # plugins -> owner -> key -> ...
+        return PluginError(describe((PLUGINS_KEY, *path[2:]), exc.type_name, owner_label(run, str(path[1]))))
+    return PluginError(describe(path, exc.type_name))
+
+
+def check_plugin_states(run: RunContext, state: Mapping[str, Any]) -> None:
+    """Raise the error the first save would raise for a plugin state no checkpoint can
+    hold (a set, a function...), naming the state key and its owner."""
+    for owner, result in (state.get(PLUGINS_KEY) or {}).items():
+        try:
+            check(result, (PLUGINS_KEY, owner))
+        except CodecError as exc:
+            raise unstorable(run, exc) from None
+
+
 class _PrefixHash:
     """sha256 of the first N bytes of an append-only file, updated incrementally."""
 
@@ -74,10 +108,10 @@ class _PrefixHash:
         if offset < self.offset:
             self.offset, self.digest = 0, hashlib.sha256()
         try:
-            with open(path, "rb") as file:
+            with open_regular(path) as file:
                 file.seek(self.offset)
-                data = file.read(offset - self.offset)
-        except FileNotFoundError:
+                data = read_exactly(file, offset - self.offset)
+        except (FileNotFoundError, NotRegularFile):
             return None
         if len(data) != offset - self.offset:
             return None
@@ -122,6 +156,9 @@ class DefaultCheckpointer:
     @hookimpl(trylast=True)
     def on_begin_train(self, run: RunContext) -> None:
         self._primary = run.is_primary
+        # A state no checkpoint can hold: say so now, not at the first save (every rank
+        # captures: the capture is collective).
+        check_plugin_states(run, run.capture_state())
         if run.is_primary:
             self.store.cleanup()
         self._last_save_time = time.monotonic()
@@ -240,7 +277,7 @@ class DefaultCheckpointer:
         try:
             entry = checkpoint.save(self.store, state, step=run.global_step, meta=meta, provenance=self._provenance)
         except CodecError as exc:
-            raise RunnerError(f"checkpoint: cannot save the run state: {exc}") from exc
+            raise unstorable(run, exc) from None
         except OSError as exc:
             raise RunnerError(f"checkpoint: saving to {self.store.root} failed: {exc}") from exc
         self.last_saved = entry
@@ -266,16 +303,19 @@ class DefaultCheckpointer:
     def restore(self, run: RunContext, source: str | None) -> bool:
         """Load the newest valid checkpoint (or ``source``) into ``run``; False if there is none.
 
-        Damaged checkpoints are reported file by file and skipped for the previous one;
-        when every checkpoint is damaged, or ``source`` names a damaged one, the error
-        lists what was wrong. A recipe changed in ways that break exactness stops here
-        unless ``--allow-recipe-change`` was given.
+        Damaged checkpoints are reported file by file and skipped for the previous one,
+        then moved into ``checkpoints/damaged/`` once a good one is loaded (see
+        :meth:`_tidy`); a ``latest`` that is not a regular file is set aside too, with one
+        warning, and every checkpoint is tried. When every checkpoint is damaged, or
+        ``source`` names a damaged one, the error lists what was wrong. A recipe changed in
+        ways that break exactness stops here unless ``--allow-recipe-change`` was given.
         """
         self._primary = run.is_primary
-        candidates, explicit = self._candidates(source)
+        candidates, explicit = self._candidates(source, repair=run.is_primary)
         if not candidates:
             return False
         damaged: list[CorruptCheckpoint] = []
+        skipped: list[Entry] = []
         for entry in candidates:
             try:
                 loaded = checkpoint.load(entry.path)
@@ -283,6 +323,7 @@ class DefaultCheckpointer:
                 if explicit:
                     raise CheckpointError([f"cannot resume from {entry.path}:", *exc.lines()[1:]]) from None
                 damaged.append(exc)
+                skipped.append(entry)
                 self._say(f"warning: {entry.path} is damaged and is skipped:")
                 for problem in exc.problems:
                     self._say(f"  {problem}")
@@ -291,6 +332,8 @@ class DefaultCheckpointer:
                 self._say(f"falling back to {entry.path} (step {loaded.manifest.get('step')})")
             self._check_provenance(run, loaded)
             self._apply(run, loaded)
+            if run.is_primary and not explicit:
+                self._tidy(skipped, entry)
             if run.backend.world_size > 1:
                 run.backend.barrier()
             return True
@@ -299,9 +342,31 @@ class DefaultCheckpointer:
             lines += [f"  {failure.name}:", *(f"    {p}" for p in failure.problems)]
         raise CheckpointError(lines)
 
-    def _candidates(self, source: str | None) -> tuple[list[Entry], bool]:
+    def _tidy(self, damaged: list[Entry], resumed: Entry) -> None:
+        """After a resume that skipped ``damaged`` checkpoints or could not follow ``latest``
+        (this run's own directory only): move the damaged ones into ``damaged/``, so
+        retention neither counts them nor lets them push out good ones and a new save at
+        their step gets the normal name, and point ``latest`` at the one resumed from."""
+        if resumed.path.parent.resolve() != self.store.root.resolve():
+            return  # another run's checkpoints (--resume OTHER_RUN): not ours to change
+        for entry in damaged:
+            try:
+                moved = self.store.set_aside(entry.path)
+            except OSError as exc:
+                self._say(f"warning: could not move damaged {entry.name} aside: {exc}")
+                continue
+            self._say(
+                f"moved damaged {entry.name} to {moved} (retention ignores it there; delete it when no longer needed)"
+            )
+        if self.store.latest_name() != resumed.name:
+            try:
+                self.store.point_latest(resumed.name)
+            except OSError as exc:
+                self._say(f"warning: could not point {self.store.root / LATEST} at {resumed.name}: {exc}")
+
+    def _candidates(self, source: str | None, repair: bool = False) -> tuple[list[Entry], bool]:
         if source is None:
-            candidates, note = self.store.resume_candidates()
+            candidates, note = self.store.resume_candidates(repair=repair)
             if note:
                 self._say(f"warning: {note}")
             return candidates, False
@@ -317,7 +382,8 @@ class DefaultCheckpointer:
                 f"--resume {source}: not a checkpoint (expected a checkpoint directory holding manifest.json, "
                 "a checkpoints directory or a run directory)"
             )
-        candidates, note = store.resume_candidates()
+        own = store.root.resolve() == self.store.root.resolve()
+        candidates, note = store.resume_candidates(repair=repair and own)
         if note:
             self._say(f"warning: {note}")
         if not candidates:
@@ -384,8 +450,8 @@ class DefaultCheckpointer:
             return offset
         source = loaded.path.parent.parent / METRICS_FILE
         if source.resolve() != target.resolve() and prefix_sha256(source, offset) == digest:
-            with open(source, "rb") as file:
-                prefix = file.read(offset)
+            with open_regular(source) as file:
+                prefix = read_exactly(file, offset)
             with open(target, "r+b") as file:
                 file.truncate(0)
                 file.write(prefix)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from runner import RunnerError
+from runner_checkpoint.fsutil import read_regular
 from runner_checkpoint.manifest import MANIFEST, CorruptCheckpoint, read_manifest, verify
 from runner_checkpoint.store import CHECKPOINTS, Entry, Store
 
@@ -158,7 +159,7 @@ def show_command(target: Path, show_recipe: bool, as_json: bool) -> None:
     if entry.manifest is None:
         raise RunnerError(f"{entry.path}: {entry.error}")
     try:
-        provenance: dict[str, Any] = json.loads((entry.path / "provenance.json").read_text(encoding="utf-8"))
+        provenance: dict[str, Any] = json.loads(read_regular(entry.path / "provenance.json").decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise RunnerError(f"{entry.path}: cannot read provenance.json: {exc}") from None
     manifest = entry.manifest

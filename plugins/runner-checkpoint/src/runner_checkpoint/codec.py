@@ -25,12 +25,61 @@ SHARD_BYTES = 64 * 1024 * 1024
 TAGS = ("$t", "$nd", "$tuple", "$dict", "$f", "$np", "$dtype", "$device", "$size", "$bytes")
 
 
+#: What a plugin's ``get_state`` may return, as error messages say it.
+STORABLE = "return dicts, lists, numbers, strings, bools, None, tensors or numpy arrays"
+#: The top-level key under which the engine merges the ``get_state`` results of plugins.
+PLUGINS_KEY = "plugins"
+
+
 class CodecError(ValueError):
-    """A value in the state cannot be stored without pickle (or a skeleton is malformed)."""
+    """A value in the state cannot be stored without pickle (or a skeleton is malformed).
+
+    For an unstorable value, ``path`` is where it is in the state (keys and indices from
+    the top) and ``type_name`` its type; :func:`describe` words it for users.
+    """
+
+    def __init__(self, message: str, path: tuple[Any, ...] = (), type_name: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.type_name = type_name
+
+
+class _DictKey:
+    """Marks, in a path, the key (rather than the value) of a dict entry."""
+
+    def __repr__(self) -> str:
+        return "<key>"
+
+
+DICT_KEY = _DictKey()
 
 
 def _path(parts: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in parts) or "<root>"
+
+
+def subscripts(parts: tuple[Any, ...]) -> str:
+    """A path as Python subscripts, unambiguous whatever the keys hold: ``['a/b'][0]``."""
+    return "".join(f"[{part!r}]" for part in parts)
+
+
+def describe(path: tuple[Any, ...], type_name: str, owner: str | None = None) -> str:
+    """One line saying which value of the state cannot be stored and what would fix it.
+
+    A value under ``plugins`` came from a plugin's ``get_state``: the line names its state
+    key (and ``owner``, the plugin that returned it, when known)."""
+    if len(path) >= 2 and path[0] == PLUGINS_KEY:
+        key, inner = path[1], path[2:]
+        source = f"returned by get_state of {owner}" if owner else "returned by a plugin's get_state"
+        where = f" at {subscripts(inner)}" if inner else ""
+        return f"state key {key!r} ({source}): cannot store a {type_name}{where} in a checkpoint; {STORABLE}"
+    return f"state{subscripts(path)}: cannot store a {type_name} in a checkpoint; {STORABLE}"
+
+
+def type_name(value: Any) -> str:
+    """``set`` for builtins, ``module.Class`` for the others."""
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 class _Encoder:
@@ -89,10 +138,12 @@ class _Encoder:
         if isinstance(value, Mapping):
             if all(isinstance(k, str) and not k.startswith("$") for k in value):
                 return {k: self.encode(v, (*path, k)) for k, v in value.items()}
-            return {"$dict": [[self.encode(k, (*path, "<key>")), self.encode(v, (*path, k))] for k, v in value.items()]}
+            pairs = [[self.encode(k, (*path, DICT_KEY)), self.encode(v, (*path, k))] for k, v in value.items()]
+            return {"$dict": pairs}
         if isinstance(value, np.ndarray):
             if value.dtype == object:
-                raise CodecError(f"{_path(path)}: numpy object arrays cannot be stored without pickle")
+                name = "numpy object array"
+                raise CodecError(describe(path, name) + " (object arrays need pickle)", path, name)
             return {"$nd": self.tensor_ref(torch.from_numpy(np.ascontiguousarray(value)), path)}
         if isinstance(value, np.generic):
             return {"$np": [value.dtype.str, self.encode(value.item(), path)]}
@@ -102,10 +153,21 @@ class _Encoder:
             return {"$device": str(value)}
         if isinstance(value, (bytes, bytearray)):
             return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
-        raise CodecError(
-            f"{_path(path)}: cannot store a {type(value).__module__}.{type(value).__qualname__} in a checkpoint "
-            "(state must be tensors, numpy arrays and JSON-like data: dict, list, tuple, str, int, float, bool, None)"
-        )
+        name = type_name(value)
+        raise CodecError(describe(path, name), path, name)
+
+
+class _Checker(_Encoder):
+    """An encoder that only checks: tensors are not collected."""
+
+    def tensor_ref(self, tensor: torch.Tensor, path: tuple[Any, ...]) -> list[str]:
+        return ["", ""]
+
+
+def check(value: Any, path: tuple[Any, ...] = ()) -> None:
+    """Raise the :class:`CodecError` that encoding ``value`` (found at ``path`` in the
+    state) would raise, without collecting or copying its tensors."""
+    _Checker().encode(value, path)
 
 
 def encode(state: Any, shard_bytes: int = SHARD_BYTES) -> tuple[Any, dict[str, dict[str, torch.Tensor]]]:

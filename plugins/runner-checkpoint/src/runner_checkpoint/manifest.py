@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import RunnerError
-from runner_checkpoint.fsutil import sha256_file
+from runner_checkpoint.fsutil import NotRegularFile, read_regular, regular_file_problem, sha256_file
 
 FORMAT = "runner-checkpoint"
 FORMAT_VERSION = 1
@@ -66,9 +66,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     name = directory.name
     path = directory / MANIFEST
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         raise CorruptCheckpoint(name, [f"{MANIFEST}: missing"]) from None
+    except NotRegularFile as exc:
+        raise CorruptCheckpoint(name, [str(exc)]) from None
     except OSError as exc:
         raise CorruptCheckpoint(name, [f"{MANIFEST}: unreadable: {exc}"]) from None
     try:
@@ -128,11 +130,22 @@ def verify(directory: Path) -> list[str]:
 
 
 def check_file(path: Path, entry: dict[str, Any], digest: str | None = None) -> str | None:
-    """The problem with one file of a checkpoint, or None; hashes it unless ``digest`` is given."""
-    if not path.is_file():
-        return f"{path.name}: missing (expected {entry['size']} bytes, sha256 {entry['sha256']})"
+    """The problem with one file of a checkpoint, or None; hashes it unless ``digest`` is given.
+
+    Only a regular file is opened: anything else (a FIFO, a directory...) is reported as
+    ``NAME is not a regular file (KIND)``."""
+    problem = regular_file_problem(path)
+    if problem is not None:
+        if problem.endswith(": missing"):
+            problem += f" (expected {entry['size']} bytes, sha256 {entry['sha256']})"
+        return problem
     if digest is None:
-        size, digest = sha256_file(path)
+        try:
+            size, digest = sha256_file(path)
+        except NotRegularFile as exc:  # replaced since it was looked at
+            return str(exc)
+        except OSError as exc:
+            return f"{path.name}: unreadable: {exc.strerror or exc}"
         if size != entry["size"]:
             return (
                 f"{path.name}: size expected {entry['size']}, actual {size}; "

@@ -6,6 +6,8 @@ Layout::
         step-000120/        one directory per checkpoint (manifest.json + data files)
         step-000130/
         latest              the name of the checkpoint to resume from, one line
+        damaged/            checkpoints a resume found damaged, moved aside (never resumed
+                            from, counted or deleted by retention; delete them yourself)
 
 A save writes into ``.tmp-<name>-<pid>/``, fsyncs every file and the directory, renames
 it into place, fsyncs ``checkpoints/``, and only then replaces ``latest`` atomically
@@ -16,15 +18,20 @@ checkpoint ``latest`` names nor anything newer, and deletes by first renaming in
 ``.trash-*`` so a kill mid-deletion never leaves a half-deleted checkpoint that looks
 real. Leftover ``.tmp-*``/``.trash-*`` entries are removed when the next run starts.
 
+Only regular files are read (``fsutil.open_regular``): a ``latest`` that is a directory,
+a FIFO or anything else is treated like a missing one (every checkpoint is tried).
+
 This module never imports torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,11 +39,12 @@ from typing import Any
 import attrs
 
 from runner_checkpoint import faults
-from runner_checkpoint.fsutil import atomic_write, fsync_path, write_new
+from runner_checkpoint.fsutil import NotRegularFile, atomic_write, fsync_path, read_regular, write_new
 from runner_checkpoint.manifest import FORMAT, FORMAT_VERSION, MANIFEST, CorruptCheckpoint, dumps, read_manifest, seal
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest"
+DAMAGED = "damaged"
 TMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
 NAME = re.compile(r"^step-(\d+)(?:-(\d+))?$")
@@ -79,6 +87,13 @@ class Entry:
         return None
 
 
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _order(entry: Entry) -> tuple[int, int, str]:
     return entry.seq, entry.step, entry.name
 
@@ -106,32 +121,71 @@ class Store:
                 found.append(Entry(path.name, path, None, "; ".join(exc.problems)))
         return sorted(found, key=_order)
 
-    def latest_name(self) -> str | None:
-        """The name ``latest`` points to, or None (no pointer, or not a checkpoint name)."""
+    def read_latest(self) -> tuple[str | None, str | None]:
+        """(the name ``latest`` points to, None) or (None, why it cannot be followed); (None,
+        None) when there is no pointer. Only a regular file is read."""
+        path = self.root / LATEST
         try:
-            text = (self.root / LATEST).read_text(encoding="utf-8").strip()
-        except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
-            return None
-        return text if NAME.match(text) else None
+            raw = read_regular(path, limit=4096)
+        except (FileNotFoundError, NotADirectoryError):
+            return None, None
+        except NotRegularFile as exc:
+            return None, f"{path} is not a regular file ({exc.kind})"
+        except OSError as exc:
+            return None, f"{path} is unreadable ({exc.strerror or exc})"
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            text = ""
+        if not NAME.match(text):
+            return None, f"{path} does not hold a checkpoint name"
+        return text, None
 
-    def resume_candidates(self) -> tuple[list[Entry], str | None]:
+    def latest_name(self) -> str | None:
+        """The name ``latest`` points to, or None (no pointer, not a regular file, or not a checkpoint name)."""
+        return self.read_latest()[0]
+
+    def resume_candidates(self, repair: bool = False) -> tuple[list[Entry], str | None]:
         """Checkpoints to try, best first: the one ``latest`` names, then older ones.
 
-        Returns the candidates and a note when the pointer could not be followed.
+        Returns the candidates and a note (one line) when the pointer could not be
+        followed. With ``repair``, a ``latest`` that is not a regular file (a directory,
+        a FIFO...) is moved into ``damaged/`` so the next save can write the pointer.
         """
         entries = self.entries()
-        latest = self.latest_name()
+        latest, problem = self.read_latest()
         by_name = {e.name: e for e in entries}
         newest_first = sorted(entries, key=_order, reverse=True)
         if latest is None:
-            note = f"{self.root / LATEST} is missing; trying every checkpoint, newest first" if entries else None
-            return newest_first, note
+            pointer = self.root / LATEST
+            if problem is None:
+                note = f"{pointer} is missing; trying every checkpoint, newest first" if entries else None
+                return newest_first, note
+            if repair and (pointer.is_symlink() or pointer.exists()) and not _is_regular(pointer):
+                with contextlib.suppress(OSError):
+                    problem += f"; moved it to {self.set_aside(pointer)}"
+            return newest_first, f"{problem}; trying every checkpoint, newest first"
         top = by_name.get(latest)
         if top is None:
             return newest_first, f"{self.root / LATEST} names {latest}, which does not exist; trying the others"
         if top.seq < 0:
             return [top, *[e for e in newest_first if e is not top]], None
         return [top, *[e for e in newest_first if e is not top and 0 <= e.seq < top.seq]], None
+
+    def set_aside(self, path: Path) -> Path:
+        """Move ``path`` (a damaged checkpoint, or a ``latest`` that is no file) into
+        ``damaged/``, where nothing resumes from it, counts it or deletes it; its new path.
+        A name already taken there gets a ``-2``, ``-3``... suffix."""
+        folder = self.root / DAMAGED
+        folder.mkdir(exist_ok=True)
+        target, index = folder / path.name, 1
+        while target.exists() or target.is_symlink():
+            index += 1
+            target = folder / f"{path.name}-{index}"
+        os.rename(path, target)
+        fsync_path(folder)
+        fsync_path(self.root)
+        return target
 
     # -- writing ---------------------------------------------------------------------
 
@@ -176,9 +230,17 @@ class Store:
         faults.point("after_rename")
         fsync_path(self.root)
         faults.point("before_pointer_update")
-        atomic_write(self.root / LATEST, f"{name}\n".encode(), before_replace=lambda: faults.point("after_pointer_tmp"))
+        self.point_latest(name, before_replace=lambda: faults.point("after_pointer_tmp"))
         faults.point("after_pointer_update")
         return Entry(name, final, manifest)
+
+    def point_latest(self, name: str, before_replace: Callable[[], None] | None = None) -> None:
+        """Make ``latest`` name ``name``, atomically (a directory in its place is set aside
+        first: nothing can replace a directory)."""
+        pointer = self.root / LATEST
+        if pointer.is_dir() and not pointer.is_symlink():
+            self.set_aside(pointer)
+        atomic_write(pointer, f"{name}\n".encode(), before_replace=before_replace)
 
     # -- retention -------------------------------------------------------------------
 

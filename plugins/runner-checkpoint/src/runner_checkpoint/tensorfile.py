@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from runner_checkpoint.fsutil import CHUNK
+from runner_checkpoint.fsutil import CHUNK, open_regular
 from runner_checkpoint.hashing import Hasher
 
 _DTYPE_NAMES: dict[str, str] = {
@@ -146,13 +146,14 @@ def read_hashing(path: Path, size: int, name: str | None = None) -> tuple[dict[s
     buffer, no copy), while a background thread hashes each chunk as it arrives. The
     header is validated before any tensor is allocated: an unknown dtype, an offset out
     of bounds, an overlap or a hole raise :class:`TensorFileError`, as does a file shorter
-    or longer than ``size``. Callers compare the hash before using the tensors.
+    or longer than ``size``; anything but a regular file raises ``fsutil.NotRegularFile``.
+    Callers compare the hash before using the tensors.
     """
     label = name or path.name
     hasher = Hasher()
     tensors: dict[str, torch.Tensor] = {}
     try:
-        with open(path, "rb", buffering=0) as file:
+        with open_regular(path) as file:
             prefix = _read_exactly(file, 8, label)
             header_size = int.from_bytes(prefix, "little")
             if header_size > min(MAX_HEADER, size - 8):

@@ -7,6 +7,7 @@ import os
 import click
 
 from runner import AppState, RunnerError, recipe_options, recipe_path
+from runner_dataserver.handshake import HANDSHAKE_TIMEOUT
 
 
 @click.command("serve-data")
@@ -16,6 +17,13 @@ from runner import AppState, RunnerError, recipe_options, recipe_path
 @click.option("--bind", default="127.0.0.1:0", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--token-env", default="RUNNER_DATASERVER_TOKEN", show_default=True, help="Variable holding the token.")
 @click.option("--rank", default=0, show_default=True, help="Rank whose seed/sharding the datasets use.")
+@click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=HANDSHAKE_TIMEOUT,
+    show_default=True,
+    help="Seconds a client has to authenticate before it is disconnected.",
+)
 @click.pass_context
 def serve_data(
     ctx: click.Context,
@@ -26,6 +34,7 @@ def serve_data(
     bind: str,
     token_env: str,
     rank: int,
+    handshake_timeout: float,
 ) -> None:
     """Build RECIPE's split dataset here and serve its batches to clients that know the token."""
     from runner_dataserver.loader import _parse_address
@@ -52,6 +61,12 @@ def serve_data(
         rank=rank,
     )
     try:
-        serve_remote(_parse_address(bind), token.encode(), spec, report=lambda line: click.echo(line, err=True))
+        serve_remote(
+            _parse_address(bind),
+            token.encode(),
+            spec,
+            report=lambda line: click.echo(line, err=True),
+            handshake_timeout=handshake_timeout,
+        )
     except KeyboardInterrupt:
         click.echo("stopped", err=True)

@@ -8,7 +8,8 @@ Messages (tuples) on one connection per server:
 
 Local servers send through ``Connection.send`` (multiprocessing's ForkingPickler, with
 torch's reductions registered): tensors travel as shared-memory file descriptors, not
-bytes. Remote servers pickle by value (``send_bytes``), behind ``Listener(authkey=token)``.
+bytes. Remote servers pickle by value (``send_bytes``), behind the token's HMAC handshake
+(:mod:`runner_dataserver.handshake`: one thread per client, handshakes time out).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from runner import (
     build_transforms,
     tensors_of,
 )
+from runner_dataserver.handshake import HANDSHAKE_TIMEOUT, accept_forever, listen
 
 SERVED_KINDS = ("dataset", "transform", "collate")
 
@@ -155,24 +157,41 @@ def local_main(conn: Any, spec: ServerSpec) -> None:
     serve(conn, worker, by_value=False)
 
 
-def serve_remote(address: tuple[str, int], token: bytes, spec: ServerSpec, report: Any = print) -> None:
-    """Serve ``spec``'s split to authenticated clients at ``address`` until interrupted."""
-    from multiprocessing.connection import Listener
+def serve_remote(
+    address: tuple[str, int],
+    token: bytes,
+    spec: ServerSpec,
+    report: Any = print,
+    *,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
+) -> None:
+    """Serve ``spec``'s split to authenticated clients at ``address`` until interrupted.
 
+    Each connection is authenticated and served in its own thread; a client that does not
+    complete the handshake within ``handshake_timeout`` seconds is disconnected and
+    reported, and never delays the others.
+    """
     worker = Worker(spec)
-    with Listener(address, authkey=token) as listener:
-        report(f"serving {len(worker.dataset)} samples at {listener.address[0]}:{listener.address[1]}")
-        while True:
-            try:
-                conn = listener.accept()
-            except Exception as exc:  # a client with a wrong token, or one that hung up
-                report(f"refused a connection: {type(exc).__name__}: {exc}")
-                continue
-            threading.Thread(target=_serve_client, args=(conn, worker), daemon=True).start()
+    try:
+        sock = listen(address)
+    except OSError as exc:
+        raise RunnerError(f"cannot listen at {address[0]}:{address[1]}: {exc.strerror or exc}") from None
+    with sock:
+        host, port = sock.getsockname()[:2]
+        report(f"serving {len(worker.dataset)} samples at {host}:{port}")
+        accept_forever(
+            sock,
+            token,
+            lambda conn: _serve_client(conn, worker, report),
+            timeout=handshake_timeout,
+            report=report,
+        )
 
 
-def _serve_client(conn: Any, worker: Worker) -> None:
+def _serve_client(conn: Any, worker: Worker, report: Any = print) -> None:
     try:
         serve(conn, worker, by_value=True)
+    except (EOFError, OSError) as exc:  # the client went away while a batch was sent
+        report(f"lost a client: {type(exc).__name__}: {exc}")
     finally:
         conn.close()

@@ -76,7 +76,7 @@ class RayBackend(SingleDevice):
         # Workers resolve relative paths (the default runs/<name>, data files, cache_dir)
         # against the driver's directory, so the run directory is made absolute here.
         job.run_dir = Path(job.run_dir).absolute()
-        with ray_session(p.address, local_cpus, WHAT) as ray:
+        with ray_session(p.address, local_cpus, WHAT, p.connect_timeout_s) as ray:
             use_gpu = self._use_gpu(ray, requested)
             self._check_resources(ray, use_gpu)
             group: Literal["gloo", "nccl"] = (

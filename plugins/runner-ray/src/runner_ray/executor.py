@@ -34,7 +34,7 @@ class RayExecutor:
     def run(self, processor: Any, shards: Sequence[Shard], cache: Cache, workers: int) -> None:
         """Process ``shards`` on Ray; ``workers`` is not used (Ray schedules by ``cpus_per_task``)."""
         p = self.params
-        with ray_session(p.address, p.local_cpus, "[[process]] executor 'ray'") as ray:
+        with ray_session(p.address, p.local_cpus, "[[process]] executor 'ray'", p.connect_timeout_s) as ray:
             ship_by_value(type(processor).__module__)
             task = ray.remote(num_cpus=p.cpus_per_task, max_retries=p.max_retries)(process_shard)
             processor_ref = ray.put(processor)

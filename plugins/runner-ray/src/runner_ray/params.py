@@ -15,6 +15,11 @@ ADDRESS_DOC = (
     '"ray://HOST:PORT" a remote one.'
 )
 
+CONNECT_TIMEOUT_DOC = (
+    "Seconds to wait for the cluster at address / $RAY_ADDRESS to answer before the run stops with "
+    '"cannot connect to the Ray cluster" (not used for a local instance).'
+)
+
 
 def _address(value: Any) -> str | None:
     text = str(value)
@@ -59,6 +64,7 @@ class RayExecutorParams:
     local_cpus: int | None = param(
         None, doc="CPUs of a local Ray instance started for the step (default: every core).", check=at_least(1)
     )
+    connect_timeout_s: float = param(30.0, doc=CONNECT_TIMEOUT_DOC, check=_positive)
 
 
 @attrs.define
@@ -73,6 +79,7 @@ class RayBackendParams:
         {}, doc="Other Ray resources each worker needs (e.g. { memory = 4e9 }).", check=_resources
     )
     address: str = param("", doc=ADDRESS_DOC, check=_address)
+    connect_timeout_s: float = param(30.0, doc=CONNECT_TIMEOUT_DOC, check=_positive)
     local_cpus: int | None = param(
         None,
         doc="CPUs of a local Ray instance started for the run (default: every core, at least num_workers x "
