@@ -213,7 +213,7 @@ def test_plugins_json(cli: Cli, toy_dir: Path, broken_dist: dict[str, str]) -> N
     assert {"plugins", "recipe", "run"} <= set(core["commands"])
     assert toy["name"] == "toy_plugin" and toy["version"] == "local" and toy["distribution"] == "toy_plugin.py"
     assert toy["components"] == {
-        "callback": ["probe", "stop_after"],
+        "callback": ["probe", "sleep", "stop_after"],
         "dataset": ["toy", "toy_rows"],
         "model": ["lin"],
         "optimizer": ["sgd"],
@@ -238,7 +238,8 @@ def test_plugins_lists_components_and_reports_failures_on_stderr(
     assert "runner-core 0.1.0 (runner)\n  backends: single\n" in result.stdout
     assert "\n  samplers: random, sequential\n" in result.stdout
     assert (
-        "toy_plugin.py local (toy_plugin)\n  callbacks: probe, stop_after\n  datasets: toy, toy_rows\n" in result.stdout
+        "toy_plugin.py local (toy_plugin)\n  callbacks: probe, sleep, stop_after\n  datasets: toy, toy_rows\n"
+        in result.stdout
     )
     assert result.stderr == "plugin runner-broken 0.3 failed to load: ImportError: No module named torchvision\n"
 

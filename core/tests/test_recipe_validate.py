@@ -89,7 +89,6 @@ def test_every_problem_is_reported_at_once_with_location_expected_and_found(
     problems = recipe_problems(text, toy_manager, tmp_path)
     file = str(tmp_path / "recipe.toml")
     assert problems == [
-        f"{file}: optimizer: missing required table [optimizer] with name = a registered optimizer",
         f"{file}:1:1: run: set run.epochs or run.max_steps (expected int)",
         f"{file}:3:1: run.epoch: unknown key (did you mean 'epochs'?)",
         f"{file}:4:1: run.log_every: expected int, found str '5'",
@@ -187,7 +186,7 @@ def test_unknown_component_mentions_plugins_that_failed_to_load(
     )
 
 
-@pytest.mark.parametrize("table", ["[model]", "[task]", "[optimizer]"])
+@pytest.mark.parametrize("table", ["[model]", "[task]"])
 def test_missing_component_tables(toy_manager: PluginManager, tmp_path: Path, table: str) -> None:
     kind = table.strip("[]")
     start = TOY.index(table)
@@ -197,6 +196,14 @@ def test_missing_component_tables(toy_manager: PluginManager, tmp_path: Path, ta
     assert problems == [
         f"{tmp_path / 'recipe.toml'}: {kind}: missing required table [{kind}] with name = a registered {kind}"
     ]
+
+
+def test_optimizer_is_optional_but_a_scheduler_needs_one(toy_manager: PluginManager, tmp_path: Path) -> None:
+    start = TOY.index("[optimizer]")
+    without = TOY[:start]
+    assert check_recipe(without, toy_manager, tmp_path).optimizer is None  # the task may provide them
+    problems = recipe_problems(without + '\n[scheduler]\nname = "nope"\n', toy_manager, tmp_path)
+    assert any(p.endswith("scheduler: a [scheduler] needs an [optimizer] table to schedule") for p in problems)
 
 
 def test_missing_training_data(toy_manager: PluginManager, tmp_path: Path) -> None:

@@ -27,13 +27,11 @@ if TYPE_CHECKING:
 class Logger(Protocol):
     """Receives every metrics record on the primary process (``[[loggers]]``).
 
-    ``close()`` is called once when the run ends (write what is buffered). A logger is
-    also a run-scoped callback object.
+    ``close()``, optional, is called once when the run ends (write what is buffered). A
+    logger is also a run object: its hook-named methods are called.
     """
 
     def log(self, record: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @runtime_checkable
@@ -87,11 +85,18 @@ class Loader(Protocol):
 @runtime_checkable
 class Transform(Protocol):
     """``transform(sample, rng) -> sample`` with a ``numpy.random.Generator`` keyed by
-    (seed, epoch, sample index). A ``level`` attribute of ``"batch"`` (after the collate),
-    ``"stream"`` or ``"loader"`` places it elsewhere in the pipeline (default ``"sample"``).
+    (seed, epoch, sample index). A ``level`` attribute places it elsewhere in the pipeline:
+    ``"batch"`` (called on each collated batch, same signature), ``"stream"`` (defines
+    ``stream(items, rng) -> items`` instead of ``__call__``: a shuffle buffer) or
+    ``"loader"`` (defines ``loader_options() -> dict`` of loader settings: prefetching).
+    The default level is ``"sample"``.
     """
 
     def __call__(self, item: Any, rng: np.random.Generator) -> Any: ...
+
+
+#: What a transform of each level defines instead of ``__call__``.
+TRANSFORM_LEVEL_MEMBERS = {"stream": "stream", "loader": "loader_options"}
 
 
 @runtime_checkable
@@ -186,7 +191,10 @@ def protocol_problems(kind: str, obj: Any) -> list[str]:
     if protocol is None or obj is None:
         return []
     missing = []
-    for name in protocol_members(protocol):
+    members = protocol_members(protocol)
+    if kind == "transform" and getattr(obj, "level", "sample") in TRANSFORM_LEVEL_MEMBERS:
+        members = [TRANSFORM_LEVEL_MEMBERS[obj.level]]
+    for name in members:
         if name in _DUNDER_OK:  # special methods count on the class only (not the metaclass)
             if not any(name in vars(klass) for klass in type(obj).__mro__ if klass is not object):
                 missing.append(name)

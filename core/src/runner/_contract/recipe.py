@@ -155,6 +155,7 @@ class Recipe:
             if split is not None:
                 found += [split.dataset, *filter(None, [split.sampler, split.collate]), *split.transforms]
                 found += [split.loader_component] if split.loader_component is not None else []
-        found += [self.model, self.task, self.backend]
-        found += [c for c in (self.optimizer, self.scheduler, self.checkpoint, self.datamodule) if c is not None]
+        found += [c for c in (self.model, self.task, self.optimizer) if c is not None]
+        found += [self.backend]
+        found += [c for c in (self.scheduler, self.checkpoint, self.datamodule) if c is not None]
         return [*found, *self.callbacks, *self.loggers, *self.process]

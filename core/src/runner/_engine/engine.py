@@ -133,9 +133,9 @@ class Engine:
         run.model = run.backend.wrap_model(model)
         task_component = self.registry.get("task", recipe.task.name)
         run.task = checked("task", recipe.task.name, task_component, task_component.build(recipe.task.params, ctx=ctx))
-        objects = self._run_objects(model)
-        if run.is_primary:
+        if run.is_primary:  # before the loggers are built: they may read recipe.toml
             self._open_records()
+        objects = self._run_objects(model)
         self._register(objects)
         self._build_optimization()
         if recipe.run.precision == "fp16":
