@@ -21,6 +21,7 @@ from runner.hookspecs import hookimpl
 if TYPE_CHECKING:
     from runner._builtin.single import SingleDevice
     from runner._cli.common import AppState, recipe_options, recipe_path
+    from runner._contract.batch import Batch, batch_fields, forward_kwargs
     from runner._contract.context import BuildContext, RunContext
     from runner._contract.errors import Problem
     from runner._contract.params import REQUIRED, at_least, one_of_patterns, param
@@ -63,6 +64,10 @@ _LAZY: dict[str, str] = {
     "BuildContext": "runner._contract.context",
     "RunContext": "runner._contract.context",
     "Problem": "runner._contract.errors",
+    # the batch convention (collates produce, tasks consume)
+    "Batch": "runner._contract.batch",
+    "batch_fields": "runner._contract.batch",
+    "forward_kwargs": "runner._contract.batch",
     # component interfaces
     "Backend": "runner._contract.protocols",
     "Checkpointer": "runner._contract.protocols",
@@ -130,6 +135,7 @@ __all__ = [
     "REQUIRED",
     "AppState",
     "Backend",
+    "Batch",
     "BatchIndexSampler",
     "BufferedLogger",
     "BuildContext",
@@ -171,12 +177,14 @@ __all__ = [
     "apply_batch_transforms",
     "apply_sample_transforms",
     "at_least",
+    "batch_fields",
     "build_dataset",
     "build_transforms",
     "can_seek",
     "did_you_mean",
     "epoch_generator",
     "flatten",
+    "forward_kwargs",
     "hookimpl",
     "known_length",
     "load_output",
