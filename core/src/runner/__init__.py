@@ -21,7 +21,7 @@ from runner.hookspecs import hookimpl
 if TYPE_CHECKING:
     from runner._builtin.single import SingleDevice
     from runner._cli.common import AppState, recipe_options, recipe_path
-    from runner._contract.batch import Batch, batch_fields, forward_kwargs
+    from runner._contract.batch import INPUT_KEYS, TARGET_KEYS, Batch, batch_fields, forward_kwargs
     from runner._contract.context import BuildContext, RunContext
     from runner._contract.errors import Problem
     from runner._contract.params import REQUIRED, at_least, one_of_patterns, param
@@ -68,6 +68,8 @@ _LAZY: dict[str, str] = {
     "Batch": "runner._contract.batch",
     "batch_fields": "runner._contract.batch",
     "forward_kwargs": "runner._contract.batch",
+    "INPUT_KEYS": "runner._contract.batch",
+    "TARGET_KEYS": "runner._contract.batch",
     # component interfaces
     "Backend": "runner._contract.protocols",
     "Checkpointer": "runner._contract.protocols",
@@ -131,8 +133,10 @@ _LAZY: dict[str, str] = {
 _RENAMED = {"render_toml": "render"}
 
 __all__ = [
+    "INPUT_KEYS",
     "METRICS_FILE",
     "REQUIRED",
+    "TARGET_KEYS",
     "AppState",
     "Backend",
     "Batch",
