@@ -96,7 +96,7 @@ class PadCollate:
     def __init__(
         self,
         fields: Sequence[str] = (),
-        pad_value: float = 0,
+        pad_value: float = 0.0,
         side: str = "right",
         mask: bool = True,
         lengths: bool = True,

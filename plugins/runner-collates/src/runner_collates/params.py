@@ -24,7 +24,7 @@ class PadParams:
         doc="Fields to pad: dict keys or tuple positions ('0', '1') (default: inputs or input_ids, and every "
         "other variable-length field).",
     )
-    pad_value: float = param(0, doc="Value written in padded positions.")
+    pad_value: float = param(0.0, doc="Value written in padded positions.")
     side: Literal["right", "left"] = param("right", doc="Pad after (right) or before (left) each sequence.")
     mask: bool = param(True, doc="Add a bool mask (attention_mask), true at real (non-padded) positions.")
     lengths: bool = param(True, doc="Add the int64 lengths of the sequences (lengths).")
