@@ -75,7 +75,7 @@ def test_sequence_recipe_reaches_95_percent_validation_accuracy(runner_tester: A
     outcome = runner_tester.run(RECIPE, *PLUGINS, max_steps=None)
     elapsed = time.perf_counter() - started
     val = [r for r in outcome.records if r["stage"] == "val"]
-    assert [r["epoch"] for r in val] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in val] == [0, 1]
     assert val[-1]["accuracy"] >= 0.95, val  # the recipe's comment says about 99%
     assert outcome.result.metrics["test/main"]["accuracy"] >= 0.95
     assert elapsed < 60
