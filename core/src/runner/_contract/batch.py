@@ -57,17 +57,24 @@ def batch_fields(batch: Any) -> tuple[Any, Any, dict[str, Any]]:
     one-line :class:`runner.DataError` saying what the batch was.
     """
     if isinstance(batch, Mapping):
-        inputs_key = next((key for key in INPUT_KEYS if key in batch), None)
-        targets_key = next((key for key in TARGET_KEYS if key in batch), None)
+        inputs_key = _first_key(batch, INPUT_KEYS)
+        targets_key = _first_key(batch, TARGET_KEYS)
         if inputs_key is not None and targets_key is not None:
-            extras = {key: value for key, value in batch.items() if key not in (inputs_key, targets_key)}
-            return batch[inputs_key], batch[targets_key], extras
+            extras = dict(batch)
+            return extras.pop(inputs_key), extras.pop(targets_key), extras
     elif isinstance(batch, (tuple, list)) and len(batch) == 2:
         return batch[0], batch[1], {}
     raise DataError(
         f"batch: expected (inputs, targets) or named fields with 'inputs' (or 'input_ids') and 'targets' "
         f"(or 'labels'), found {describe(batch)}; make the collate return one of them (see Batches in docs/data.md)"
     )
+
+
+def _first_key(batch: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        if key in batch:
+            return key
+    return None
 
 
 def describe(batch: Any) -> str:
@@ -101,10 +108,12 @@ def forward_kwargs(model: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
 def _unwrap(model: Any) -> Any:
     # Bounded: wrappers nest a few levels at most (compile around DDP around the model).
     for _ in range(8):
+        if _declared_parameters(type(model)):  # first: a missing attribute costs microseconds on a Module
+            return model
         inner = getattr(model, "_orig_mod", None)
         if inner is None:
             inner = getattr(model, "module", None)
-        if inner is None or _declared_parameters(type(model)):
+        if inner is None:
             return model
         model = inner
     return model
