@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from runner._cli.common import recipe_options, recipe_path
     from runner._cli.state import AppState
     from runner._contract.backend import Backend, Job
+    from runner._contract.batch import INPUT_KEYS, TARGET_KEYS, Batch, batch_fields, forward_kwargs
     from runner._contract.context import BuildContext, RunContext
     from runner._contract.errors import Problem
     from runner._contract.params import REQUIRED, at_least, one_of_patterns, param
@@ -74,6 +75,12 @@ _LAZY: dict[str, str] = {
     "BuildContext": "runner._contract.context",
     "RunContext": "runner._contract.context",
     "Problem": "runner._contract.errors",
+    # the batch convention (collates produce, tasks consume)
+    "Batch": "runner._contract.batch",
+    "batch_fields": "runner._contract.batch",
+    "forward_kwargs": "runner._contract.batch",
+    "INPUT_KEYS": "runner._contract.batch",
+    "TARGET_KEYS": "runner._contract.batch",
     # component interfaces
     "Backend": "runner._contract.backend",
     "Checkpointer": "runner._contract.protocols",
@@ -143,10 +150,13 @@ _LAZY: dict[str, str] = {
 _RENAMED = {"render_toml": "render", "MapLoader": "Loader"}
 
 __all__ = [
+    "INPUT_KEYS",
     "METRICS_FILE",
     "REQUIRED",
+    "TARGET_KEYS",
     "AppState",
     "Backend",
+    "Batch",
     "BatchIndexSampler",
     "BufferedLogger",
     "BuildContext",
@@ -194,12 +204,14 @@ __all__ = [
     "apply_batch_transforms",
     "apply_sample_transforms",
     "at_least",
+    "batch_fields",
     "build_dataset",
     "build_transforms",
     "can_seek",
     "did_you_mean",
     "epoch_generator",
     "flatten",
+    "forward_kwargs",
     "hookimpl",
     "known_length",
     "load_output",

@@ -27,6 +27,7 @@ DATASETS = [
     "list",
     "processed",
     "random_split",
+    "sequences",
     "subset",
     "synthetic",
     "tensors",
@@ -84,7 +85,7 @@ def test_params_match_the_factory_signature(hook: str, name: str) -> None:
             assert default in ((), None, [], {}), field.name  # list params default to () in factories
         else:
             assert field.default == (REQUIRED if default is inspect.Parameter.empty else default), field.name
-    if name in ("digits", "synthetic"):
+    if name in ("digits", "synthetic", "sequences"):
         assert schema.fields["split"].required
 
 
@@ -118,6 +119,7 @@ def test_conformance(runner_tester: Any, tmp_path: Any) -> None:
     examples = {
         ("dataset", "digits"): {"split": "val"},
         ("dataset", "synthetic"): {"split": "test"},
+        ("dataset", "sequences"): {"split": "val", "num_samples": 20},
         ("dataset", "tensors"): {"path": str(tmp_path / "t.safetensors")},
         ("dataset", "csv"): {"path": str(tmp_path / "t.csv"), "label": "label"},
         ("dataset", "jsonl"): {"path": str(tmp_path / "t.jsonl"), "features": ["a"], "label": "label"},

@@ -18,7 +18,7 @@ from runner._schema.fields import schema_from_attrs
 from runner_models import plugin
 
 EXPECTED = {
-    "model": ["cnn", "mlp"],
+    "model": ["cnn", "mlp", "rnn"],
     "task": ["classification", "regression"],
     "optimizer": ["adam", "adamw", "sgd"],
     "scheduler": ["constant", "cosine", "linear_warmup", "step"],

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-from runner import Stage, StepInfo
-from runner_models.tasks import ClassificationTask, RegressionTask, accuracy, unpack
+from runner import DataError, Stage, StepInfo
+from runner_models.tasks import ClassificationTask, RegressionTask, accuracy
 
 LOGITS = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 3.0]])
 LABELS = torch.tensor([0, 0, 1])
@@ -113,10 +114,59 @@ def test_regression_rejects_mismatched_shapes_instead_of_broadcasting() -> None:
         RegressionTask().train_step(Scale(), (torch.zeros(4, 3), TARGETS), info())
 
 
-def test_batches_must_be_pairs() -> None:
-    with pytest.raises(ValueError, match=r"\(inputs, targets\).*3 items"):
-        unpack((LOGITS, LABELS, LABELS))
-    with pytest.raises(ValueError, match="dict"):
-        unpack({"inputs": LOGITS, "targets": LABELS})
-    inputs, targets = unpack([LOGITS, LABELS])
-    assert inputs is LOGITS and targets is LABELS
+class Masked(nn.Module):
+    """Zeroes the logits of rows whose sequence is empty: shows which extras it received."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: dict[str, Any] = {}
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        self.seen = {"lengths": lengths}
+        return x if lengths is None else x * (lengths > 0).unsqueeze(-1)
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        (LOGITS, LABELS),
+        [LOGITS, LABELS],
+        {"inputs": LOGITS, "targets": LABELS},
+        {"input_ids": LOGITS, "labels": LABELS, "attention_mask": torch.ones(3, 2)},
+    ],
+    ids=["tuple", "list", "fields", "hugging-face-fields"],
+)
+@pytest.mark.parametrize("stage", [Stage.TRAIN, Stage.VAL])
+def test_classification_reads_tuples_and_named_fields(batch: Any, stage: Stage) -> None:
+    out = ClassificationTask().forward(stage, Scale(), batch, info(stage))
+    assert out.loss is not None and out.loss.item() == pytest.approx(expected_cross_entropy(LOGITS, LABELS))
+    assert out.metrics["accuracy"].item() == pytest.approx(2 / 3) and out.count == 3
+
+
+@pytest.mark.parametrize("stage", [Stage.TRAIN, Stage.VAL])
+def test_regression_reads_named_fields(stage: Stage) -> None:
+    out = RegressionTask().forward(
+        stage, Scale(), {"inputs": PREDICTIONS, "targets": TARGETS, "id": [1] * 4}, info(stage)
+    )
+    assert out.loss is not None and out.loss.item() == pytest.approx((0.25 + 9) / 4)
+
+
+def test_tasks_pass_the_fields_a_model_declares() -> None:
+    model = Masked()
+    lengths = torch.tensor([2, 0, 1])
+    batch = {"inputs": LOGITS, "targets": LABELS, "lengths": lengths, "attention_mask": torch.ones(3, 2)}
+    out = ClassificationTask().val_step(model, batch, info(Stage.VAL))
+    assert model.seen["lengths"] is lengths  # attention_mask, undeclared, would be a TypeError
+    masked = LOGITS * torch.tensor([[1.0], [0.0], [1.0]])
+    assert out.loss is not None and out.loss.item() == pytest.approx(expected_cross_entropy(masked, LABELS))
+    RegressionTask().train_step(model, {"inputs": PREDICTIONS, "targets": TARGETS, "lengths": torch.ones(4)}, info())
+    assert model.seen["lengths"].tolist() == [1.0] * 4
+    ClassificationTask().train_step(model, (LOGITS, LABELS), info())
+    assert model.seen["lengths"] is None
+
+
+def test_batches_must_follow_the_convention() -> None:
+    with pytest.raises(DataError, match=r"\(inputs, targets\).*found a tuple of 3 items"):
+        ClassificationTask().train_step(Scale(), (LOGITS, LABELS, LABELS), info())
+    with pytest.raises(DataError, match="found a dict with keys 'x', 'y'"):
+        RegressionTask().val_step(Scale(), {"x": LOGITS, "y": LABELS}, info(Stage.VAL))

@@ -151,7 +151,7 @@ def bucket_loader(
 def test_buckets_group_similar_lengths() -> None:
     generator = torch.Generator().manual_seed(0)
     lengths = torch.randint(1, 60, (200,), generator=generator).tolist()
-    batches = [b[1].tolist() for b in bucket_loader(lengths, 8, shuffle=True, pool_batches=25)]
+    batches = [b["targets"].tolist() for b in bucket_loader(lengths, 8, shuffle=True, pool_batches=25)]
     assert sorted(i for b in batches for i in b) == list(range(200))
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
     assert spread < 12  # random batches would spread over ~45
@@ -174,12 +174,12 @@ def test_bucket_resume_and_rank_coverage(
     steps = set()
     for rank in range(world_size):
         options = dict(shuffle=shuffle, drop_last=drop_last, rank=rank, world_size=world_size, epoch=epoch)
-        full = [b[1].tolist() for b in bucket_loader(lengths, batch_size, **options)]
+        full = [b["targets"].tolist() for b in bucket_loader(lengths, batch_size, **options)]
         steps.add(len(full))
         seen.update(i for b in full for i in b)
         resumed = bucket_loader(lengths, batch_size, **options)
         resumed.skip(stop)
-        assert [b[1].tolist() for b in resumed] == full[stop:]
+        assert [b["targets"].tolist() for b in resumed] == full[stop:]
     assert len(steps) == 1
     if not drop_last:
         assert set(seen) == set(range(len(lengths)))
@@ -189,10 +189,10 @@ def test_bucket_resume_and_rank_coverage(
 
 def test_bucket_with_two_workers_resumes_mid_epoch() -> None:
     lengths = [(i * 7) % 23 + 1 for i in range(50)]
-    full = [b[0] for b in bucket_loader(lengths, 4, shuffle=True, workers=2, epoch=1)]
+    full = [b["inputs"] for b in bucket_loader(lengths, 4, shuffle=True, workers=2, epoch=1)]
     resumed = bucket_loader(lengths, 4, shuffle=True, workers=2, epoch=1)
     resumed.skip(6)
-    rest = [b[0] for b in resumed]
+    rest = [b["inputs"] for b in resumed]
     assert len(rest) == len(full) - 6 and all(torch.equal(a, b) for a, b in zip(rest, full[6:], strict=True))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from runner import DataError
+from runner import INPUT_KEYS, DataError
 
 
 def _stack(values: Sequence[Any], where: str) -> Any:
@@ -24,6 +24,8 @@ def _stack(values: Sequence[Any], where: str) -> Any:
         return torch.stack(list(values))
     if isinstance(first, np.ndarray):
         return _stack([torch.from_numpy(np.asarray(v)) for v in values], where)
+    if isinstance(first, np.generic) and not isinstance(first, (np.str_, np.bytes_)):  # numpy scalars keep their dtype
+        return torch.from_numpy(np.asarray(values))
     if isinstance(first, bool):
         return torch.tensor(values, dtype=torch.bool)
     if isinstance(first, int):
@@ -57,38 +59,72 @@ def _as_tensor(value: Any) -> torch.Tensor:
     return value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
 
 
+def _length(value: Any) -> int | None:
+    """The sequence length of ``value`` (its first dimension), or None when it is not a sequence.
+
+    0-d tensors and arrays define ``__len__`` but raise on it: they are scalars, like
+    numbers and strings.
+    """
+    if isinstance(value, (str, bytes)):
+        return None
+    ndim = getattr(value, "ndim", None)
+    if ndim is not None:
+        return int(value.shape[0]) if ndim > 0 else None
+    return len(value) if hasattr(value, "__len__") else None
+
+
+#: Where named-field output puts the fields of positional samples.
+_POSITIONAL_NAMES = ("inputs", "targets")
+
+
 class PadCollate:
     """Pads sequences (first dimension) to the batch maximum.
 
-    Tuple samples give ``(*fields, mask, lengths)`` with the mask and lengths of the first
-    padded field; dict samples give the dict plus ``<key>_mask`` and ``<key>_lengths`` for
-    every padded key. ``mask`` is true at real positions.
+    With ``output = "fields"`` (the default) the batch is a dict of named fields
+    (:class:`runner.Batch`): ``(inputs, targets)`` samples give ``inputs`` (padded),
+    ``targets`` (stacked), ``lengths`` and ``attention_mask``; dict samples keep their
+    keys, and ``lengths``/``attention_mask`` describe ``inputs`` (or ``input_ids``). The
+    sequence field is padded in every batch, even one whose sequences all have one
+    length, so every batch has the same fields.
+
+    ``output = "tuple"`` keeps the 0.1 layout: tuple samples give ``(*fields, mask,
+    lengths)`` with the mask and lengths of the first padded field; dict samples give the
+    dict plus ``<key>_mask`` and ``<key>_lengths`` for every padded key. The mask is true
+    at real positions.
     """
 
     def __init__(
         self,
         fields: Sequence[str] = (),
-        pad_value: float = 0,
+        pad_value: float = 0.0,
         side: str = "right",
         mask: bool = True,
         lengths: bool = True,
+        output: str = "fields",
     ) -> None:
         if side not in ("right", "left"):
             raise ValueError(f"pad side must be 'right' or 'left', found {side!r}")
+        if output not in ("fields", "tuple"):
+            raise ValueError(f"pad output must be 'fields' or 'tuple', found {output!r}")
         self.fields = [str(f) for f in fields]
         self.pad_value = pad_value
         self.side = side
         self.mask = mask
         self.lengths = lengths
+        self.output = output
 
-    def pad(self, values: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def pad(
+        self, values: Sequence[Any], pad_value: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(padded, mask, lengths)`` of ``values`` (``pad_value`` defaults to the collate's)."""
         tensors = [_as_tensor(v) for v in values]
         sizes = torch.tensor([len(t) if t.dim() else 1 for t in tensors], dtype=torch.long)
         longest = int(sizes.max()) if len(sizes) else 0
         trailing = {tuple(t.shape[1:]) for t in tensors}
         if len(trailing) > 1:
             raise DataError(f"pad: sequences differ beyond their first dimension: {sorted(trailing)[:3]}")
-        out = torch.full((len(tensors), longest, *tensors[0].shape[1:]), self.pad_value, dtype=tensors[0].dtype)
+        fill = self.pad_value if pad_value is None else pad_value
+        out = torch.full((len(tensors), longest, *tensors[0].shape[1:]), fill, dtype=tensors[0].dtype)
         mask = torch.zeros(len(tensors), longest, dtype=torch.bool)
         for row, (t, n) in enumerate(zip(tensors, sizes.tolist(), strict=True)):
             span = slice(0, n) if self.side == "right" else slice(longest - n, longest)
@@ -96,61 +132,135 @@ class PadCollate:
             mask[row, span] = True
         return out, mask, sizes
 
-    def _variable(self, values: Sequence[Any]) -> bool:
-        first = values[0]
-        if isinstance(first, (str, bytes)) or not hasattr(first, "__len__"):
-            return False
-        return len({len(v) for v in values}) > 1
+    @staticmethod
+    def _variable(values: Sequence[Any]) -> bool:
+        """True when every value is a sequence and their lengths differ."""
+        found = {_length(v) for v in values}
+        return None not in found and len(found) > 1
 
     def __call__(self, samples: Sequence[Any]) -> Any:
         if not samples:
             raise DataError("collate: empty batch")
+        if self.output == "fields":
+            return self._named(samples)
         first = samples[0]
         if isinstance(first, Mapping):
-            keys = list(first)
-            chosen = self.fields or [k for k in keys if self._variable([s[k] for s in samples])]
-            for name in chosen:
-                if name not in first:
-                    raise DataError(f"pad: samples have no key {name!r}; keys: {', '.join(map(str, keys))}")
-            batch: dict[str, Any] = {}
-            for key in keys:
-                values = [s[key] for s in samples]
-                if key in chosen:
-                    batch[key], mask, sizes = self.pad(values)
-                    if self.mask:
-                        batch[f"{key}_mask"] = mask
-                    if self.lengths:
-                        batch[f"{key}_lengths"] = sizes
-                else:
-                    batch[key] = _stack(values, f"batch[{key!r}]")
-            return batch
+            return self._legacy_dict(samples)
         if isinstance(first, (tuple, list)):
-            width = len(first)
-            columns = [[s[i] for s in samples] for i in range(width)]
-            if self.fields:
-                try:
-                    chosen_at = [int(f) for f in self.fields]
-                except ValueError:
-                    raise DataError(
-                        f"pad: tuple samples need field positions ('0', '1', ...), found {self.fields}"
-                    ) from None
-                if any(not 0 <= i < width for i in chosen_at):
-                    raise DataError(f"pad: fields {self.fields} outside the {width} fields of each sample")
-            else:
-                chosen_at = [i for i, column in enumerate(columns) if self._variable(column)]
-            out: list[Any] = []
-            extra: list[torch.Tensor] = []
-            for i, column in enumerate(columns):
-                if i in chosen_at:
-                    padded, mask, sizes = self.pad(column)
-                    out.append(padded)
-                    if not extra:
-                        extra = [t for t, keep in ((mask, self.mask), (sizes, self.lengths)) if keep]
-                else:
-                    out.append(_stack(column, f"batch[{i}]"))
-            return (*out, *extra)
+            return self._legacy_tuple(samples)
         padded, mask, sizes = self.pad(samples)
         return (padded, *[t for t, keep in ((mask, self.mask), (sizes, self.lengths)) if keep])
+
+    # -- named fields (the batch convention) ----------------------------------------
+
+    def _as_fields(self, sample: Any, index: int) -> Mapping[str, Any]:
+        if isinstance(sample, Mapping):
+            return sample
+        if isinstance(sample, (tuple, list)):
+            if not 1 <= len(sample) <= len(_POSITIONAL_NAMES):
+                raise DataError(
+                    f"pad: sample {index} has {len(sample)} fields; named output takes (inputs, targets) "
+                    'samples, (inputs,) samples or dicts; set output = "tuple" for positional output'
+                )
+            return dict(zip(_POSITIONAL_NAMES, sample, strict=False))  # (inputs,) has no targets
+        return {"inputs": sample}
+
+    def _chosen(self, keys: list[str], columns: dict[str, list[Any]], positional: bool) -> list[str]:
+        """The keys to pad: ``fields`` (names, or positions of tuple samples), else the
+        sequence field and every other variable-length field."""
+        if self.fields:
+            names = [
+                _POSITIONAL_NAMES[int(f)] if positional and f.isdigit() and int(f) < len(keys) else f
+                for f in self.fields
+            ]
+            for name in names:
+                if name not in keys:
+                    raise DataError(f"pad: samples have no field {name!r}; fields: {', '.join(map(str, keys))}")
+            return names
+        sequence = next((k for k in INPUT_KEYS if k in columns), None)
+        return [
+            key
+            for key in keys
+            if self._variable(columns[key]) or (key == sequence and _length(columns[key][0]) is not None)
+        ]
+
+    def _named(self, samples: Sequence[Any]) -> dict[str, Any]:
+        rows = [self._as_fields(sample, i) for i, sample in enumerate(samples)]
+        keys = list(rows[0])
+        columns: dict[str, list[Any]] = {}
+        for key in keys:
+            column = []
+            for index, row in enumerate(rows):
+                if key not in row:
+                    raise DataError(f"pad: sample {index} has no field {key!r}; fields: {', '.join(map(str, row))}")
+                column.append(row[key])
+            columns[key] = column
+        chosen = self._chosen(keys, columns, positional=not isinstance(samples[0], Mapping))
+        # lengths and attention_mask describe the sequence field, else the first padded one.
+        described = next((k for k in INPUT_KEYS if k in chosen), chosen[0] if chosen else None)
+        batch: dict[str, Any] = {}
+        extra: dict[str, torch.Tensor] = {}
+        for key in keys:
+            if key not in chosen:
+                batch[key] = _stack(columns[key], f"batch[{key!r}]")
+                continue
+            # A sample's own attention mask is padded as padding: 0 (false), whatever pad_value is.
+            batch[key], mask, sizes = self.pad(columns[key], 0 if key == "attention_mask" else None)
+            if key == described:
+                extra = {"attention_mask": mask} if self.mask else {}
+                if self.lengths:
+                    extra["lengths"] = sizes
+        for key, value in extra.items():
+            batch.setdefault(key, value)  # fields the samples bring win
+        return batch
+
+    # -- the 0.1 layout (output = "tuple") --------------------------------------------
+
+    def _legacy_dict(self, samples: Sequence[Any]) -> dict[str, Any]:
+        first = samples[0]
+        keys = list(first)
+        chosen = self.fields or [k for k in keys if self._variable([s[k] for s in samples])]
+        for name in chosen:
+            if name not in first:
+                raise DataError(f"pad: samples have no key {name!r}; keys: {', '.join(map(str, keys))}")
+        batch: dict[str, Any] = {}
+        for key in keys:
+            values = [s[key] for s in samples]
+            if key in chosen:
+                batch[key], mask, sizes = self.pad(values)
+                if self.mask:
+                    batch[f"{key}_mask"] = mask
+                if self.lengths:
+                    batch[f"{key}_lengths"] = sizes
+            else:
+                batch[key] = _stack(values, f"batch[{key!r}]")
+        return batch
+
+    def _legacy_tuple(self, samples: Sequence[Any]) -> tuple[Any, ...]:
+        width = len(samples[0])
+        columns = [[s[i] for s in samples] for i in range(width)]
+        if self.fields:
+            try:
+                chosen_at = [int(f) for f in self.fields]
+            except ValueError:
+                raise DataError(
+                    f"pad: tuple samples need field positions ('0', '1', ...), found {self.fields}"
+                ) from None
+            if any(not 0 <= i < width for i in chosen_at):
+                raise DataError(f"pad: fields {self.fields} outside the {width} fields of each sample")
+        else:
+            chosen_at = [i for i, column in enumerate(columns) if self._variable(column)]
+        out: list[Any] = []
+        extra: list[torch.Tensor] = []
+        for i, column in enumerate(columns):
+            if i in chosen_at:
+                padded, mask, sizes = self.pad(column)
+                out.append(padded)
+                if not extra:
+                    extra = [t for t, keep in ((mask, self.mask), (sizes, self.lengths)) if keep]
+            else:
+                out.append(_stack(column, f"batch[{i}]"))
+        return (*out, *extra)
 
 
 class StackDict:

@@ -16,15 +16,23 @@ class DefaultParams:
 
 @attrs.define
 class PadParams:
-    """Pads variable-length sequences to the longest in the batch, with a mask and the lengths."""
+    """Pads variable-length sequences to the longest in the batch: named fields (inputs, targets,
+    lengths, attention_mask) a bundled task reads."""
 
     fields: list[str] = param(
-        [], doc="Fields to pad: tuple positions ('0', '1') or dict keys (default: every variable-length tensor field)."
+        [],
+        doc="Fields to pad: dict keys or tuple positions ('0', '1') (default: inputs or input_ids, and every "
+        "other variable-length field).",
     )
-    pad_value: float = param(0, doc="Value written in padded positions.")
+    pad_value: float = param(0.0, doc="Value written in padded positions.")
     side: Literal["right", "left"] = param("right", doc="Pad after (right) or before (left) each sequence.")
-    mask: bool = param(True, doc="Add a bool mask, true at real (non-padded) positions.")
-    lengths: bool = param(True, doc="Add the int64 lengths of the sequences.")
+    mask: bool = param(True, doc="Add a bool mask (attention_mask), true at real (non-padded) positions.")
+    lengths: bool = param(True, doc="Add the int64 lengths of the sequences (lengths).")
+    output: Literal["fields", "tuple"] = param(
+        "fields",
+        doc="'fields': a dict of named fields (runner.Batch); 'tuple': the 0.1 layout, (*fields, mask, lengths) "
+        "for tuple samples and <key>_mask, <key>_lengths for dict samples.",
+    )
 
 
 @attrs.define

@@ -73,6 +73,27 @@ class SyntheticParams:
     data_seed: int = param(0, doc="Seed of the problem and its samples; independent of the run seed.")
 
 
+@attrs.define
+class SequencesParams:
+    """Generated variable-length token sequences labelled by their most frequent marker token."""
+
+    split: str = param(doc="Which split to generate; each split holds different sequences.", check=valid_split)
+    num_samples: int = param(1000, doc="Sequences in this split.", check=at_least(1))
+    min_len: int = param(4, doc="Shortest sequence length.", check=at_least(1))
+    max_len: int = param(
+        32, doc="Longest sequence length (lengths are uniform in [min_len, max_len]).", check=at_least(1)
+    )
+    vocab_size: int = param(
+        16,
+        doc="Token ids 0..vocab_size-1: 0 is never generated (padding), 1..num_classes are the markers.",
+        check=at_least(4),
+    )
+    num_classes: int = param(
+        2, doc="Classes, one marker token each; the label is the most frequent marker.", check=at_least(2)
+    )
+    data_seed: int = param(0, doc="Seed of the samples; independent of the run seed.")
+
+
 # -- sources -------------------------------------------------------------------------
 
 

@@ -21,6 +21,12 @@ _DATASETS = (
         "runner_datasets.params:SyntheticParams",
         "Deterministic synthetic classification or regression tensors of any size.",
     ),
+    (
+        "sequences",
+        "runner_datasets.sequences:build",
+        "runner_datasets.params:SequencesParams",
+        "Generated variable-length token sequences (label: the most frequent marker token), for pad + rnn.",
+    ),
     ("tensors", "runner_datasets.sources:tensors", "runner_datasets.params:TensorsParams", None),
     ("csv", "runner_datasets.sources:csv_dataset", "runner_datasets.params:CsvParams", None),
     ("jsonl", "runner_datasets.sources:jsonl_dataset", "runner_datasets.params:JsonlParams", None),
@@ -43,7 +49,7 @@ _TRANSFORMS = (
 
 @hookimpl
 def register_datasets(register: RegisterComponent) -> None:
-    """Register the sources (digits, synthetic, tensors, csv, jsonl, list, generator,
+    """Register the sources (digits, synthetic, sequences, tensors, csv, jsonl, list, generator,
     processed) and combinators (concat, subset, random_split)."""
     for name, factory, params, doc in _DATASETS:
         register(name, factory, params=params, doc=doc)

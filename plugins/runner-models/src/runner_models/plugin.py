@@ -10,9 +10,10 @@ from runner import RegisterComponent, hookimpl
 
 @hookimpl
 def register_models(register: RegisterComponent) -> None:
-    """Register ``mlp`` and ``cnn``."""
+    """Register ``mlp``, ``cnn`` and ``rnn``."""
     register("mlp", "runner_models.mlp:build", params="runner_models.params.models:MLPParams")
     register("cnn", "runner_models.cnn:build", params="runner_models.params.models:CNNParams")
+    register("rnn", "runner_models.rnn:build", params="runner_models.params.models:RNNParams")
 
 
 @hookimpl

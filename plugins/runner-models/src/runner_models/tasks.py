@@ -1,7 +1,10 @@
 """The ``classification`` and ``regression`` tasks: loss and metrics of one batch.
 
-Batches are ``(inputs, targets)`` pairs, already on the device. Training steps compute
-extra metrics only when the engine will log them (``step.want_metrics``).
+Batches follow the batch convention (:func:`runner.batch_fields`): ``(inputs, targets)``
+pairs or named fields (``inputs``/``input_ids``, ``targets``/``labels``), already on the
+device. Extra fields such as ``lengths`` and ``attention_mask`` go to the model when its
+``forward`` declares them. Training steps compute extra metrics only when the engine will
+log them (``step.want_metrics``).
 """
 
 from __future__ import annotations
@@ -12,15 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runner import StepInfo, StepOutput, Task
+from runner import StepInfo, StepOutput, Task, batch_fields, forward_kwargs
 
 
-def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(inputs, targets)`` from a batch; raises a clear error for other shapes of batch."""
-    if isinstance(batch, (tuple, list)) and len(batch) == 2:
-        return batch[0], batch[1]
-    size = f" of {len(batch)} items" if isinstance(batch, (tuple, list)) else ""
-    raise ValueError(f"expected batches of (inputs, targets), found {type(batch).__name__}{size}")
+def predict(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(outputs, targets)``: the model applied to the batch's inputs (and to the extra
+    fields its ``forward`` declares, e.g. ``lengths``), and the batch's targets."""
+    inputs, targets, extras = batch_fields(batch)
+    outputs: torch.Tensor = model(inputs, **forward_kwargs(model, extras))
+    return outputs, targets
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -43,8 +46,7 @@ class ClassificationTask(Task):
 
     def train_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
         """Loss to backpropagate; accuracy only when ``step.want_metrics``."""
-        inputs, targets = unpack(batch)
-        logits = model(inputs)
+        logits, targets = predict(model, batch)
         loss = F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
         logits = logits.detach()
         if not step.want_metrics:
@@ -55,8 +57,7 @@ class ClassificationTask(Task):
 
     def val_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
         """Plain cross-entropy (comparable across label smoothing settings) and accuracy."""
-        inputs, targets = unpack(batch)
-        logits = model(inputs)
+        logits, targets = predict(model, batch)
         loss = F.cross_entropy(logits, targets)
         return StepOutput(
             loss=loss, metrics={"accuracy": accuracy(logits, targets)}, count=targets.shape[0], outputs=(logits,)
@@ -86,8 +87,7 @@ class RegressionTask(Task):
 
     def train_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
         """MSE loss to backpropagate; mae only when ``step.want_metrics``."""
-        inputs, targets = unpack(batch)
-        predictions = model(inputs)
+        predictions, targets = predict(model, batch)
         targets = align(predictions, targets)
         loss = F.mse_loss(predictions, targets)
         predictions = predictions.detach()
@@ -98,8 +98,7 @@ class RegressionTask(Task):
 
     def val_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
         """MSE loss and mae."""
-        inputs, targets = unpack(batch)
-        predictions = model(inputs)
+        predictions, targets = predict(model, batch)
         targets = align(predictions, targets)
         loss = F.mse_loss(predictions, targets)
         mae = (predictions - targets).abs().mean()
