@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 import warnings
 from types import SimpleNamespace
 
@@ -58,3 +61,34 @@ def test_forked_children_start_with_the_signals_blocked() -> None:
         os._exit(0 if signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, []) else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+CHILD_OUTLIVES = """
+import os, sys, time
+from types import SimpleNamespace
+from runner._engine.signals import SignalService
+
+backend = SimpleNamespace(world_size=1, rank=0, is_primary=True)
+with SignalService(backend, "cpu", announce=False):
+    pid = os.fork()
+    if pid == 0:  # a shielded child, like a data-loader worker: SIGTERM cannot stop it
+        time.sleep(60)
+        os._exit(0)
+    print(pid, flush=True)
+os._exit(0)  # the training process dies without shutting its child down
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_shielded_child_never_outlives_the_training_process() -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD_OUTLIVES], capture_output=True, text=True, timeout=60)
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the forked child outlived its parent")

@@ -196,6 +196,14 @@ class Loader:
         for number, batch in enumerate(batches, start=skip):
             yield apply_batch_transforms(batch, transforms, seed, epoch, number)
 
+    def close(self) -> None:
+        """Stop persistent workers now (the engine calls it at teardown), rather than from
+        a finalizer at interpreter exit, when terminating them may no longer work."""
+        loader, self._loader = self._loader, None
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None:
+            iterator._shutdown_workers()  # torch offers no public way to stop persistent workers
+
     # -- state ----------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:

@@ -20,7 +20,9 @@ and torch's workers die on a SIGTERM that does not come from their parent, which
 the main process's next batch before it can save. While the service is installed,
 processes forked from this one start with SIGTERM and SIGINT blocked, so only the
 training process reacts and shuts its workers down normally (``fork`` start method, the
-Linux default; ``spawn``/``forkserver`` workers keep torch's behaviour).
+Linux default; ``spawn``/``forkserver`` workers keep torch's behaviour). Since such a
+child cannot be terminated by a signal any more, on Linux it is also tied to this
+process's life (``PR_SET_PDEATHSIG``): it never outlives the training process.
 """
 
 from __future__ import annotations
@@ -46,6 +48,23 @@ _at_fork_registered = False
 def _block_in_child() -> None:
     if _shield_children:
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this (forked) process when its parent exits (Linux; elsewhere a no-op)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl: nobody will signal us
+        os._exit(1)
 
 
 def _set_shield(active: bool) -> None:
