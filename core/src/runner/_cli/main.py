@@ -25,11 +25,22 @@ def _state(ctx: click.Context) -> AppState:
 class PluginCommands(click.Group):
     """A click group whose commands are registered by plugins (lazily imported)."""
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args[:2] == ["plugins", "doctor"]:
+            AppState.of(ctx).announce = False  # the doctor reports the plugins' warnings as its problems
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_state(ctx).plugins.registry.commands)
+        return _state(ctx).plugins.registry.command_names()
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = _state(ctx).plugins.registry.commands.get(cmd_name)
+        registry = _state(ctx).plugins.registry
+        clash = registry.command_clash(cmd_name)
+        if clash is not None:  # two plugins registered it: run neither
+            raise RunnerError(clash)
+        entry = registry.commands.get(cmd_name)
         if entry is None:
             return None
         try:
@@ -44,8 +55,12 @@ class PluginCommands(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Show help text from registration, so --help imports no command module.
-        commands = _state(ctx).plugins.registry.commands
-        rows = [(name, commands[name].help) for name in sorted(commands)]
+        registry = _state(ctx).plugins.registry
+        commands = registry.commands
+        rows = [
+            (name, commands[name].help if name in commands else "(unusable: two plugins register it, see above)")
+            for name in registry.command_names()
+        ]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
