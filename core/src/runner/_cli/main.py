@@ -75,6 +75,7 @@ class PluginCommands(click.Group):
     "local_plugins",
     multiple=True,
     metavar="MODULE_OR_FILE",
+    is_eager=True,  # before --help, which lists the plugins' commands
     help="Load a local plugin (module name or .py file); 'no:NAME' disables one. Repeatable.",
 )
 @click.pass_context

@@ -165,8 +165,12 @@ class UnknownComponentError(RunnerError):
 
 
 def _disable_hint(infos: list[PluginInfo]) -> str:
-    """How to get rid of the later-loaded side of a clash."""
-    later = infos[-1]
+    """How to get rid of one side of a clash: the last installed plugin (the core and ``-p``
+    plugins cannot be disabled, only not loaded)."""
+    installed = [info for info in infos if info.version != "local" and info.dist != "runner-core"]
+    if not installed:
+        return "load only one of them (-p, or the recipe's plugins list)"
+    later = installed[-1]
     return f"uninstall one, or disable it: -p no:{later.dist} (or RUNNER_DISABLE_PLUGINS={later.dist})"
 
 
