@@ -302,6 +302,17 @@ def test_a_disabled_plugin_is_not_even_imported(
     assert result.stderr == "", result
 
 
+@pytest.mark.parametrize(
+    "spec", [["-p", "no:runner-misspelt"], ["--plugin=no:runner-misspelt"], ["-pno:runner-misspelt"]]
+)
+def test_a_command_level_no_disables_before_anything_loads(
+    cli: Cli, toy_dir: Path, installed: Callable[..., dict[str, str]], spec: list[str]
+) -> None:
+    env = installed(("runner-misspelt", MISSPELT))
+    result = cli("recipe", "check", "toy.toml", *spec, cwd=toy_dir, env=env)
+    assert result.returncode == 0 and result.stderr == "", result
+
+
 # -- wrong registrations and hook results ---------------------------------------------------
 
 

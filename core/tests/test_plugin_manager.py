@@ -298,9 +298,9 @@ def test_a_command_name_two_plugins_register_is_a_clash(write_plugin: Callable[[
         "from runner import hookimpl\n\n@hookimpl\ndef register_commands(register):\n    register('run', 'x:y')\n",
     )
     registry = PluginManager(local_plugins=[path], use_entry_points=False).registry
-    clash = (
-        f"command 'run' is registered by 2 plugins, runner-core 0.1.0 and {path} local: uninstall one, "
-        f"or disable it: -p no:{path} (or RUNNER_DISABLE_PLUGINS={path})"
+    clash = (  # neither the core nor a -p plugin can be disabled
+        f"command 'run' is registered by 2 plugins, runner-core 0.1.0 and {path} local: "
+        "load only one of them (-p, or the recipe's plugins list)"
     )
     assert registry.clashes() == [clash] and registry.command_clash("run") == clash
     assert "run" not in registry.commands and "run" in registry.command_names()

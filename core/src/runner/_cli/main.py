@@ -28,8 +28,12 @@ class PluginCommands(click.Group):
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        state = _state(ctx)
         if args[:2] == ["plugins", "doctor"]:
-            AppState.of(ctx).announce = False  # the doctor reports the plugins' warnings as its problems
+            state.announce = False  # the doctor reports the plugins' warnings as its problems
+        # A command's own `-p no:NAME` must apply before plugins load to find the command:
+        # a disabled plugin is never imported, and its warnings are not printed.
+        state.add_local_plugins(_disabling_specs(args[1:]))
         return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -64,6 +68,25 @@ class PluginCommands(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+def _disabling_specs(args: list[str]) -> list[str]:
+    """The ``no:NAME`` values of ``-p``/``--plugin`` options among a command's arguments."""
+    specs = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("-p", "--plugin") and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith("--plugin="):
+            value = arg.partition("=")[2]
+        elif arg.startswith("-p") and not arg.startswith("--"):
+            value = arg[2:]
+        else:
+            continue
+        if value.startswith("no:"):
+            specs.append(value)
+    return specs
 
 
 @click.group(cls=PluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
