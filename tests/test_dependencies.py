@@ -178,3 +178,38 @@ def test_the_audit_catches_an_undeclared_import(tmp_path: Path, owners: dict[str
         "src/runner_fake/__init__.py: imports 'matplotlib' (matplotlib), not in runner-fake's dependencies",
     ]
     assert used == {"attrs", "matplotlib"}  # cattrs is declared and unused
+
+
+def lower_bounds(lines: list[str]) -> dict[str, str]:
+    """``{"numpy": "1.24"}`` for each ``name>=version`` requirement (markers ignored)."""
+    bounds = {}
+    for line in lines:
+        match = re.match(r"\s*([A-Za-z0-9._-]+)\s*>=\s*([0-9][0-9a-z.]*)", line)
+        if match:
+            bounds[canonical(match.group(1))] = match.group(2)
+    return bounds
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"\s*([A-Za-z0-9._-]+)\s*==\s*([0-9][0-9a-z.+]*)", line)
+        if match:
+            found[canonical(match.group(1))] = match.group(2)
+    return found
+
+
+def test_constraints_min_pins_each_core_dependency_at_its_lower_bound() -> None:
+    """``make test-min`` tests the bounds runner-core declares, not some other versions."""
+    project = tomllib.loads((REPO / "core" / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    bounds = lower_bounds(project["dependencies"])
+    minimum, dev = pins(REPO / "constraints-min.txt"), pins(REPO / "constraints.txt")
+    assert set(minimum) == set(bounds), "constraints-min.txt must pin exactly runner-core's dependencies"
+    for name, bound in bounds.items():
+        if name == "torch":  # one torch build for every environment: the dev pin
+            assert minimum[name] == dev[name]
+        else:
+            numbers = [tuple(int(n) for n in v.split(".")) for v in (minimum[name], bound)]
+            width = max(len(n) for n in numbers)
+            pinned, needed = (n + (0,) * (width - len(n)) for n in numbers)
+            assert pinned == needed, f"{name}: constraints-min.txt has {minimum[name]}, runner-core needs >={bound}"
