@@ -16,6 +16,7 @@ and allowed by ``RUNNER_PLUGINS``. What a user must see:
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -526,3 +527,12 @@ def test_the_doctor_probe_survives_an_entry_module_that_prints_and_exits(
     [found] = probe_imports([pair for pair in PluginManager.discover() if pair[1].dist == "runner-noisy"])
     assert found.error == "SystemExit" and found.heavy == ()
     assert sys.modules.get(found.entry_point) is None
+
+
+def test_new_plugins_declare_the_running_contract() -> None:
+    from runner._cli.tools.scaffold import PluginNames, render_plugin
+
+    files = render_plugin(PluginNames.from_name("acme"))
+    [entry_module] = [text for path, text in files.items() if path.endswith("/plugin.py") and "src/" in path]
+    declared = re.search(r'^RUNNER_CONTRACT = "([^"]+)"$', entry_module, re.M)
+    assert declared is not None and declared[1] == ">=1.0,<2" and in_range(declared[1])
