@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
 TUTORIAL = Path(__file__).resolve().parent / "fixtures" / "runner-tutorial"
 SPIRALS_RECIPE = TUTORIAL / "examples" / "spirals.toml"
 BROKEN_IMPORT_LINE = (
@@ -200,24 +202,34 @@ def test_plugins_command_survives_a_raising_registration_hook(installed, run_cli
     assert "runner-broken-hook" not in result.stdout, str(result)
 
 
-def test_duplicate_component_name_names_both_distributions(installed, run_cli) -> None:
+CLASH_LINE = (
+    "dataset 'spirals' is registered by 2 plugins, runner-duplicate 0.1.0 and runner-tutorial 0.1.0: uninstall "
+    "one, or disable it: -p no:runner-tutorial (or RUNNER_DISABLE_PLUGINS=runner-tutorial)"
+)
+
+
+def test_a_name_clash_is_a_warning_for_listings_and_an_error_for_recipes_using_it(installed, run_cli) -> None:
+    """Plugins load sorted by entry-point name ('duplicate' < 'tutorial'): the clash names
+    both distributions in load order; only recipes naming 'spirals' are refused."""
     env = installed.env("runner-tutorial", "runner-duplicate")
-    clash = re.compile(r"duplicate dataset name 'spirals': registered by (.+) and by (.+)")
-    for args in (("recipe", "check", str(SPIRALS_RECIPE)), ("plugins",)):
-        result = run_cli(*args, env_extra=env)
-        assert result.returncode == 2, str(result)
-        assert len(result.error_lines) == 1, str(result)
-        match = clash.fullmatch(result.error_lines[0])
-        assert match, str(result)
-        assert {match[1], match[2]} == {"runner-tutorial 0.1.0", "runner-duplicate 0.1.0"}, str(result)
+    for args in (("--help",), ("plugins",)):
+        listing = run_cli(*args, env_extra=env)
+        assert listing.returncode == 0, str(listing)
+        assert listing.stderr.splitlines() == [f"warning: {CLASH_LINE}"], str(listing)
+    assert "runner-tutorial 0.1.0 (tutorial)\n  callbacks: loss_threshold\n  datasets: spirals\n" in listing.stdout
 
+    check = run_cli("recipe", "check", SPIRALS_RECIPE, env_extra=env)
+    assert check.returncode == 2, str(check)
+    name_line = 'name = "spirals"'
+    located = [
+        f"{SPIRALS_RECIPE}:{line_of(SPIRALS_RECIPE, name_line, after=table)}:1: {table[1:-1]}.name: {CLASH_LINE}"
+        for table in ("[data.train.dataset]", "[data.val.main.dataset]")
+    ]
+    assert check.error_lines == [*located, "recipe invalid: 2 problems"], str(check)
+    assert "Traceback" not in check.stderr
 
-def test_duplicate_error_names_the_plugin_that_loaded_first_first(installed, run_cli) -> None:
-    """Plugins load sorted by entry-point name ('duplicate' < 'tutorial'), and register in load order."""
-    result = run_cli("plugins", env_extra=installed.env("runner-tutorial", "runner-duplicate"))
-    assert result.error_lines == [
-        "duplicate dataset name 'spirals': registered by runner-duplicate 0.1.0 and by runner-tutorial 0.1.0"
-    ], str(result)
+    other = run_cli("recipe", "check", RECIPES / "digits.toml", env_extra=env)
+    assert other.returncode == 0, str(other)  # a recipe that does not name 'spirals' is unaffected
 
 
 def test_dash_p_no_disables_an_installed_plugin(installed, run_cli) -> None:

@@ -116,7 +116,7 @@ def test_doctor_flags_a_misspelt_hookimpl(installed: Any, run_cli: Any) -> None:
     result = run_cli("plugins", "doctor", env_extra=installed.env("runner-misspelt-hook", "runner-tutorial"))
     assert result.returncode == 2, str(result)
     assert result.error_lines == [
-        "plugin runner-misspelt-hook 0.1.0: register_dataset is not a runner hook",
+        "plugin runner-misspelt-hook 0.1.0: register_dataset is not a runner hook (did you mean 'register_datasets'?)",
         "plugins doctor: 1 problem",
     ], str(result)
 

@@ -203,7 +203,8 @@ def test_plugins_json(cli: Cli, toy_dir: Path, broken_dist: dict[str, str]) -> N
     result = cli("-p", "toy_plugin.py", "plugins", "--json", env=broken_dist)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert set(report) == {"plugins", "failures"}
+    assert set(report) == {"plugins", "failures", "warnings"}
+    assert report["warnings"] == []
     core, toy = report["plugins"]
     assert set(core) == {"name", "distribution", "version", "hooks", "components", "commands"}
     assert (core["name"], core["distribution"], core["version"]) == ("runner", "runner-core", __version__)

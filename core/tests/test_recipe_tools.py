@@ -275,7 +275,7 @@ def test_doctor_flags_misspelt_hooks_and_broken_schemas(fake_dists: Any) -> None
     report = diagnose(manager)
     mine = [p for p in report.problems if "runner-misspelt" in p]
     assert mine == [
-        "plugin runner-misspelt 0.3: register_dataset is not a runner hook",
+        "plugin runner-misspelt 0.3: register_dataset is not a runner hook (did you mean 'register_datasets'?)",
         "plugin runner-misspelt 0.3: model 'broken': its parameter schema does not build: PluginError: model "
         "'broken' from plugin runner-misspelt 0.3: cannot import 'no_such_module_anywhere:build': "
         "ModuleNotFoundError: No module named 'no_such_module_anywhere'",

@@ -148,10 +148,18 @@ def test_unknown_names_suggest_or_list() -> None:
     assert registry.unknown_message("task", "x") == "unknown task 'x'; registered tasks: none installed"
 
 
-def test_registry_rejects_duplicates_and_unknown_kinds() -> None:
+def test_registry_keeps_clashing_names_unresolved_and_rejects_unknown_kinds() -> None:
     registry = Registry()
     registry.add(Component("model", "mlp", factory, PLUGIN))
-    with pytest.raises(PluginError, match=r"duplicate model name 'mlp': registered by runner-demo 1\.0 and by x 2"):
+    registry.add(Component("model", "mlp", factory, PluginInfo("x", "x", "2")))
+    clash = "model 'mlp' is registered by 2 plugins, runner-demo 1.0 and x 2: uninstall one, or disable it: -p no:x"
+    assert (
+        registry.clash("model", "mlp")
+        == registry.unknown_message("model", "mlp")
+        == clash + (" (or RUNNER_DISABLE_PLUGINS=x)")
+    )
+    assert registry.find("model", "mlp") is None and registry.names("model") == []
+    with pytest.raises(PluginError, match=r"^plugin x 2 registers model 'mlp' twice$"):
         registry.add(Component("model", "mlp", factory, PluginInfo("x", "x", "2")))
     with pytest.raises(PluginError, match="unknown component kind 'widget'"):
         registry.add(Component("widget", "w", factory, PLUGIN))

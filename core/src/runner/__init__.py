@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runner._contract.errors import DataError, PluginError, RecipeError, RunnerError
-from runner._version import __version__
+from runner._version import CONTRACT_VERSION, __version__
 from runner.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -150,6 +150,7 @@ _LAZY: dict[str, str] = {
 _RENAMED = {"render_toml": "render", "MapLoader": "Loader"}
 
 __all__ = [
+    "CONTRACT_VERSION",
     "INPUT_KEYS",
     "METRICS_FILE",
     "REQUIRED",

@@ -25,11 +25,26 @@ def _state(ctx: click.Context) -> AppState:
 class PluginCommands(click.Group):
     """A click group whose commands are registered by plugins (lazily imported)."""
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        state = _state(ctx)
+        if args[:2] == ["plugins", "doctor"]:
+            state.announce = False  # the doctor reports the plugins' warnings as its problems
+        # A command's own `-p no:NAME` must apply before plugins load to find the command:
+        # a disabled plugin is never imported, and its warnings are not printed.
+        state.add_local_plugins(_disabling_specs(args[1:]))
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_state(ctx).plugins.registry.commands)
+        return _state(ctx).plugins.registry.command_names()
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = _state(ctx).plugins.registry.commands.get(cmd_name)
+        registry = _state(ctx).plugins.registry
+        clash = registry.command_clash(cmd_name)
+        if clash is not None:  # two plugins registered it: run neither
+            raise RunnerError(clash)
+        entry = registry.commands.get(cmd_name)
         if entry is None:
             return None
         try:
@@ -44,11 +59,34 @@ class PluginCommands(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Show help text from registration, so --help imports no command module.
-        commands = _state(ctx).plugins.registry.commands
-        rows = [(name, commands[name].help) for name in sorted(commands)]
+        registry = _state(ctx).plugins.registry
+        commands = registry.commands
+        rows = [
+            (name, commands[name].help if name in commands else "(unusable: two plugins register it, see above)")
+            for name in registry.command_names()
+        ]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+def _disabling_specs(args: list[str]) -> list[str]:
+    """The ``no:NAME`` values of ``-p``/``--plugin`` options among a command's arguments."""
+    specs = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg in ("-p", "--plugin") and index + 1 < len(args):
+            value = args[index + 1]
+        elif arg.startswith("--plugin="):
+            value = arg.partition("=")[2]
+        elif arg.startswith("-p") and not arg.startswith("--"):
+            value = arg[2:]
+        else:
+            continue
+        if value.startswith("no:"):
+            specs.append(value)
+    return specs
 
 
 @click.group(cls=PluginCommands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,6 +98,7 @@ class PluginCommands(click.Group):
     "local_plugins",
     multiple=True,
     metavar="MODULE_OR_FILE",
+    is_eager=True,  # before --help, which lists the plugins' commands
     help="Load a local plugin (module name or .py file); 'no:NAME' disables one. Repeatable.",
 )
 @click.pass_context

@@ -13,35 +13,41 @@ from runner._plugins.manager import PluginManager
 
 
 def describe_plugins(plugins: PluginManager) -> dict[str, Any]:
-    """JSON-ready description of every plugin: distribution, version, hooks, components."""
+    """JSON-ready description of every plugin: distribution, version, hooks, components;
+    the plugins that failed to load, and the warnings (misspelt hooks, name clashes...)."""
     registry = plugins.registry
     rows = []
     for info in plugins.plugins():
         components: dict[str, list[str]] = {}
-        for component in registry.by_plugin(info.name):
+        for component in registry.by_plugin(info):
             components.setdefault(component.kind, []).append(component.name)
         rows.append(
             {
                 "name": info.name,
                 "distribution": info.dist,
                 "version": info.version,
-                "hooks": plugins.hooks_of(info.name),
+                "hooks": plugins.hooks_of(info),
                 "components": {kind: sorted(names) for kind, names in sorted(components.items())},
-                "commands": sorted(e.name for e in registry.commands.values() if e.plugin.name == info.name),
+                "commands": sorted(
+                    name
+                    for name in registry.command_names()
+                    if any(entry.plugin == info for entry in registry.command_entries(name))
+                ),
             }
         )
     failures = [
         {"name": f.plugin.name, "distribution": f.plugin.dist, "version": f.plugin.version, "error": f.error}
         for f in plugins.failures
     ]
-    return {"plugins": rows, "failures": failures}
+    return {"plugins": rows, "failures": failures, "warnings": plugins.warnings()}
 
 
 @click.group("plugins", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool) -> None:
-    """List installed plugins, the components and hooks each provides, and load errors.
+    """List installed plugins, the components and hooks each provides, load errors and
+    warnings (misspelt hook names, two plugins registering one name).
 
     'runner plugins doctor' checks them.
     """
@@ -71,17 +77,25 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
 @plugins_command.command("doctor")
 @click.pass_context
 def doctor_command(ctx: click.Context) -> None:
-    """Check every installed plugin: imports (torch-free), hook names, component schemas and
-    the runner-core version range it declares. One line per problem; exit status 2 if any.
+    """Check every installed plugin: import time and heavy imports (torch...), hook names, name
+    clashes, component schemas, and the runner-core and contract version ranges it declares.
+    One line per problem; exit status 2 if any.
     """
     from runner._cli.tools.doctor import diagnose
 
     report = diagnose(AppState.of(ctx).plugins)
     names = ", ".join(f"{info.dist} {info.version}" for info in report.checked)
     click.echo(f"checked {len(report.checked)} plugins: {names}")
+    if report.import_seconds:
+        slowest = sorted(report.import_seconds.items(), key=lambda item: -item[1])
+        click.echo("import time: " + ", ".join(f"{info} {_duration(seconds)}" for info, seconds in slowest))
     if report.problems:
         raise _DoctorProblems(report.problems)
     click.echo("no problems found")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
 
 
 class _DoctorProblems(RunnerError):

@@ -19,6 +19,9 @@ class AppState:
 
     def __init__(self) -> None:
         self.debug = False
+        #: Print the plugins' warnings (misspelt hooks, name clashes...) on stderr, once each.
+        self.announce = True
+        self._announced: set[str] = set()
         self._local: list[str] = []
         self._plugins: PluginManager | None = None
 
@@ -48,7 +51,19 @@ class AppState:
     def plugins(self) -> PluginManager:
         if self._plugins is None:
             self._plugins = PluginManager(local_plugins=self._local).load()
+        if self.announce:
+            self._announce(self._plugins)
         return self._plugins
+
+    def _announce(self, manager: PluginManager) -> None:
+        import os
+
+        if "_RUNNER_COMPLETE" in os.environ:  # shell completion: stderr would garble the prompt
+            return
+        for line in manager.warnings():
+            if line not in self._announced:
+                self._announced.add(line)
+                click.echo(f"warning: {line}", err=True)
 
     def load_recipe(self, path: str, overrides: Iterable[str] = ()) -> tuple[RecipeSource, Recipe]:
         """Read, load the recipe's own plugins, and validate."""

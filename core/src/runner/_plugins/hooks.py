@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from runner._contract.errors import PluginError
+from runner._plugins.guards import RESULT_CHECKS
 
 if TYPE_CHECKING:
     from runner._contract.context import RunContext
@@ -44,23 +45,18 @@ class RunHooks:
     def get_optimizers_schedulers(
         self, run: RunContext, model: Any, steps_per_epoch: int, epochs: int
     ) -> tuple[list[Any], list[Any]] | None:
-        result = self.plugins.call(
-            "get_optimizers_schedulers",
-            run=run,
-            model=model,
-            estimated_global_steps_per_epoch=steps_per_epoch,
-            epochs=epochs,
-        )
-        if result is None:
-            return None
-        try:
+        """The first answer (firstresult), checked and attributed to whoever gave it."""
+        kwargs = {"run": run, "model": model, "estimated_global_steps_per_epoch": steps_per_epoch, "epochs": epochs}
+        for owner, impl, caller in self._impls("get_optimizers_schedulers"):
+            result = self._call_one(caller, impl, **kwargs)
+            if result is None:
+                continue
+            problem = RESULT_CHECKS["get_optimizers_schedulers"](result)
+            if problem is not None:
+                raise PluginError(f"{self._who(owner)}: hook get_optimizers_schedulers returned {problem}")
             optimizers, schedulers = result
             return list(optimizers), list(schedulers)
-        except (TypeError, ValueError):
-            raise PluginError(
-                "get_optimizers_schedulers must return (optimizers, schedulers), two lists; "
-                f"found {type(result).__name__}"
-            ) from None
+        return None
 
     def on_begin_train(self, run: RunContext) -> None:
         self.plugins.call("on_begin_train", run=run)
@@ -99,13 +95,11 @@ class RunHooks:
         states: dict[str, Any] = {}
         for owner, impl, caller in self._impls("get_state"):
             result = self._call_one(caller, impl, run=run)
-            if result is None:
-                continue
-            if not isinstance(result, dict):
-                raise PluginError(
-                    f"{self._who(owner)}: get_state must return a dict or None, found {type(result).__name__}"
-                )
-            states[owner] = result
+            problem = RESULT_CHECKS["get_state"](result)
+            if problem is not None:
+                raise PluginError(f"{self._who(owner)}: hook get_state returned {problem}")
+            if result is not None:
+                states[owner] = result
         return states
 
     def update_state(self, run: RunContext, states: dict[str, Any]) -> None:

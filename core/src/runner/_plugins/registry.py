@@ -160,57 +160,111 @@ class CommandEntry:
         return self.command
 
 
-class DuplicateNameError(PluginError):
-    """Two plugins registered the same name: ambiguous, so never resolved by picking one."""
-
-
 class UnknownComponentError(RunnerError):
-    """A recipe names a component nobody registered."""
+    """A recipe names a component nobody registered (or that two plugins registered)."""
+
+
+def _disable_hint(infos: list[PluginInfo]) -> str:
+    """How to get rid of one side of a clash: the last installed plugin (the core and ``-p``
+    plugins cannot be disabled, only not loaded)."""
+    installed = [info for info in infos if info.version != "local" and info.dist != "runner-core"]
+    if not installed:
+        return "load only one of them (-p, or the recipe's plugins list)"
+    later = installed[-1]
+    return f"uninstall one, or disable it: -p no:{later.dist} (or RUNNER_DISABLE_PLUGINS={later.dist})"
+
+
+def clash_message(what: str, infos: list[PluginInfo]) -> str:
+    """``dataset 'spirals' is registered by 2 plugins, A and B: ...``: one line naming every distribution."""
+    owners = ", ".join(str(info) for info in infos[:-1]) + f" and {infos[-1]}"
+    return f"{what} is registered by {len(infos)} plugins, {owners}: {_disable_hint(infos)}"
 
 
 class Registry:
-    """All components of one plugin manager, by kind and name."""
+    """All components of one plugin manager, by kind and name.
+
+    Two plugins registering the same kind and name (or the same command name) is a
+    *clash*: the registry keeps both, lists the clash (:meth:`clashes`), and resolves the
+    name to neither, so only a recipe or command line that uses the name is refused.
+    """
 
     def __init__(self) -> None:
-        self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
-        self.commands: dict[str, CommandEntry] = {}
+        self._components: dict[str, dict[str, list[Component]]] = {kind: {} for kind in KINDS}
+        self._commands: dict[str, list[CommandEntry]] = {}
 
     def add(self, component: Component) -> None:
-        """Add a component; a second one of the same kind and name is an error."""
+        """Add a component; a second one of the same kind and name makes the name a clash."""
         if component.kind not in self._components:
             raise PluginError(f"unknown component kind {component.kind!r}")
-        existing = self._components[component.kind].get(component.name)
-        if existing is not None:
-            raise DuplicateNameError(
-                f"duplicate {component.kind} name {component.name!r}: registered by "
-                f"{existing.plugin} and by {component.plugin}"
-            )
-        self._components[component.kind][component.name] = component
+        registered = self._components[component.kind].setdefault(component.name, [])
+        if any(c.plugin == component.plugin for c in registered):
+            raise PluginError(f"plugin {component.plugin} registers {component.kind} {component.name!r} twice")
+        registered.append(component)
 
     def add_command(self, entry: CommandEntry) -> None:
-        """Add a CLI subcommand; names are unique like components."""
-        existing = self.commands.get(entry.name)
-        if existing is not None:
-            raise DuplicateNameError(
-                f"duplicate command {entry.name!r}: registered by {existing.plugin} and by {entry.plugin}"
-            )
-        self.commands[entry.name] = entry
+        """Add a CLI subcommand; names clash like components."""
+        registered = self._commands.setdefault(entry.name, [])
+        if any(e.plugin == entry.plugin for e in registered):
+            raise PluginError(f"plugin {entry.plugin} registers command {entry.name!r} twice")
+        registered.append(entry)
 
-    def remove_plugin(self, plugin_name: str) -> None:
-        """Drop every component and command a plugin registered."""
+    @property
+    def commands(self) -> dict[str, CommandEntry]:
+        """Commands by name, clashing names left out (see :meth:`command_clash`)."""
+        return {name: entries[0] for name, entries in self._commands.items() if len(entries) == 1}
+
+    def command_entries(self, name: str) -> list[CommandEntry]:
+        """Every registration of command ``name`` (two or more: a clash)."""
+        return list(self._commands.get(name, []))
+
+    def command_names(self) -> list[str]:
+        """Every registered command name, clashing ones included, sorted."""
+        return sorted(self._commands)
+
+    def command_clash(self, name: str) -> str | None:
+        """The clash message for command ``name``, or None when at most one plugin registered it."""
+        entries = self._commands.get(name, [])
+        return clash_message(f"command {name!r}", [e.plugin for e in entries]) if len(entries) > 1 else None
+
+    def clash(self, kind: str, name: str) -> str | None:
+        """The clash message for a component name, or None when at most one plugin registered it."""
+        registered = self._components.get(kind, {}).get(name, [])
+        return clash_message(f"{kind} {name!r}", [c.plugin for c in registered]) if len(registered) > 1 else None
+
+    def clashes(self) -> list[str]:
+        """Every clash (components, then commands), one line each."""
+        lines = [
+            clash_message(f"{kind} {name!r}", [c.plugin for c in registered])
+            for kind, by_name in self._components.items()
+            for name, registered in sorted(by_name.items())
+            if len(registered) > 1
+        ]
+        return lines + [line for name in sorted(self._commands) if (line := self.command_clash(name)) is not None]
+
+    def remove_plugin(self, plugin: str | PluginInfo) -> None:
+        """Drop every component and command a plugin (its name or its PluginInfo) registered."""
+
+        def owned(info: PluginInfo) -> bool:
+            return info == plugin if isinstance(plugin, PluginInfo) else info.name == plugin
+
         for by_name in self._components.values():
-            for name in [n for n, c in by_name.items() if c.plugin.name == plugin_name]:
-                del by_name[name]
-        for name in [n for n, e in self.commands.items() if e.plugin.name == plugin_name]:
-            del self.commands[name]
+            for name in list(by_name):
+                by_name[name] = [c for c in by_name[name] if not owned(c.plugin)]
+                if not by_name[name]:
+                    del by_name[name]
+        for name in list(self._commands):
+            self._commands[name] = [e for e in self._commands[name] if not owned(e.plugin)]
+            if not self._commands[name]:
+                del self._commands[name]
 
     def names(self, kind: str) -> list[str]:
-        """Registered names of ``kind``, sorted."""
-        return sorted(self._components[kind])
+        """Registered names of ``kind`` (clashing ones left out), sorted."""
+        return sorted(name for name, registered in self._components[kind].items() if len(registered) == 1)
 
     def find(self, kind: str, name: str) -> Component | None:
-        """The component or None."""
-        return self._components[kind].get(name)
+        """The component, or None when nobody (or more than one plugin) registered the name."""
+        registered = self._components[kind].get(name, [])
+        return registered[0] if len(registered) == 1 else None
 
     def get(self, kind: str, name: str) -> Component:
         """The component, or an error with a did-you-mean."""
@@ -220,7 +274,10 @@ class Registry:
         return component
 
     def unknown_message(self, kind: str, name: str) -> str:
-        """``unknown dataset 'digts' (did you mean 'digits'?)`` style message."""
+        """``unknown dataset 'digts' (did you mean 'digits'?)`` style message (or the clash, if one)."""
+        clash = self.clash(kind, name)
+        if clash is not None:
+            return clash
         message = f"unknown {kind} {name!r}"
         hint = did_you_mean(name, self.names(kind))
         if hint:
@@ -231,9 +288,13 @@ class Registry:
         return message
 
     def __iter__(self) -> Iterator[Component]:
+        """Every registered component, clashing ones included."""
         for by_name in self._components.values():
-            yield from by_name.values()
+            for registered in by_name.values():
+                yield from registered
 
-    def by_plugin(self, plugin_name: str) -> list[Component]:
-        """Components a given plugin registered."""
-        return [c for c in self if c.plugin.name == plugin_name]
+    def by_plugin(self, plugin: str | PluginInfo) -> list[Component]:
+        """Components a given plugin (its name or its PluginInfo) registered."""
+        if isinstance(plugin, PluginInfo):
+            return [c for c in self if c.plugin == plugin]
+        return [c for c in self if c.plugin.name == plugin]

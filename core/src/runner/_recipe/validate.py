@@ -120,6 +120,9 @@ class _Validator:
         return ComponentConfig(kind=kind, name=name, params=params, path=format_path(path))
 
     def unknown(self, kind: str, name: str) -> str:
+        clash = self.registry.clash(kind, name)
+        if clash is not None:  # two plugins registered the name: neither is picked
+            return clash
         message = self.registry.unknown_message(kind, name)
         hint = install_hint(kind, name)
         if hint:

@@ -2,14 +2,19 @@
 
 Checks, for each plugin the ``runner`` entry-point group names (minus disabled ones):
 
-1. its entry module imports, and does so without importing torch (which would slow
-   every command, ``runner --help`` included);
-2. its registration hooks run (a raising ``register_*`` hook leaves the plugin out);
+1. its entry module imports, in a fresh interpreter (so one plugin's imports cannot hide
+   another's), quickly (under ``probe.SLOW_IMPORT_S``) and without pulling in a heavy
+   library (``probe.HEAVY_MODULES``: torch, numpy, pandas...), which would slow every
+   command, ``runner --help`` included; the import time of each plugin is reported;
+2. it loads and its registration hooks run (a raising ``register_*`` hook leaves the plugin out);
 3. every hook implementation names a runner hook (:meth:`PluginManager.check_pending`:
    ``register_dataset`` for ``register_datasets`` is otherwise silently never called);
-4. every component it registers has a parameter schema that builds, and whose defaults
+4. no two plugins register the same component or command name;
+5. every component it registers has a parameter schema that builds, and whose defaults
    have the declared types;
-5. the runner-core version installed is in the range the plugin's distribution declares.
+6. the runner-core version installed is in the range the plugin's distribution declares,
+   and the plugin contract version (:data:`runner.CONTRACT_VERSION`) is in the range its
+   entry module declares (``RUNNER_CONTRACT = ">=1.0,<2"``).
 
 A plugin declares the core versions it works with the standard way: a requirement on
 ``runner-core`` in its distribution metadata (``dependencies = ["runner-core>=0.1,<0.2"]``
@@ -20,11 +25,11 @@ core alone skip that; the doctor checks it against what is installed now.
 
 from __future__ import annotations
 
-import sys
 from importlib import metadata
 
 import attrs
 
+from runner._cli.tools.probe import SLOW_IMPORT_S, ImportProbe
 from runner._contract.registration import PluginInfo
 from runner._plugins.manager import PluginManager
 from runner._version import __version__
@@ -38,6 +43,8 @@ class DoctorReport:
 
     checked: list[PluginInfo]
     problems: list[str]
+    #: How long importing each installed plugin's entry module took, in a fresh interpreter.
+    import_seconds: dict[PluginInfo, float] = attrs.field(factory=dict)
 
 
 def _canonical(name: str) -> str:
@@ -77,22 +84,26 @@ def core_requirement_problem(info: PluginInfo, core_version: str = __version__) 
     return None
 
 
-def _import_problems(manager: PluginManager) -> list[str]:
-    """Import each entry module on its own, noting any that pulls torch in."""
+def _import_problems(probes: list[ImportProbe]) -> list[str]:
+    """Entry modules that import a heavy library, or take long to import."""
     problems = []
-    for ep, info in manager.discover():
-        if manager.is_disabled(info):
+    for probe in probes:
+        if probe.error == "timeout":
+            problems.append(f"plugin {probe.plugin}: importing its entry module {probe.entry_point!r} did not finish")
             continue
-        had_torch = "torch" in sys.modules
-        try:
-            ep.load()
-        except Exception:
+        if probe.error is not None:
             continue  # reported through manager.failures with the same message as everywhere else
-        if not had_torch and "torch" in sys.modules:
+        what = f"plugin {probe.plugin}: importing its entry module {probe.entry_point!r}"
+        if probe.heavy:
             problems.append(
-                f"plugin {info}: importing its entry module {ep.value!r} imports torch, which slows every "
-                "runner command; register factories as lazy 'module:attribute' strings and describe "
-                "parameters with attrs classes (params=...)"
+                f"{what} imports {', '.join(probe.heavy)} ({probe.seconds:.2f} s), which slows every runner "
+                "command; register factories as lazy 'module:attribute' strings, describe parameters with "
+                "attrs classes (params=...) and import heavy libraries inside the functions that use them"
+            )
+        elif probe.seconds >= SLOW_IMPORT_S:
+            problems.append(
+                f"{what} takes {probe.seconds:.1f} s, and every runner command (runner --help too) waits for it; "
+                "do slow work in factories or hooks, not at import"
             )
     return problems
 
@@ -126,11 +137,16 @@ def _component_problems(manager: PluginManager) -> list[str]:
 
 def diagnose(manager: PluginManager | None = None) -> DoctorReport:
     """Run every check; ``manager`` defaults to one loading all installed plugins."""
+    from runner._cli.tools.probe import probe_imports
+
     manager = manager if manager is not None else PluginManager()
-    problems = _import_problems(manager)
+    probes = probe_imports([(ep, info) for ep, info in manager.discover() if not manager.is_disabled(info)])
+    problems = _import_problems(probes)
     manager.load()
     problems += [f"{failure}" for failure in manager.failures]
     problems += manager.check_pending()
+    problems += manager.registry.clashes()
+    problems += manager.contract_problems()
     problems += _component_problems(manager)
     checked = manager.plugins()
     for info in checked:
@@ -138,4 +154,6 @@ def diagnose(manager: PluginManager | None = None) -> DoctorReport:
         if problem is not None:
             problems.append(problem)
     checked += [failure.plugin for failure in manager.failures]
-    return DoctorReport(checked=checked, problems=problems)
+    return DoctorReport(
+        checked=checked, problems=problems, import_seconds={probe.plugin: probe.seconds for probe in probes}
+    )

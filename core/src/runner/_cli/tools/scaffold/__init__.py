@@ -2,7 +2,7 @@
 
 The templates are package data (``templates/plugin``), rendered with
 :class:`string.Template`: ``$dist``, ``$module``, ``$entry``, ``$dataset``, ``$callback``
-and ``$core_range``; ``__module__`` and ``__entry__`` in file names are replaced too, and
+``$core_range`` and ``$contract_range``; ``__module__`` and ``__entry__`` in file names are replaced too, and
 the ``.tmpl`` suffix dropped (``gitignore.tmpl`` becomes ``.gitignore``).
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from runner._contract.errors import RunnerError
-from runner._version import __version__
+from runner._version import CONTRACT_VERSION, __version__
 
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 
@@ -33,6 +33,7 @@ class PluginNames:
     dataset: str  # foo_bar_blobs
     callback: str  # foo_bar_divergence
     core_range: str  # >=0.1,<0.2
+    contract_range: str  # >=1.0,<2: the RUNNER_CONTRACT the entry module declares
 
     @classmethod
     def from_name(cls, name: str, core_version: str = __version__) -> PluginNames:
@@ -57,6 +58,7 @@ class PluginNames:
             dataset=f"{ident}_blobs",
             callback=f"{ident}_divergence",
             core_range=compatible_range(core_version),
+            contract_range=compatible_range(CONTRACT_VERSION),
         )
 
     def mapping(self) -> dict[str, str]:
