@@ -84,6 +84,8 @@ class Engine:
         self.started = time.perf_counter()
         self.job = job
         self.plugins: PluginManager = job.plugin_manager()
+        if not backend.is_primary:  # every rank would say the same: the primary speaks
+            self.plugins.warn = lambda line: None
         self.registry = self.plugins.registry
         self.hooks = RunHooks(self.plugins)
         recipe, cfg = job.recipe, job.recipe.run
