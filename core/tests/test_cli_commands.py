@@ -18,7 +18,6 @@ import pytest
 from core_helpers import HERMETIC_ENV, TOY, FakeDist
 
 from runner import __version__
-from runner._cli.common import default_run_dir
 from runner._cli.main import main
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -277,7 +276,7 @@ def test_run_writes_metrics_recipe_and_summary(in_toy_dir: Path, capsys: pytest.
     assert "; val/main loss " in out
     run_dir = in_toy_dir / "runs" / "toy"
     written = sorted(p.name for p in run_dir.iterdir())
-    assert written == ["heartbeat.json", "metrics.jsonl", "recipe.toml", "summary.json"]
+    assert written == [".runner-run", "heartbeat.json", "metrics.jsonl", "recipe.toml", "summary.json"]
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(r["stage"], r["step"]) for r in records] == [
         ("train", 2),
@@ -301,6 +300,7 @@ def test_default_run_dirs_are_never_reused(in_toy_dir: Path, capsys: pytest.Capt
 
 def test_an_explicit_run_dir_holding_a_run_is_refused(cli: Cli, toy_dir: Path) -> None:
     (toy_dir / "done").mkdir()
+    (toy_dir / "done" / ".runner-run").touch()
     (toy_dir / "done" / "metrics.jsonl").write_text("{}\n", encoding="utf-8")
     result = cli("run", "toy.toml", "--run-dir", "done")
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -308,13 +308,3 @@ def test_an_explicit_run_dir_holding_a_run_is_refused(cli: Cli, toy_dir: Path) -
         "error: run directory done already holds a run; pass --resume to continue it or choose another --run-dir\n"
     )
     assert (toy_dir / "done" / "metrics.jsonl").read_text(encoding="utf-8") == "{}\n"
-
-
-def test_default_run_dir(tmp_path: Path) -> None:
-    assert default_run_dir("x", tmp_path) == tmp_path / "x"
-    (tmp_path / "x").mkdir()
-    assert default_run_dir("x", tmp_path) == tmp_path / "x"  # an empty directory holds no run
-    (tmp_path / "x" / "metrics.jsonl").touch()
-    (tmp_path / "x-1").mkdir()
-    (tmp_path / "x-1" / "anything").touch()
-    assert default_run_dir("x", tmp_path) == tmp_path / "x-2"

@@ -10,8 +10,6 @@ import click
 from runner._plugins.manager import PluginManager
 
 if TYPE_CHECKING:  # imported where used: `runner --help` needs none of these
-    from pathlib import Path
-
     from click.shell_completion import CompletionItem
 
     from runner._contract.recipe import Recipe
@@ -110,16 +108,3 @@ def recipe_path(func: F) -> F:
     return click.argument("recipe", type=click.Path(dir_okay=False, path_type=str), shell_complete=_complete_recipe)(
         func
     )
-
-
-def default_run_dir(name: str, root: Path | None = None) -> Path:
-    """``runs/<name>``, or ``runs/<name>-N`` when that already holds a run (never reuse one)."""
-    from pathlib import Path  # not at module level: `runner --help` does not need pathlib
-
-    root = Path("runs") if root is None else root
-    candidate = root / name
-    index = 1
-    while candidate.exists() and any(candidate.iterdir()):
-        candidate = root / f"{name}-{index}"
-        index += 1
-    return candidate

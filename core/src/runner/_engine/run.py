@@ -78,9 +78,11 @@ def execute(
     resume: str | bool = False,
     allow_recipe_change: bool = False,
     show_progress: bool = True,
+    backend: Backend | None = None,
 ) -> RunResult:
-    """Run ``recipe`` with its backend (which may start several processes)."""
-    backend = build_backend(recipe, plugins)
+    """Run ``recipe`` with its backend (which may start several processes); ``backend``
+    is the one :func:`build_backend` made, when the caller needed it first."""
+    backend = build_backend(recipe, plugins) if backend is None else backend
     if backend.is_primary:
         # [[process]] steps, then prepare_data hooks and the datamodule's prepare_data:
         # once, here, before the backend starts any rank or loader worker.
@@ -177,8 +179,14 @@ def train_worker(job: Job, backend: Backend) -> RunResult:
         if resume and not restored:
             if checkpointer is None:
                 raise RunnerError("--resume needs a [checkpoint] table in the recipe")
-            if not checkpointer.restore(run, resume if isinstance(resume, str) else None):
-                raise RunnerError(f"no valid checkpoint to resume from in {run_dir}")
+            if isinstance(resume, str) and not checkpointer.restore(run, resume):
+                raise RunnerError(f"no valid checkpoint to resume from in {resume}")
+            # --resume before any checkpoint (a first start, or a run killed before its
+            # first save) starts from the beginning: one command line for start and restarts.
+            if resume is True and not checkpointer.restore(run, None):
+                if backend.is_primary:
+                    print(f"no checkpoint in {run_dir} yet: starting from the beginning", file=sys.stderr, flush=True)
+                run.extras["truncate_metrics"](0)  # an earlier attempt's records are written again
         elif job.restart > 0 and not restored:
             run.extras["truncate_metrics"](0)  # the failed attempt's records are written again
         backend.barrier()  # every rank has restored before any trains or saves
