@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from runner._cli.common import AppState, recipe_options, recipe_path
     from runner._contract.context import BuildContext, RunContext
     from runner._contract.errors import Problem
-    from runner._contract.params import REQUIRED, at_least, one_of_patterns, param
+    from runner._contract.params import REQUIRED, at_least, between, one_of_patterns, param
     from runner._contract.protocols import Backend, Checkpointer, Logger
     from runner._contract.recipe import ComponentConfig, LoaderConfig, ProcessConfig, Recipe, RunConfig, SplitConfig
     from runner._contract.registration import PluginInfo, RegisterCommand, RegisterComponent
@@ -70,6 +70,7 @@ _LAZY: dict[str, str] = {
     # declaring components
     "param": "runner._contract.params",
     "at_least": "runner._contract.params",
+    "between": "runner._contract.params",
     "one_of_patterns": "runner._contract.params",
     "REQUIRED": "runner._contract.params",
     "PluginInfo": "runner._contract.registration",
@@ -171,6 +172,7 @@ __all__ = [
     "apply_batch_transforms",
     "apply_sample_transforms",
     "at_least",
+    "between",
     "build_dataset",
     "build_transforms",
     "can_seek",

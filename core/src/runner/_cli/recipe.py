@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from runner._cli.common import AppState, recipe_options, recipe_path
+from runner._cli.common import AppState, code_note, recipe_options, recipe_path
 from runner._cli.complete import complete_recipe
 from runner._contract.errors import RecipeError, RunnerError
 
@@ -36,6 +36,9 @@ def check_command(
         except RunnerError as exc:
             problems.append(str(exc))
             continue
+        finally:  # also for an invalid recipe: its plugins ran
+            if state.recipe_code:
+                click.echo(code_note(path, state.recipe_code))
         click.echo(f"{path}: ok")
     if problems:
         raise _Problems(problems)
