@@ -10,7 +10,7 @@ import click
 
 from runner._cli.common import AppState, recipe_options, recipe_path
 from runner._contract.errors import RunnerError
-from runner._engine.claim import Claim, claim, claim_default, os_error, unclaimed
+from runner._engine.claim import Claim, check_not_foreign, claim, claim_default, os_error, unclaimed
 
 RESUME_LATEST = "latest"
 
@@ -54,6 +54,10 @@ def run_command(
     _, validated = state.load_recipe(recipe, overrides)
     if resume and validated.checkpoint is None:
         raise RunnerError("--resume needs a [checkpoint] table in the recipe (pip install runner-checkpoint)")
+    if run_dir is not None:
+        check_not_foreign(run_dir)  # before torch: `--run-dir .` in a project fails fast
+    # The backend says whether this process is the run's primary, which claims the run
+    # directory; it is built before the claim (importing torch) and before anything is written.
     from runner._engine.run import build_backend, execute
 
     backend = build_backend(validated, state.plugins)

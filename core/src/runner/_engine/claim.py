@@ -116,11 +116,7 @@ def claim(path: Path, *, resume: bool) -> Claim:
         raise RunDirError(f"cannot create run directory {path}: {os_error(exc, path)}") from None
     entries = _entries(path)
     if entries and MARKER_FILE not in entries and not _legacy_run(path, entries):
-        shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
-        raise ForeignDirectory(
-            f"run directory {path} is not empty and holds no runner run ({shown}); runner never writes over "
-            "other files: choose another --run-dir (a new or empty directory)"
-        )
+        raise ForeignDirectory(_foreign_message(path, entries))
     marker = path / MARKER_FILE
     try:
         fd = os.open(marker, os.O_RDWR | os.O_CREAT, 0o644)
@@ -139,6 +135,15 @@ def claim(path: Path, *, resume: bool) -> Claim:
     return Claim(path, fd)
 
 
+def check_not_foreign(path: Path) -> None:
+    """Refuse, without claiming, a ``path`` that holds other files than a runner run:
+    ``runner run`` calls it before it imports torch, so the common mistake fails fast."""
+    if path.exists():
+        entries = _entries(path)
+        if entries and MARKER_FILE not in entries and not _legacy_run(path, entries):
+            raise ForeignDirectory(_foreign_message(path, entries))
+
+
 def claim_default(root: Path, name: str) -> Claim:
     """Claim ``root/name``, or the first ``root/name-N`` that is free (new, empty, or
     an unused claim): an earlier run, a live one or other files are never reused."""
@@ -154,6 +159,14 @@ def claim_default(root: Path, name: str) -> Claim:
 def unclaimed(path: Path) -> Claim:
     """A stand-in for processes that write into a directory claimed elsewhere."""
     return Claim(path, None)
+
+
+def _foreign_message(path: Path, entries: set[str]) -> str:
+    shown = ", ".join(sorted(entries)[:3]) + (", ..." if len(entries) > 3 else "")
+    return (
+        f"run directory {path} is not empty and holds no runner run ({shown}); runner never writes over "
+        "other files: choose another --run-dir (a new or empty directory)"
+    )
 
 
 def _entries(path: Path) -> set[str]:
