@@ -128,7 +128,10 @@ def test_check_reports_every_file(cli: Cli, toy_dir: Path) -> None:
     (toy_dir / "bad.toml").write_text(TOY.replace("log_every = 2", "log_every = 0"), encoding="utf-8")
     result = cli("recipe", "check", "toy.toml", "bad.toml", "missing.toml")
     assert result.returncode == 2
-    assert result.stdout == "toy.toml: ok\n"
+    assert result.stdout == (  # the toy recipe lists toy_plugin.py: it is code, and says so
+        "toy.toml: this recipe runs code from: toy_plugin.py\ntoy.toml: ok\n"
+        "bad.toml: this recipe runs code from: toy_plugin.py\n"
+    )
     assert error_lines(result) == [
         "error: bad.toml:7:1: run.log_every: must be at least 1, found 0",
         "error: recipe file missing.toml not found",
@@ -171,7 +174,11 @@ def test_help_lists_the_registered_commands(cli: Cli) -> None:
 
 def test_recipe_check_ok(cli: Cli, toy_dir: Path) -> None:
     result = cli("recipe", "check", "toy.toml")
-    assert (result.returncode, result.stdout, result.stderr) == (0, "toy.toml: ok\n", "")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "toy.toml: this recipe runs code from: toy_plugin.py\ntoy.toml: ok\n",
+        "",
+    )
 
 
 def test_recipe_plugins_load_relative_to_the_recipe_file(cli: Cli, toy_dir: Path) -> None:

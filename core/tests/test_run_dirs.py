@@ -275,12 +275,15 @@ def test_read_only_and_full_disks_are_one_line(
         assert run("--run-dir", "ro/run", *resume) == (2, "", f"error: {message}\n")
 
 
-def test_a_full_disk_during_the_run_is_one_line(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("filename", [None, "full/recipe.toml"])
+def test_a_full_disk_during_the_run_is_one_line(
+    run: Run, monkeypatch: pytest.MonkeyPatch, filename: str | None
+) -> None:
     import runner._engine.run as engine
 
     def full(recipe: object) -> str:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
 
     monkeypatch.setattr(engine, "render_resolved", full)
     code, out, err = run("--run-dir", "full")
-    assert (code, out, err) == (2, "", "error: full: No space left on device\n")
+    assert (code, out, err) == (2, "", f"error: {filename or 'full'}: No space left on device\n")

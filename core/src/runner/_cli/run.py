@@ -75,7 +75,8 @@ def run_command(
         except OSError as exc:
             if exc.errno not in ENVIRONMENT_ERRORS:
                 raise
-            raise RunnerError(f"{exc.filename or claimed.path}: {os_error(exc)}") from exc
+            where = Path(exc.filename) if exc.filename else claimed.path
+            raise RunnerError(f"{where}: {os_error(exc, where)}") from exc
     click.echo(result.summary(validated.run.name))
     sys.stdout.flush()
 
