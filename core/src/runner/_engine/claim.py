@@ -205,7 +205,8 @@ def _lock(fd: int, path: Path) -> None:
 
 def _holder(fd: int) -> str:
     try:
-        info: Any = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        os.lseek(fd, 0, os.SEEK_SET)
+        info: Any = json.loads(os.read(fd, 4096) or b"{}")
         return f" (pid {int(info['pid'])} on {info['host']})"
     except (OSError, ValueError, KeyError, TypeError):
         return ""
@@ -216,7 +217,8 @@ def _write_marker(fd: int, path: Path) -> None:
     data = (json.dumps(info) + "\n").encode()
     try:
         os.ftruncate(fd, 0)
-        os.pwrite(fd, data, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, data)
         os.fsync(fd)  # a full disk shows here, before training starts
     except OSError as exc:
         raise RunDirError(f"cannot write to run directory {path}: {os_error(exc, path)}") from None
