@@ -178,3 +178,11 @@ def test_value_problems_walks_without_recursion() -> None:
     [(path, message)] = value_problems({"x": deep})
     assert len(path) == MAX_NESTING and message == f"nested deeper than {MAX_NESTING} levels"
     assert parse_override("x=" + "[" * MAX_NESTING + "]" * MAX_NESTING)[0] == ("x",)
+
+
+def test_a_problem_is_one_line_whatever_the_key(toy_manager: PluginManager, tmp_path: Path) -> None:
+    """Keys with line breaks are shown escaped, very long ones cut (found by the fuzz test)."""
+    text = TOY + '"line\\nbreak" = 1\n"' + "k" * 5000 + '" = 2\n'
+    problems = recipe_problems(text, toy_manager, tmp_path, ("run.a\u2028b=3",))
+    assert all("\n" not in p and "\u2028" not in p and len(p) < 400 for p in problems), problems
+    assert any("optimizer.'line\\nbreak': unknown key" in p for p in problems), problems

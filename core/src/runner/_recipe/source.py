@@ -46,14 +46,26 @@ class RecipeSource:
 
 
 def format_path(path: Iterable[str | int]) -> str:
-    """``("callbacks", 0, "name")`` → ``callbacks[0].name``."""
+    """``("callbacks", 0, "name")`` → ``callbacks[0].name``. Keys with line breaks or other
+    control characters are shown escaped, and very long ones cut: a problem is one line."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            key = _shown_key(str(part))
+            out += f".{key}" if out else key
     return out
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+MAX_KEY = 200
+
+
+def _shown_key(key: str) -> str:
+    if len(key) > MAX_KEY:
+        key = key[:MAX_KEY] + "..."
+    return repr(key) if _CONTROL.search(key) else key
 
 
 def parse_toml(text: str, file: str) -> dict[str, Any]:
@@ -142,7 +154,8 @@ def parse_override(item: str) -> tuple[KeyPath, Any]:
 
 def apply_override(source: RecipeSource, item: str) -> Problem | None:
     """Set one override into ``source``; return a problem instead of raising."""
-    location = Location(f"{COMMAND_LINE} -o {item if len(item) <= 80 else item[:77] + '...'}")
+    shown = item if len(item) <= 80 else item[:77] + "..."
+    location = Location(f"{COMMAND_LINE} -o {_CONTROL.sub(lambda m: repr(m.group())[1:-1], shown)}")
     try:
         path, value = parse_override(item)
     except ValueError as exc:
