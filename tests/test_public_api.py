@@ -65,9 +65,6 @@ def private_uses(source: str) -> list[str]:
 # Being moved to the public API on branches in flight (import paths in recipes; the
 # tutorial's one-declaration rewrite); emptied when they land.
 PENDING = {
-    "plugins/runner-datasets/src/runner_datasets/combinators.py",
-    "plugins/runner-datasets/src/runner_datasets/sources.py",
-    "plugins/runner-datasets/src/runner_datasets/transforms.py",
     "tests/fixtures/runner-tutorial/tests/test_plugin.py",
 }
 

@@ -18,7 +18,6 @@ import pytest
 from core_helpers import HERMETIC_ENV, TOY, FakeDist
 
 from runner import __version__
-from runner._cli.common import default_run_dir
 from runner._cli.main import main
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -129,7 +128,10 @@ def test_check_reports_every_file(cli: Cli, toy_dir: Path) -> None:
     (toy_dir / "bad.toml").write_text(TOY.replace("log_every = 2", "log_every = 0"), encoding="utf-8")
     result = cli("recipe", "check", "toy.toml", "bad.toml", "missing.toml")
     assert result.returncode == 2
-    assert result.stdout == "toy.toml: ok\n"
+    assert result.stdout == (  # the toy recipe lists toy_plugin.py: it is code, and says so
+        "toy.toml: this recipe runs code from: toy_plugin.py\ntoy.toml: ok\n"
+        "bad.toml: this recipe runs code from: toy_plugin.py\n"
+    )
     assert error_lines(result) == [
         "error: bad.toml:7:1: run.log_every: must be at least 1, found 0",
         "error: recipe file missing.toml not found",
@@ -172,7 +174,11 @@ def test_help_lists_the_registered_commands(cli: Cli) -> None:
 
 def test_recipe_check_ok(cli: Cli, toy_dir: Path) -> None:
     result = cli("recipe", "check", "toy.toml")
-    assert (result.returncode, result.stdout, result.stderr) == (0, "toy.toml: ok\n", "")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "toy.toml: this recipe runs code from: toy_plugin.py\ntoy.toml: ok\n",
+        "",
+    )
 
 
 def test_recipe_plugins_load_relative_to_the_recipe_file(cli: Cli, toy_dir: Path) -> None:
@@ -279,7 +285,7 @@ def test_run_writes_metrics_recipe_and_summary(in_toy_dir: Path, capsys: pytest.
     assert "; val/main loss " in out
     run_dir = in_toy_dir / "runs" / "toy"
     written = sorted(p.name for p in run_dir.iterdir())
-    assert written == ["heartbeat.json", "metrics.jsonl", "recipe.toml", "summary.json"]
+    assert written == [".runner-run", "heartbeat.json", "metrics.jsonl", "recipe.toml", "summary.json"]
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(r["stage"], r["step"]) for r in records] == [
         ("train", 2),
@@ -303,6 +309,7 @@ def test_default_run_dirs_are_never_reused(in_toy_dir: Path, capsys: pytest.Capt
 
 def test_an_explicit_run_dir_holding_a_run_is_refused(cli: Cli, toy_dir: Path) -> None:
     (toy_dir / "done").mkdir()
+    (toy_dir / "done" / ".runner-run").touch()
     (toy_dir / "done" / "metrics.jsonl").write_text("{}\n", encoding="utf-8")
     result = cli("run", "toy.toml", "--run-dir", "done")
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -310,13 +317,3 @@ def test_an_explicit_run_dir_holding_a_run_is_refused(cli: Cli, toy_dir: Path) -
         "error: run directory done already holds a run; pass --resume to continue it or choose another --run-dir\n"
     )
     assert (toy_dir / "done" / "metrics.jsonl").read_text(encoding="utf-8") == "{}\n"
-
-
-def test_default_run_dir(tmp_path: Path) -> None:
-    assert default_run_dir("x", tmp_path) == tmp_path / "x"
-    (tmp_path / "x").mkdir()
-    assert default_run_dir("x", tmp_path) == tmp_path / "x"  # an empty directory holds no run
-    (tmp_path / "x" / "metrics.jsonl").touch()
-    (tmp_path / "x-1").mkdir()
-    (tmp_path / "x-1" / "anything").touch()
-    assert default_run_dir("x", tmp_path) == tmp_path / "x-2"

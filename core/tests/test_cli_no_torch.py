@@ -56,6 +56,7 @@ def run_without_torch(args: list[str], cwd: Path) -> subprocess.CompletedProcess
         (["run", "--help"], 0),
         (["run", "bad.toml"], 2),
         (["run", "toy.toml", "--run-dir", "done"], 2),
+        (["run", "toy.toml", "--run-dir", "."], 2),
         (["recipe", "schema", "-o", "schema.json"], 0),
         (["explain", "toy.toml", "-o", "run.epochs=1"], 0),
         (["explain", "bad.toml"], 2),

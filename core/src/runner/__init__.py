@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from runner._contract.batch import INPUT_KEYS, TARGET_KEYS, Batch, batch_fields, forward_kwargs
     from runner._contract.context import BuildContext, RunContext
     from runner._contract.errors import Problem
-    from runner._contract.params import REQUIRED, at_least, one_of_patterns, param
+    from runner._contract.params import REQUIRED, at_least, between, one_of_patterns, param
     from runner._contract.protocols import (
         Checkpointer,
         Collate,
@@ -95,6 +95,7 @@ _LAZY: dict[str, str] = {
     # declaring components
     "param": "runner._contract.params",
     "at_least": "runner._contract.params",
+    "between": "runner._contract.params",
     "one_of_patterns": "runner._contract.params",
     "REQUIRED": "runner._contract.params",
     "PluginInfo": "runner._contract.registration",
@@ -206,6 +207,7 @@ __all__ = [
     "apply_sample_transforms",
     "at_least",
     "batch_fields",
+    "between",
     "build_dataset",
     "build_transforms",
     "can_seek",

@@ -184,6 +184,20 @@ def register_executors(register: RegisterComponent) -> None:
 
 
 @hookspec
+def register_functions(register: RegisterComponent) -> None:
+    """Register plain functions by name, for component parameters that name one: the
+    ``producer`` of runner-datasets' ``list`` and ``generator`` datasets, the ``fn`` of its
+    ``map`` transform. ``register(name, function)`` (or a lazy ``"module:attribute"``).
+
+    This is how a recipe reaches user code: recipes name registered components and
+    functions, never import paths. A project's own functions go in a local plugin file
+    listed in the recipe's ``plugins = [...]`` (or given with ``-p``). Components look
+    them up with :meth:`runner.Registry.function` and declare such parameters with
+    ``param(registered="function")``, so unknown names are recipe errors.
+    """
+
+
+@hookspec
 def register_commands(register: RegisterCommand) -> None:
     """Register CLI subcommands: ``register(name, command, help=...)`` where ``command``
     is a ``click.Command`` or a lazy ``"module:attribute"`` reference to one.

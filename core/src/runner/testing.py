@@ -36,7 +36,7 @@ from runner._contract.context import BuildContext
 from runner._contract.protocols import protocol_problems
 from runner._contract.registration import PluginInfo
 from runner._plugins.manager import PluginManager
-from runner._plugins.registry import Component
+from runner._plugins.registry import Component, Registry
 from runner._schema.check import check_table
 
 if TYPE_CHECKING:
@@ -112,16 +112,24 @@ class RunnerTester:
         return RunOutcome(result, [json.loads(line) for line in lines], run_dir, validated)
 
     def check_components(
-        self, plugin: object | str, examples: Examples | None = None, *, train_dataset: Any = None
+        self,
+        plugin: object | str,
+        examples: Examples | None = None,
+        *,
+        train_dataset: Any = None,
+        with_plugins: tuple[object | str, ...] = (),
     ) -> list[str]:
         """Conformance problems of every component ``plugin`` registers (empty when fine).
 
         Datasets are built first; the first one (or ``train_dataset``) is what models see
-        as ``ctx.train_dataset``, so they can read sizes from its ``meta``.
+        as ``ctx.train_dataset``, so they can read sizes from its ``meta``. ``with_plugins``
+        load alongside (not checked): e.g. one registering the functions examples name.
         """
-        manager = self.plugin_manager(plugin)
-        info = _info_for(plugin) if not isinstance(plugin, str) else None
-        name = info.name if info is not None else manager.plugins()[-1].name
+        manager = self.plugin_manager(plugin, *with_plugins)
+        if isinstance(plugin, str):  # named like runner names -p plugins
+            name = Path(plugin).stem if plugin.endswith(".py") else plugin
+        else:
+            name = _info_for(plugin).name
         problems: list[str] = []
         components = manager.registry.by_plugin(name)
         if not components:
@@ -129,12 +137,18 @@ class RunnerTester:
         ctx = BuildContext(recipe=None, seed=0, run_dir=self.tmp_path, train_dataset=train_dataset)  # type: ignore[arg-type]
         for component in sorted(components, key=lambda c: c.kind != "dataset"):
             example = dict((examples or {}).get((component.kind, component.name), {}))
-            problems += _check_component(component, example, ctx)
+            problems += _check_component(component, example, ctx, manager.registry)
         return problems
 
 
-def _check_component(component: Component, example: dict[str, Any], ctx: BuildContext) -> list[str]:
+def _check_component(component: Component, example: dict[str, Any], ctx: BuildContext, registry: Registry) -> list[str]:
     label = f"{component.kind} {component.name!r}"
+    if component.kind == "function":  # called by other components, not built from a table
+        try:
+            registry.function(component.name)
+        except Exception as exc:
+            return [f"{label}: {type(exc).__name__}: {exc}"]
+        return []
     try:
         schema = component.schema
     except Exception as exc:
@@ -146,7 +160,7 @@ def _check_component(component: Component, example: dict[str, Any], ctx: BuildCo
             return [f"{label}: required parameters {missing} need example values (examples={{(kind, name): ...}})"]
         return [f"{label}: example parameters invalid: {'; '.join(m for _, m in issues)}"]
     try:
-        built = _build(component, params, ctx)
+        built = _build(component, params, ctx, registry)
         if component.kind == "dataset" and ctx.train_dataset is None:
             ctx.train_dataset = built
     except Exception as exc:
@@ -154,11 +168,15 @@ def _check_component(component: Component, example: dict[str, Any], ctx: BuildCo
     return [f"{label} {problem}" for problem in protocol_problems(component.kind, built)]
 
 
-def _build(component: Component, params: dict[str, Any], ctx: BuildContext) -> Any:
+def _build(component: Component, params: dict[str, Any], ctx: BuildContext, registry: Registry) -> Any:
     """Build ``component`` with stand-in runtime arguments for its kind."""
     import torch
 
-    runtime: dict[str, Any] = {"ctx": ctx, "seed": 0, "run_dir": ctx.run_dir}
+    from runner._data.build import dataset_builder
+
+    runtime: dict[str, Any] = {"ctx": ctx, "seed": 0, "run_dir": ctx.run_dir, "registry": registry}
+    if component.kind == "dataset":
+        runtime["build_dataset"] = dataset_builder(registry, ctx, f"dataset {component.name!r}")
     if component.kind == "sampler":
         runtime["dataset"] = list(range(10))
     elif component.kind in ("optimizer", "scheduler"):
@@ -168,7 +186,10 @@ def _build(component: Component, params: dict[str, Any], ctx: BuildContext) -> A
         runtime["total_steps"] = 10
         runtime["steps_per_epoch"] = 5
     built = component.build(params, **runtime)
-    if component.kind == "dataset" and hasattr(built, "__getitem__") and hasattr(built, "__len__"):
+    if component.kind == "dataset" and isinstance(built, torch.utils.data.IterableDataset):
+        if next(iter(built), None) is None:
+            raise ValueError("dataset yields nothing")
+    elif component.kind == "dataset" and hasattr(built, "__getitem__") and hasattr(built, "__len__"):
         if len(built) == 0:
             raise ValueError("dataset is empty")
         _ = built[0]

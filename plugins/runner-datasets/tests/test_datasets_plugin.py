@@ -11,13 +11,14 @@ from typing import Any
 import attrs
 import pytest
 
+from runner import hookimpl
 from runner._contract.params import REQUIRED
 from runner._plugins.registry import resolve_reference
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
 from runner_datasets import plugin
 
-RUNTIME = {"ctx", "seed", "build_dataset"}
+RUNTIME = {"ctx", "seed", "build_dataset", "registry"}
 DATASETS = [
     "concat",
     "csv",
@@ -124,14 +125,30 @@ def test_conformance(runner_tester: Any, tmp_path: Any) -> None:
         ("dataset", "csv"): {"path": str(tmp_path / "t.csv"), "label": "label"},
         ("dataset", "jsonl"): {"path": str(tmp_path / "t.jsonl"), "features": ["a"], "label": "label"},
         ("dataset", "list"): {"items": [1, 2, 3]},
-        ("dataset", "generator"): {"producer": "builtins:range", "kwargs": {}, "length": None},
+        ("dataset", "generator"): {"producer": "count", "kwargs": {"n": 3}, "length": 3},
         ("dataset", "concat"): {"datasets": [digits, digits]},
         ("dataset", "subset"): {"dataset": digits, "stop": 10},
         ("dataset", "random_split"): {"dataset": digits, "fractions": [0.5, 0.5], "part": "val"},
         ("transform", "normalize"): {"mean": [0.5], "std": [0.25]},
-        ("transform", "map"): {"fn": "builtins:max"},
+        ("transform", "map"): {"fn": "keep"},
     }
-    problems = runner_tester.check_components(plugin, examples)
-    # generator: range() needs an argument; processed: needs a processed output. Both are
-    # exercised in test_sources.py with real producers and a real cache.
-    assert [p for p in problems if "'generator'" not in p and "'processed'" not in p] == []
+    problems = runner_tester.check_components(plugin, examples, with_plugins=(sys.modules[__name__],))
+    # processed: needs a processed output, exercised in test_sources.py with a real cache.
+    assert [p for p in problems if "'processed'" not in p] == []
+
+
+# Functions the examples name (this module is loaded as a plugin next to runner-datasets).
+
+
+def count(n: int) -> range:
+    return range(n)
+
+
+def keep(sample: Any, rng: Any) -> Any:
+    return sample
+
+
+@hookimpl
+def register_functions(register: Any) -> None:
+    register("count", count)
+    register("keep", keep)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from runner import DataError
-from runner._data.build import make_loader
+from runner import BuildContext, DataError, PluginInfo, Registry, RunnerError, hookimpl
+from runner._data.build import dataset_builder, make_loader
 from runner._data.loader import IterableLoader, Loader
+from runner._plugins.manager import PluginManager
 from runner_datasets import combinators, sources
+from runner_datasets import plugin as datasets_plugin
 from runner_datasets.transforms import Map, Normalize, RandomNoise
 
 
@@ -22,8 +25,17 @@ def digits_table(split: str = "train") -> dict[str, Any]:
     return {"name": "digits", "split": split}
 
 
+def registry() -> Registry:
+    """runner-datasets plus this module's functions (``produce_list``, ``double``, ...)."""
+    manager = PluginManager(use_entry_points=False).load()
+    manager.add(datasets_plugin, PluginInfo("datasets", "runner-datasets", "test"))
+    manager.add(sys.modules[__name__], PluginInfo("functions", "tests", "test"))
+    return manager.registry
+
+
 def builder(table: Any, where: str = "dataset") -> Any:
-    return combinators._builder(None, None)(table, where)
+    context = BuildContext(recipe=None, seed=0, run_dir=Path("."))  # type: ignore[arg-type]
+    return dataset_builder(registry(), context, "dataset")(table, where)
 
 
 # -- tensors -------------------------------------------------------------------------
@@ -126,20 +138,47 @@ def produce_stream(n: int = 5) -> Any:
         yield torch.tensor([float(i)]), torch.tensor(i)
 
 
+def one_arg(sample: Any) -> Any:
+    return sample
+
+
+@hookimpl
+def register_functions(register: Any) -> None:
+    register("produce_list", produce_list)
+    register("produce_stream", produce_stream)
+    register("double", double)
+    register("one_arg", one_arg)
+
+
 def test_list_source_inline_and_producer() -> None:
     assert len(sources.list_dataset(items=[1, 2, 3])) == 3
-    dataset = sources.list_dataset(producer=f"{__name__}:produce_list", kwargs={"n": 4}, split="train")
+    dataset = sources.list_dataset(producer="produce_list", kwargs={"n": 4}, split="train", registry=registry())
     assert len(dataset) == 4 and dataset[2][1] == 2
+    assert len(sources.list_dataset(producer=produce_list)) == 3  # from Python: the function itself
     with pytest.raises(DataError, match="no items"):
         sources.list_dataset()
-    with pytest.raises(DataError, match="cannot import"):
-        sources.list_dataset(producer="no_such_module:f")
+    with pytest.raises(RunnerError, match=r"unknown function 'produce_lst' \(did you mean 'produce_list'"):
+        sources.list_dataset(producer="produce_lst", registry=registry())
+
+
+def test_an_import_path_is_not_a_producer(tmp_path: Path) -> None:
+    """Recipes name registered functions: an import path is an unknown name, never imported."""
+    for reference in ("subprocess:call", "os:system", "builtins:eval"):
+        with pytest.raises(RunnerError, match=f"unknown function {reference!r}"):
+            sources.list_dataset(
+                producer=reference, kwargs={"args": ["touch", str(tmp_path / "x")]}, registry=registry()
+            )
+        with pytest.raises(RunnerError, match=f"unknown function {reference!r}"):
+            sources.generator_dataset(producer=reference, registry=registry())
+        with pytest.raises(RunnerError, match=f"unknown function {reference!r}"):
+            Map(reference, registry=registry())
+    assert not (tmp_path / "x").exists()
 
 
 def test_generator_source_known_and_unknown_length() -> None:
-    known = sources.generator_dataset(producer=f"{__name__}:produce_stream", kwargs={"n": 7}, length=5)
+    known = sources.generator_dataset(producer="produce_stream", kwargs={"n": 7}, length=5, registry=registry())
     assert len(known) == 5 and len(list(known)) == 5
-    unknown = sources.generator_dataset(producer=f"{__name__}:produce_stream", kwargs={"n": 7})
+    unknown = sources.generator_dataset(producer="produce_stream", kwargs={"n": 7}, registry=registry())
     with pytest.raises(TypeError, match="no known length"):
         len(unknown)
     loader = make_loader(unknown, {"batch_size": 3})
@@ -197,7 +236,13 @@ def test_random_split_parts_are_disjoint_cover_and_depend_only_on_the_seed() -> 
 
 def test_nested_tables_are_validated() -> None:
     with pytest.raises(Exception, match=r"dataset\.datasets\[1\].*split"):
-        combinators.concat(datasets=[digits_table(), {"name": "digits", "split": "bogus"}], build_dataset=None)
+        combinators.concat(datasets=[digits_table(), {"name": "digits", "split": "bogus"}], build_dataset=builder)
+
+
+def test_combinators_need_the_framework_builder() -> None:
+    """No fallback that loads plugins through private core modules."""
+    with pytest.raises(DataError, match="build_dataset="):
+        combinators.concat(datasets=[digits_table()])
 
 
 # -- transforms ------------------------------------------------------------------------
@@ -231,7 +276,13 @@ def double(item: Any, rng: np.random.Generator) -> Any:
 
 def test_map_transform_for_samples_and_batches() -> None:
     data = torch.utils.data.TensorDataset(torch.ones(4, 1), torch.arange(4))
-    per_sample = make_loader(data, {"batch_size": 2}, transforms=[Map(f"{__name__}:double")])
-    per_batch = make_loader(data, {"batch_size": 2}, transforms=[Map(f"{__name__}:double", batch=True)])
+    per_sample = make_loader(data, {"batch_size": 2}, transforms=[Map("double", registry=registry())])
+    per_batch = make_loader(data, {"batch_size": 2}, transforms=[Map("double", batch=True, registry=registry())])
     assert [b[0].sum().item() for b in per_sample] == [b[0].sum().item() for b in per_batch] == [4.0, 4.0]
-    assert pickle.loads(pickle.dumps(Map(f"{__name__}:double"))).fn is double
+    assert pickle.loads(pickle.dumps(Map("double", registry=registry()))).fn is double
+    assert Map(double).fn is double
+
+
+def test_a_map_function_of_the_wrong_signature_fails_at_build() -> None:
+    with pytest.raises(DataError, match=r"map: function 'one_arg' must take \(sample, rng\), but one_arg\(sample"):
+        Map("one_arg", registry=registry())

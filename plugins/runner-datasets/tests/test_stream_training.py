@@ -4,6 +4,7 @@ epochs is refused with one clear error."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,9 @@ import torch
 
 import runner_datasets.plugin as datasets_plugin
 import runner_models.plugin as models_plugin
-from runner import RunnerError
+from runner import RunnerError, hookimpl
+
+THIS = sys.modules[__name__]  # registers the producer the recipe names
 
 RECIPE = """
 [run]
@@ -21,10 +24,10 @@ name = "stream"
 log_every = 5
 device = "cpu"
 [data.train]
-dataset = {{ name = "generator", producer = "test_stream_training:points", kwargs = {{ n = 100 }}, split = "train" }}
+dataset = {{ name = "generator", producer = "points", kwargs = {{ n = 100 }}, split = "train" }}
 loader = {{ batch_size = 16 }}
 [data.val.main]
-dataset = {{ name = "generator", producer = "test_stream_training:points", kwargs = {{ n = 64 }}, split = "val" }}
+dataset = {{ name = "generator", producer = "points", kwargs = {{ n = 64 }}, split = "val" }}
 loader = {{ batch_size = 32 }}
 [model]
 name = "mlp"
@@ -47,8 +50,13 @@ def points(n: int, split: str | None = None) -> Iterator[tuple[torch.Tensor, tor
         yield x, torch.tensor(int(x[0] > 0))
 
 
+@hookimpl
+def register_functions(register: Any) -> None:
+    register("points", points)
+
+
 def test_a_stream_without_length_trains_for_max_steps_across_passes(runner_tester: Any) -> None:
-    outcome = runner_tester.run(RECIPE.format(length_key=""), datasets_plugin, models_plugin, max_steps=20)
+    outcome = runner_tester.run(RECIPE.format(length_key=""), datasets_plugin, models_plugin, THIS, max_steps=20)
     train = [r for r in outcome.records if r["stage"] == "train"]
     assert [r["step"] for r in train] == [5, 10, 15, 20]
     # 7 batches per pass: steps 1-7 are the first pass, 8-14 the second, 15-20 the third.
@@ -59,4 +67,4 @@ def test_a_stream_without_length_trains_for_max_steps_across_passes(runner_teste
 
 def test_counting_epochs_of_a_stream_without_length_is_refused(runner_tester: Any) -> None:
     with pytest.raises(RunnerError, match=r"the train data has no known length .* set run\.max_steps"):
-        runner_tester.run(RECIPE.format(length_key="epochs = 2"), datasets_plugin, models_plugin, max_steps=None)
+        runner_tester.run(RECIPE.format(length_key="epochs = 2"), datasets_plugin, models_plugin, THIS, max_steps=None)

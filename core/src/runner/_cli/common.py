@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:  # imported where used: `runner --help` needs none of these
-    from pathlib import Path
-
     from click.shell_completion import CompletionItem
 
 
@@ -27,6 +25,12 @@ def _complete_recipe(ctx: click.Context, param: click.Parameter, incomplete: str
     from runner._cli.complete import complete_recipe
 
     return complete_recipe(ctx, param, incomplete)
+
+
+def code_note(path: str, code: Iterable[str]) -> str:
+    """The line that says a recipe runs code, or ``""``."""
+    shown = ", ".join(code)
+    return f"{path}: this recipe runs code from: {shown}" if shown else ""
 
 
 def recipe_options(func: F) -> F:
@@ -55,16 +59,3 @@ def recipe_path(func: F) -> F:
     return click.argument("recipe", type=click.Path(dir_okay=False, path_type=str), shell_complete=_complete_recipe)(
         func
     )
-
-
-def default_run_dir(name: str, root: Path | None = None) -> Path:
-    """``runs/<name>``, or ``runs/<name>-N`` when that already holds a run (never reuse one)."""
-    from pathlib import Path  # not at module level: `runner --help` does not need pathlib
-
-    root = Path("runs") if root is None else root
-    candidate = root / name
-    index = 1
-    while candidate.exists() and any(candidate.iterdir()):
-        candidate = root / f"{name}-{index}"
-        index += 1
-    return candidate

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from runner._cli.common import recipe_options, recipe_path
+from runner._cli.common import code_note, recipe_options, recipe_path
 from runner._cli.complete import complete_recipe
 from runner._cli.state import AppState
 from runner._contract.errors import RecipeError, RunnerError
@@ -37,6 +37,9 @@ def check_command(
         except RunnerError as exc:
             problems.append(str(exc))
             continue
+        finally:  # also for an invalid recipe: its plugins ran
+            if state.recipe_code:
+                click.echo(code_note(path, state.recipe_code))
         click.echo(f"{path}: ok")
     if problems:
         raise _Problems(problems)

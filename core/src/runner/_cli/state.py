@@ -24,6 +24,8 @@ class AppState:
         self._announced: set[str] = set()
         self._local: list[str] = []
         self._plugins: PluginManager | None = None
+        self.recipe_code: list[str] = []
+        """Local plugins (files, modules) the last recipe loaded: a recipe with plugins is code."""
 
     @staticmethod
     def of(ctx: click.Context) -> AppState:
@@ -66,15 +68,27 @@ class AppState:
                 click.echo(f"warning: {line}", err=True)
 
     def load_recipe(self, path: str, overrides: Iterable[str] = ()) -> tuple[RecipeSource, Recipe]:
-        """Read, load the recipe's own plugins, and validate."""
+        """Read, load the recipe's own plugins, and validate. :attr:`recipe_code` then
+        lists the code the recipe (with its overrides) made this process run."""
         from runner._recipe.source import read_recipe
         from runner._recipe.validate import validate
 
+        self.recipe_code = []
         source = read_recipe(path, overrides, collect=True)
         plugins = source.data.get("plugins", [])
         if isinstance(plugins, list):
-            self.add_local_plugins(
-                str(source.directory / p) if isinstance(p, str) and p.endswith(".py") else str(p) for p in plugins
-            )
+            specs = [str(source.directory / p) if isinstance(p, str) and p.endswith(".py") else str(p) for p in plugins]
+            self.recipe_code = [_shown(spec) for spec in specs if not spec.startswith("no:")]
+            self.add_local_plugins(specs)
         manager = self.plugins
         return source, validate(source, manager.registry, manager.failures)
+
+
+def _shown(spec: str) -> str:
+    """A local plugin spec as the user should see it: a file relative to the working directory."""
+    import os
+
+    if not spec.endswith(".py"):
+        return spec
+    relative = os.path.relpath(spec)
+    return spec if relative.startswith("..") else relative

@@ -15,13 +15,25 @@ Check = Callable[[Any], "str | None"]
 """A constraint on a parameter's value: returns an error message, or None when fine."""
 
 
-def param(default: Any = REQUIRED, *, doc: str = "", check: Check | None = None, **kwargs: Any) -> Any:
+def param(
+    default: Any = REQUIRED,
+    *,
+    doc: str = "",
+    check: Check | None = None,
+    finite: bool = True,
+    registered: str | None = None,
+    **kwargs: Any,
+) -> Any:
     """An attrs field carrying documentation and an optional value constraint.
 
     ``hidden: list[int] = param([256], doc="hidden layer widths")``; mutable defaults
     are copied per instance. ``check=at_least(1)`` rejects smaller values at validation.
+    Float values must be finite (no ``inf``/``nan``) unless ``finite=False``.
+    ``registered="function"`` makes the value (a string, or a list of strings) the name
+    of a registered component of that kind: an unknown name is a recipe error with a
+    did-you-mean, and the factory looks the name up (e.g. ``registry.function(name)``).
     """
-    metadata = {"doc": doc, "check": check}
+    metadata: dict[str, Any] = {"doc": doc, "check": check, "finite": finite, "registered": registered}
     if isinstance(default, (list, dict, set)):
         value = default
         return attrs.field(factory=lambda: type(value)(value), metadata=metadata, **kwargs)
@@ -35,6 +47,21 @@ def at_least(minimum: float) -> Check:
         return None if value is None or value >= minimum else f"must be at least {minimum}, found {value}"
 
     return check
+
+
+def between(minimum: float, maximum: float) -> Check:
+    """Constraint: the value (when set) is ``>= minimum`` and ``<= maximum``."""
+
+    def check(value: Any) -> str | None:
+        if value is None or minimum <= value <= maximum:
+            return None
+        return f"must be between {minimum} and {maximum}, found {value}"
+
+    return check
+
+
+#: The range of seeds torch, numpy and Python all accept (and that derived seeds stay in).
+SEED_RANGE = (0, 2**63 - 1)
 
 
 def one_of_patterns(*patterns: str) -> Check:

@@ -7,19 +7,46 @@ the schema; component tables (``name = ...`` plus parameters) become
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import attrs
 
-from runner._contract.params import at_least, one_of_patterns, param
+from runner._contract.params import SEED_RANGE, at_least, between, one_of_patterns, param
+
+#: The longest run name: the name is a directory name, and file systems limit those to 255 bytes.
+MAX_RUN_NAME = 100
+_RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@,-]*")
+
+
+def valid_run_name(value: Any) -> str | None:
+    """Constraint: ``value`` names one directory under ``runs/``: no path separators, no
+    ``.``/``..``, no leading dot or dash, at most :data:`MAX_RUN_NAME` characters."""
+    if not isinstance(value, str):
+        return None  # the type check reports it
+    shown = repr(value[:40] + "..." if len(value) > 40 else value)
+    if not value:
+        return "must not be empty"
+    if len(value) > MAX_RUN_NAME:
+        return f"must be at most {MAX_RUN_NAME} characters, found {len(value)}: {shown}"
+    if not _RUN_NAME.fullmatch(value):
+        return (
+            "must be one directory name of letters, digits and - _ . + = @ , (not starting with '.' or '-'), "
+            f"found {shown}; use --run-dir to write elsewhere"
+        )
+    return None
 
 
 @attrs.define
 class RunConfig:
     """The ``[run]`` table: how long and where to train."""
 
-    name: str = param("run", doc="Run name; the default run directory is runs/<name>.")
-    seed: int = param(0, doc="Seed for python, numpy and torch; loaders and samplers derive theirs from it.")
+    name: str = param("run", doc="Run name; the default run directory is runs/<name>.", check=valid_run_name)
+    seed: int = param(
+        0,
+        doc="Seed for python, numpy and torch; loaders and samplers derive theirs from it.",
+        check=between(*SEED_RANGE),
+    )
     epochs: int | None = param(None, doc="Number of training epochs (or set max_steps).", check=at_least(1))
     max_steps: int | None = param(
         None, doc="Stop after this many optimizer steps (wins over epochs when both are set).", check=at_least(1)
@@ -54,7 +81,7 @@ class LoaderConfig:
     pin_memory: bool = param(True, doc="Page-locked host memory, applied only when training on CUDA.")
     drop_last: bool = param(False, doc="Drop the last incomplete batch.")
     debug_mode: bool = param(False, doc="Force num_workers = 0 and no prefetch, for debugging.")
-    random_seed: int | None = param(None, doc="Loader seed; defaults to [run] seed.")
+    random_seed: int | None = param(None, doc="Loader seed; defaults to [run] seed.", check=between(*SEED_RANGE))
     is_distributed: bool | None = param(None, doc="Shard across ranks; defaults to the backend's world size > 1.")
     persistent_workers: bool = param(False, doc="Keep worker processes alive between epochs.")
     prefetch_factor: int | None = param(None, doc="Batches prefetched per worker.", check=at_least(1))

@@ -92,12 +92,24 @@ def dataset_builder(registry: Registry, ctx: BuildContext, path: str) -> Callabl
 def _build_component_dataset(config: ComponentConfig, registry: Registry, ctx: BuildContext) -> Any:
     component = registry.get("dataset", config.name)
     return component.build(
-        config.params, ctx=ctx, seed=ctx.seed, build_dataset=dataset_builder(registry, ctx, config.path)
+        config.params,
+        ctx=ctx,
+        seed=ctx.seed,
+        build_dataset=dataset_builder(registry, ctx, config.path),
+        registry=registry,  # for registered functions (a list dataset's producer)
     )
 
 
 def build_transforms(configs: tuple[ComponentConfig, ...], registry: Registry, ctx: BuildContext) -> Pipeline:
-    return Pipeline.of(registry.get("transform", t.name).build(t.params, ctx=ctx) for t in configs)
+    """The split's transforms; a failure names the transform's recipe key."""
+    return Pipeline.of(_build_transform(t, registry, ctx) for t in configs)
+
+
+def _build_transform(config: ComponentConfig, registry: Registry, ctx: BuildContext) -> Any:
+    try:
+        return registry.get("transform", config.name).build(config.params, ctx=ctx, registry=registry)
+    except RunnerError as exc:
+        raise RunnerError(f"{config.path}: {exc}") from exc
 
 
 def apply_sample_transforms(dataset: Any, pipeline: Pipeline, seed: int, where: str = "dataset") -> Any:

@@ -276,8 +276,16 @@ class Engine:
         if run.resume and not restored:
             if cp is None:
                 raise RunnerError("--resume needs a [checkpoint] table in the recipe")
-            if not cp.restore(run, run.resume if isinstance(run.resume, str) else None):
-                raise RunnerError(f"no valid checkpoint to resume from in {run.run_dir}")
+            if isinstance(run.resume, str) and not cp.restore(run, run.resume):
+                raise RunnerError(f"no valid checkpoint to resume from in {run.resume}")
+            # --resume before any checkpoint (a first start, or a run killed before its
+            # first save) starts from the beginning: one command line for start and restarts.
+            if run.resume is True and not cp.restore(run, None):
+                if run.is_primary:
+                    print(
+                        f"no checkpoint in {run.run_dir} yet: starting from the beginning", file=sys.stderr, flush=True
+                    )
+                self.truncate_metrics(0)  # an earlier attempt's records are written again
         elif job.restart > 0 and not restored:
             self.truncate_metrics(0)  # the failed attempt's records are written again
 

@@ -61,9 +61,11 @@ def execute(
     resume: str | bool = False,
     allow_recipe_change: bool = False,
     show_progress: bool = True,
+    backend: Backend | None = None,
 ) -> RunResult:
-    """Run ``recipe`` with its backend (which may start several processes)."""
-    backend = build_backend(recipe, plugins)
+    """Run ``recipe`` with its backend (which may start several processes); ``backend``
+    is the one :func:`build_backend` made, when the caller needed it first."""
+    backend = build_backend(recipe, plugins) if backend is None else backend
     if backend.is_primary:
         # [[process]] steps, then prepare_data hooks and the datamodule's prepare_data:
         # once, here, before the backend starts any rank or loader worker.

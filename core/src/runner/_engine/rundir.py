@@ -1,6 +1,8 @@
 """The files of a run directory, and the heartbeat that marks a run in progress (torch-free).
 
-The engine writes, on the primary process:
+``runner run`` first claims the directory (:mod:`runner._engine.claim`): it writes
+``.runner-run``, which marks the directory as runner's, and holds an exclusive lock on
+it for the run's life. The engine then writes, on the primary process:
 
 - ``recipe.toml``: the resolved recipe, at start;
 - ``heartbeat.json``: ``{"pid", "host", "started"}`` at start, its modification time
@@ -29,6 +31,8 @@ METRICS_FILE = "metrics.jsonl"
 HEARTBEAT_FILE = "heartbeat.json"
 SUMMARY_FILE = "summary.json"
 RECIPE_FILE = "recipe.toml"
+#: Marks a directory as a runner run directory; the run holding it is locked on this file.
+MARKER_FILE = ".runner-run"
 #: How often a live run touches its heartbeat; one older than 3x this is a dead run's.
 HEARTBEAT_SECS = 20.0
 

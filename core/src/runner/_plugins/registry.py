@@ -39,6 +39,7 @@ KINDS: tuple[str, ...] = (
     "logger",
     "loader",
     "executor",
+    "function",
 )
 
 #: Arguments the engine passes to factories of each kind at build time. They are not
@@ -49,7 +50,8 @@ RUNTIME_ARGS: dict[str, frozenset[str]] = {
     "scheduler": frozenset({"optimizer", "total_steps", "steps_per_epoch"}),
     "checkpointer": frozenset({"run_dir"}),
     "logger": frozenset({"run_dir"}),
-    "dataset": frozenset({"seed"}),
+    "dataset": frozenset({"seed", "registry", "build_dataset"}),
+    "transform": frozenset({"registry"}),
     "loader": frozenset({"split", "registry", "train", "on_cuda", "collate", "sampler_factory", "loader_config"}),
 }
 #: Every factory may ask for the build context by declaring a ``ctx`` parameter.
@@ -272,6 +274,16 @@ class Registry:
         if component is None:
             raise UnknownComponentError(self.unknown_message(kind, name))
         return component
+
+    def function(self, name: str) -> Callable[..., Any]:
+        """The function a plugin registered as ``name`` (``register_functions``): what a
+        component's ``param(registered="function")`` parameter names. Unknown names are
+        an error with a did-you-mean."""
+        component = self.get("function", name)
+        function = component.factory
+        if not callable(function):
+            raise PluginError(f"function {name!r} from plugin {component.plugin} is not callable")
+        return function
 
     def unknown_message(self, kind: str, name: str) -> str:
         """``unknown dataset 'digts' (did you mean 'digits'?)`` style message (or the clash, if one)."""

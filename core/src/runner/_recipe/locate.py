@@ -47,6 +47,16 @@ class SourceMap:
             key = key[:-1]
         return self.default
 
+    def find_written(self, path: Iterable[str | int]) -> Location:
+        """Like :meth:`find`, but a key written below ``path`` (an override of a longer
+        path, which records only its full path) wins over the tables above it."""
+        key = tuple(path)
+        if key not in self.locations:
+            for known, location in self.locations.items():
+                if known[: len(key)] == key:
+                    return location
+        return self.find(key)
+
 
 class _Skimmer:
     def __init__(self, text: str, file: str) -> None:
@@ -84,27 +94,40 @@ class _Skimmer:
             else:
                 return
 
+    def jump(self, to: int) -> None:
+        """Move to ``to`` at once (long strings: :meth:`advance` goes one character at a time)."""
+        newlines = self.text.count("\n", self.i, to)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rfind("\n", self.i, to) + 1
+        self.i = to
+
     def skip_string(self) -> str:
         quote = self.peek()
         triple = self.text.startswith(quote * 3, self.i)
         delim = quote * 3 if triple else quote
         self.advance(len(delim))
-        start = self.i
-        while self.i < len(self.text):
-            if quote == '"' and self.peek() == "\\":
-                self.advance(2)
+        start = search = self.i
+        while True:
+            end = self.text.find(delim, search)
+            if end < 0:
+                self.jump(len(self.text))
+                return self.text[start:]
+            backslashes = 0
+            while quote == '"' and end - backslashes > start and self.text[end - backslashes - 1] == "\\":
+                backslashes += 1
+            if backslashes % 2:  # an escaped quote: look further
+                search = end + 1
                 continue
-            if self.text.startswith(delim, self.i):
-                if triple:  # a closing run of 4 or 5 quotes ends the content with 1 or 2 of them
-                    run = 3
-                    while run < 5 and self.text.startswith(quote, self.i + run):
-                        run += 1
-                    self.advance(run - 3)
-                value = self.text[start : self.i]
-                self.advance(len(delim))
-                return value
-            self.advance()
-        return self.text[start:]
+            if triple:  # a closing run of 4 or 5 quotes ends the content with 1 or 2 of them
+                run = 3
+                while run < 5 and self.text.startswith(quote, end + run):
+                    run += 1
+                end += run - 3
+            self.jump(end)
+            value = self.text[start:end]
+            self.advance(len(delim))
+            return value
 
     def read_key(self) -> KeyPath:
         parts: list[str | int] = []

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from runner._contract.errors import Problem, RecipeError, RunnerError
+from runner._recipe.limits import MAX_NESTING, long_integer_position, nesting_position, value_problems
 from runner._recipe.locate import KeyPath, Location, SourceMap, locate
 
 if sys.version_info >= (3, 11):
@@ -38,23 +39,48 @@ class RecipeSource:
     def directory(self) -> Path:
         return Path(self.path).resolve().parent
 
+    def problem(self, path: KeyPath, message: str) -> Problem:
+        """A problem at ``path``, located where the recipe (or an override) wrote it."""
+        location = self.sources.find_written(path)
+        return Problem(format_path(path), message, location.file, location.line, location.column)
+
 
 def format_path(path: Iterable[str | int]) -> str:
-    """``("callbacks", 0, "name")`` → ``callbacks[0].name``."""
+    """``("callbacks", 0, "name")`` → ``callbacks[0].name``. Keys with line breaks or other
+    control characters are shown escaped, and very long ones cut: a problem is one line."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            key = _shown_key(str(part))
+            out += f".{key}" if out else key
     return out
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+MAX_KEY = 200
+
+
+def _shown_key(key: str) -> str:
+    if len(key) > MAX_KEY:
+        key = key[:MAX_KEY] + "..."
+    return repr(key) if _CONTROL.search(key) else key
+
+
 def parse_toml(text: str, file: str) -> dict[str, Any]:
-    """Parse TOML, turning a syntax error into a located :class:`RecipeError`."""
+    """Parse TOML, turning a syntax error (or nesting or an integer literal too large to
+    read) into a located :class:`RecipeError`."""
+    deep = nesting_position(text)
+    if deep is not None:
+        message = f"arrays and tables nested deeper than {MAX_NESTING} levels"
+        raise RecipeError([Problem("", message, file, *deep)])
     try:
         data: dict[str, Any] = tomllib.loads(text)
         return data
+    except RecursionError:  # a stack already deep when parsing began; nesting_position bounds the rest
+        message = f"arrays and tables nested too deeply (at most {MAX_NESTING} levels)"
+        raise RecipeError([Problem("", message, file)]) from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = _POSITION.search(message)
@@ -66,6 +92,13 @@ def parse_toml(text: str, file: str) -> dict[str, Any]:
                 line, column = text.count("\n") + 1, len(text) - text.rfind("\n")
             message = message[: match.start()].strip()
         raise RecipeError([Problem("", f"TOML syntax error: {message}", file, line, column)]) from None
+    except ValueError as exc:  # Python refuses to read integers of more than 4300 digits
+        long = long_integer_position(text)
+        if long is None:
+            raise RecipeError([Problem("", f"cannot read TOML: {exc}", file)]) from None
+        line, column, digits = long
+        message = f"integer with {digits} digits: TOML integers are 64-bit (at most 19 digits)"
+        raise RecipeError([Problem("", message, file, line, column)]) from None
 
 
 def read_recipe(path: str | Path, overrides: Iterable[str] = (), *, collect: bool = False) -> RecipeSource:
@@ -82,6 +115,10 @@ def read_recipe(path: str | Path, overrides: Iterable[str] = (), *, collect: boo
     data = parse_toml(text, file)
     source = RecipeSource(file, data, locate(text, file))
     problems = [p for p in (apply_override(source, item) for item in overrides) if p is not None]
+    # Values nothing downstream can handle are reported alone, like a syntax error.
+    limits = [source.problem(path, message) for path, message in value_problems(source.data)]
+    if limits:
+        raise RecipeError([*problems, *limits])
     if problems and not collect:
         raise RecipeError(problems)
     source.problems.extend(problems)
@@ -99,18 +136,26 @@ def parse_override(item: str) -> tuple[KeyPath, Any]:
             raise ValueError(f"empty key in {key.strip()!r}")
         parts.append(int(part) if part.isdigit() else part)
     raw = raw.strip()
+    if nesting_position(raw) is not None:
+        raise ValueError(f"value nested deeper than {MAX_NESTING} levels")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         if not _BARE_WORD.fullmatch(raw):
-            raise ValueError(f"cannot parse value {raw!r} as TOML (quote strings: key='text')") from None
+            shown = repr(raw if len(raw) <= 40 else raw[:40] + "...")
+            raise ValueError(f"cannot parse value {shown} as TOML (quote strings: key='text')") from None
         value = raw
+    except RecursionError:  # a stack already deep when parsing began; nesting_position bounds the rest
+        raise ValueError(f"value nested too deeply (at most {MAX_NESTING} levels)") from None
+    except ValueError:  # Python refuses to read integers of more than 4300 digits
+        raise ValueError("integer too large: TOML integers are 64-bit (at most 19 digits)") from None
     return tuple(parts), value
 
 
 def apply_override(source: RecipeSource, item: str) -> Problem | None:
     """Set one override into ``source``; return a problem instead of raising."""
-    location = Location(f"{COMMAND_LINE} -o {item}")
+    shown = item if len(item) <= 80 else item[:77] + "..."
+    location = Location(f"{COMMAND_LINE} -o {_CONTROL.sub(lambda m: repr(m.group())[1:-1], shown)}")
     try:
         path, value = parse_override(item)
     except ValueError as exc:

@@ -27,7 +27,7 @@ from runner._plugins.registry import Registry
 from runner._recipe.locate import KeyPath
 from runner._recipe.source import RecipeSource, format_path
 from runner._schema.check import Issue, check_table, describe, found
-from runner._schema.fields import schema_from_attrs
+from runner._schema.fields import Field, schema_from_attrs
 
 TOP_LEVEL: dict[str, str] = {
     "plugins": "list of local plugin modules or .py files to load",
@@ -117,7 +117,20 @@ class _Validator:
             return None
         params, issues = check_table(table, schema.fields, open_table=schema.open)
         self.issues(path, issues)
+        self.registered_names(path, params, schema.fields, {issue[0][0] for issue in issues if issue[0]})
         return ComponentConfig(kind=kind, name=name, params=params, path=format_path(path))
+
+    def registered_names(self, path: KeyPath, params: dict[str, Any], fields: dict[str, Field], bad: set[Any]) -> None:
+        """Parameters declared ``param(registered=KIND)`` must name registered components
+        (functions a plugin registered: recipes never name import paths)."""
+        for key, field in fields.items():
+            if field.registered is None or key in bad or params.get(key) is None:
+                continue
+            value = params[key]
+            named = [((key,), value)] if isinstance(value, str) else [((key, i), v) for i, v in enumerate(value)]
+            for where, name in named:
+                if isinstance(name, str) and self.registry.find(field.registered, name) is None:
+                    self.problem((*path, *where), self.unknown(field.registered, name))
 
     def unknown(self, kind: str, name: str) -> str:
         clash = self.registry.clash(kind, name)
@@ -127,6 +140,8 @@ class _Validator:
         hint = install_hint(kind, name)
         if hint:
             message += f"; {hint}"
+        if kind == "function":
+            message += "; a plugin registers functions with register_functions (a recipe's plugins = [...] file can)"
         for failure in self.failures:
             message += f"; note: {failure}"
         return message

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import operator
 import pathlib
 import types
@@ -65,22 +66,27 @@ def found(value: Any) -> str:
         list: "list",
         dict: "table",
     }.get(type(value), type(value).__name__)
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"{kind} of {value.bit_length()} bits"  # repr() fails beyond 4300 digits
+    if isinstance(value, str) and len(value) > 40:
+        value = value[:40]  # not a 10 MB repr to cut
     shown = repr(value)
     if len(shown) > 40:
         shown = shown[:37] + "..."
     return f"{kind} {shown}"
 
 
-def check(value: Any, tp: Any) -> tuple[Any, list[Issue]]:
-    """Return ``(converted value, issues)`` for ``value`` against type ``tp``."""
+def check(value: Any, tp: Any, *, finite: bool = True) -> tuple[Any, list[Issue]]:
+    """Return ``(converted value, issues)`` for ``value`` against type ``tp``; with
+    ``finite`` (the default) a ``float`` must not be inf or nan."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any or tp is object:
         return value, []
     if origin is typing.Annotated:
-        return check(value, args[0])
+        return check(value, args[0], finite=finite)
     if origin in (typing.Union, types.UnionType):
-        return _check_union(value, args)
+        return _check_union(value, args, finite)
     if origin is typing.Literal:
         if value in args and type(value) in {type(a) for a in args}:
             return value, []
@@ -91,11 +97,11 @@ def check(value: Any, tp: Any) -> tuple[Any, list[Issue]]:
                 message += f" ({hint})"
         return value, [((), message)]
     if origin in (list, tuple) or origin in _ABSTRACT_SEQUENCES:
-        return _check_sequence(value, tp, origin, args)
+        return _check_sequence(value, tp, origin, args, finite)
     if origin in (dict,) or origin in _ABSTRACT_MAPPINGS:
-        return _check_mapping(value, tp, args)
+        return _check_mapping(value, tp, args, finite)
     if isinstance(tp, type):
-        return _check_plain(value, tp)
+        return _check_plain(value, tp, finite)
     return value, []
 
 
@@ -107,22 +113,23 @@ def _mismatch(value: Any, tp: Any) -> list[Issue]:
     return [((), f"expected {describe(tp)}, found {found(value)}")]
 
 
-def _check_union(value: Any, args: tuple[Any, ...]) -> tuple[Any, list[Issue]]:
+def _check_union(value: Any, args: tuple[Any, ...], finite: bool) -> tuple[Any, list[Issue]]:
     candidates = [a for a in args if a is not type(None)]
     best: list[Issue] | None = None
     for candidate in candidates:
-        converted, issues = check(value, candidate)
+        converted, issues = check(value, candidate, finite=finite)
         if not issues:
             return converted, []
-        # Prefer the deepest explanation (a table that nearly matched) over a type mismatch.
-        if best is None or any(path for path, _ in issues):
+        # Prefer the deepest explanation (a table that nearly matched), then one about the
+        # value (a float that is not finite), over a plain type mismatch.
+        if any(path for path, _ in issues) or (best is None and issues != _mismatch(value, candidate)):
             best = issues
-    if best is not None and any(path for path, _ in best):
+    if best is not None:
         return value, best
     return value, _mismatch(value, functools.reduce(operator.or_, candidates))
 
 
-def _check_sequence(value: Any, tp: Any, origin: Any, args: tuple[Any, ...]) -> tuple[Any, list[Issue]]:
+def _check_sequence(value: Any, tp: Any, origin: Any, args: tuple[Any, ...], finite: bool) -> tuple[Any, list[Issue]]:
     if not isinstance(value, list):
         return value, _mismatch(value, tp)
     issues: list[Issue] = []
@@ -134,26 +141,26 @@ def _check_sequence(value: Any, tp: Any, origin: Any, args: tuple[Any, ...]) -> 
     else:
         item_types = [args[0] if args else Any] * len(value)
     for index, (item, item_tp) in enumerate(zip(value, item_types, strict=False)):
-        converted, sub = check(item, item_tp)
+        converted, sub = check(item, item_tp, finite=finite)
         out.append(converted)
         issues += [((index, *path), msg) for path, msg in sub]
     return (tuple(out) if origin is tuple else out), issues
 
 
-def _check_mapping(value: Any, tp: Any, args: tuple[Any, ...]) -> tuple[Any, list[Issue]]:
+def _check_mapping(value: Any, tp: Any, args: tuple[Any, ...], finite: bool) -> tuple[Any, list[Issue]]:
     if not isinstance(value, dict):
         return value, _mismatch(value, tp)
     value_tp = args[1] if len(args) == 2 else Any
     issues: list[Issue] = []
     out: dict[str, Any] = {}
     for key, item in value.items():
-        converted, sub = check(item, value_tp)
+        converted, sub = check(item, value_tp, finite=finite)
         out[key] = converted
         issues += [((key, *path), msg) for path, msg in sub]
     return out, issues
 
 
-def _check_plain(value: Any, tp: type) -> tuple[Any, list[Issue]]:
+def _check_plain(value: Any, tp: type, finite: bool) -> tuple[Any, list[Issue]]:
     if attrs.has(tp):
         from runner._schema.fields import schema_from_attrs
 
@@ -164,9 +171,15 @@ def _check_plain(value: Any, tp: type) -> tuple[Any, list[Issue]]:
     if tp is bool:
         return value, ([] if isinstance(value, bool) else _mismatch(value, tp))
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value), []
-        return value, _mismatch(value, tp)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return value, _mismatch(value, tp)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float's range
+            return value, [((), "number out of range for a float")]
+        if finite and not math.isfinite(number):
+            return value, [((), f"expected a finite number, found {found(value)}")]
+        return number, []
     if tp is int:
         return value, ([] if isinstance(value, int) and not isinstance(value, bool) else _mismatch(value, tp))
     if tp is pathlib.Path:
@@ -212,7 +225,7 @@ def check_table(
             known = ", ".join(sorted(fields)) or "none"
             issues.append(((key,), f"unknown key ({hint})" if hint else f"unknown key; accepted keys: {known}"))
             continue
-        converted, sub = check(value, spec.type)
+        converted, sub = check(value, spec.type, finite=spec.finite)
         if not sub and spec.check is not None:
             message = spec.check(converted)
             if message:

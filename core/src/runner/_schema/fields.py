@@ -21,6 +21,10 @@ class Field:
     default: Any = REQUIRED
     doc: str = ""
     check: Check | None = None
+    finite: bool = True
+    """Whether float values must be finite (``param(finite=False)`` allows inf and nan)."""
+    registered: str | None = None
+    """The component kind whose registered names the value holds (``param(registered=...)``)."""
 
     @property
     def required(self) -> bool:
@@ -63,6 +67,8 @@ def schema_from_attrs(cls: type) -> ParamSchema:
             default=default,
             doc=str(a.metadata.get("doc", "")),
             check=a.metadata.get("check"),
+            finite=bool(a.metadata.get("finite", True)),
+            registered=a.metadata.get("registered"),
         )
     return ParamSchema(fields)
 

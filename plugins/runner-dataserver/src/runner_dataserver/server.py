@@ -40,11 +40,11 @@ from runner import (
 )
 from runner_dataserver.handshake import HANDSHAKE_TIMEOUT, accept_forever, listen
 
-SERVED_KINDS = ("dataset", "transform", "collate")
+SERVED_KINDS = ("dataset", "transform", "collate", "function")
 
 
 def portable_registry(registry: Registry) -> Registry:
-    """The components a server needs (datasets, transforms, collates), those that pickle."""
+    """The components a server needs (datasets, transforms, collates and the functions they name), those that pickle."""
     portable = Registry()
     for component in registry:
         if component.kind not in SERVED_KINDS:

@@ -52,23 +52,17 @@ def _take(dataset: Any, indices: list[int], where: str) -> Any:
     return _Wrapped(torch.utils.data.Subset(dataset, indices), _meta(dataset))
 
 
-def _builder(build_dataset: Builder | None, ctx: Any) -> Builder:
-    """The engine's nested-dataset builder, or one over the installed plugins (plain Python use)."""
-    if build_dataset is not None:
-        return build_dataset
-    from pathlib import Path
-
-    from runner import BuildContext
-    from runner._data.build import dataset_builder
-    from runner._plugins.manager import PluginManager
-
-    context = ctx if ctx is not None else BuildContext(recipe=None, seed=0, run_dir=Path("."))  # type: ignore[arg-type]
-    return dataset_builder(PluginManager().load().registry, context, "dataset")
+def _builder(build_dataset: Builder | None) -> Builder:
+    """The framework's nested-dataset builder (it passes ``build_dataset=`` to every dataset
+    factory; from Python, pass one: it builds ``{ name = ..., ... }`` tables)."""
+    if build_dataset is None:
+        raise DataError("combinators build their nested dataset tables with build_dataset= (runner passes it)")
+    return build_dataset
 
 
-def concat(*, datasets: Sequence[Any], build_dataset: Builder | None = None, ctx: Any = None) -> Any:
+def concat(*, datasets: Sequence[Any], build_dataset: Builder | None = None) -> Any:
     """The datasets one after another (tensors concatenated when all are in memory)."""
-    build_dataset = _builder(build_dataset, ctx)
+    build_dataset = _builder(build_dataset)
     if not datasets:
         raise DataError("concat: datasets is empty")
     built = [build_dataset(table, f"datasets[{i}]") for i, table in enumerate(datasets)]
@@ -91,10 +85,9 @@ def subset(
     start: int = 0,
     stop: int | None = None,
     build_dataset: Builder | None = None,
-    ctx: Any = None,
 ) -> Any:
     """``indices`` of the dataset, or its ``[start, stop)`` range."""
-    inner = _builder(build_dataset, ctx)(dataset, "dataset")
+    inner = _builder(build_dataset)(dataset, "dataset")
     chosen = list(indices) if indices else list(range(start, len(inner) if stop is None else stop))
     if not chosen:
         raise DataError("subset: selects no samples")
@@ -134,11 +127,10 @@ def random_split(
     part: int | str,
     split_seed: int = 0,
     build_dataset: Builder | None = None,
-    ctx: Any = None,
 ) -> Any:
     """Part ``part`` of a random split by ``fractions``; the parts are disjoint and cover the
     dataset, and depend only on its length, the fractions and ``split_seed``."""
-    inner = _builder(build_dataset, ctx)(dataset, "dataset")
+    inner = _builder(build_dataset)(dataset, "dataset")
     lengths = split_lengths(len(inner), fractions)
     index = part_index(part, len(lengths))
     order = torch.randperm(len(inner), generator=torch.Generator().manual_seed(split_seed)).tolist()

@@ -140,7 +140,11 @@ class ListParams:
     """A map-style dataset over a list (tensorpack DataFromList): inline items or a producer."""
 
     items: list[Any] = param([], doc="Inline samples (numbers, lists, tables); used when no producer is set.")
-    producer: str | None = param(None, doc="'package.module:function' returning the list (called with kwargs).")
+    producer: str | None = param(
+        None,
+        doc="A registered function (register_functions) returning the list, called with kwargs.",
+        registered="function",
+    )
     kwargs: dict[str, Any] = param({}, doc="Keyword arguments of the producer.")
     split: str | None = param(None, doc="Passed to the producer as split= when set.", check=valid_split)
 
@@ -149,7 +153,10 @@ class ListParams:
 class GeneratorParams:
     """An iterable dataset over a generator function (tensorpack DataFromGenerator)."""
 
-    producer: str = param(doc="'package.module:function' returning an iterable of samples (called with kwargs).")
+    producer: str = param(
+        doc="A registered function (register_functions) returning an iterable of samples, called with kwargs.",
+        registered="function",
+    )
     kwargs: dict[str, Any] = param({}, doc="Keyword arguments of the producer.")
     length: int | None = param(None, doc="Samples per pass when known (enables len() and epochs).", check=at_least(0))
     split: str | None = param(None, doc="Passed to the producer as split= when set.", check=valid_split)
@@ -218,7 +225,10 @@ class RandomNoiseParams:
 class MapParams:
     """A user function applied to every sample (dataflow map), or to every batch with batch = true."""
 
-    fn: str = param(doc="'package.module:function' called as fn(sample, rng) (or fn(batch, rng)).")
+    fn: str = param(
+        doc="A registered function (register_functions) called as fn(sample, rng) (or fn(batch, rng)).",
+        registered="function",
+    )
     batch: bool = param(False, doc="Apply to collated batches instead of samples.")
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from runner import DataError, did_you_mean
-from runner._plugins.registry import resolve_reference
+from runner import DataError, Registry, did_you_mean
+from runner_datasets.functions import Producer, registered_function
 from runner_datasets.params import parse_split
 from runner_datasets.tensors import MetaTensorDataset
 
@@ -210,16 +210,6 @@ def jsonl_dataset(
 # -- list and generator (tensorpack DataFromList / DataFromGenerator) ---------------------
 
 
-def _producer(reference: str) -> Callable[..., Any]:
-    try:
-        produce = resolve_reference(reference)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise DataError(f"producer {reference!r}: cannot import: {type(exc).__name__}: {exc}") from exc
-    if not callable(produce):
-        raise DataError(f"producer {reference!r} is not callable")
-    return produce  # type: ignore[no-any-return]
-
-
 class ListDataset(torch.utils.data.Dataset[Any]):
     """A map-style dataset over a list of samples (each returned as it is)."""
 
@@ -237,14 +227,15 @@ class ListDataset(torch.utils.data.Dataset[Any]):
 def list_dataset(
     *,
     items: Sequence[Any] = (),
-    producer: str | None = None,
+    producer: Producer | None = None,
     kwargs: dict[str, Any] | None = None,
     split: str | None = None,
+    registry: Registry | None = None,
 ) -> ListDataset:
-    """Inline ``items``, or the list a ``producer`` function returns."""
+    """Inline ``items``, or the list a registered ``producer`` function returns."""
     if producer is not None:
         extra = {"split": parse_split(split)} if split is not None else {}
-        produced = _producer(producer)(**(kwargs or {}), **extra)
+        produced = registered_function(producer, registry, "producer")(**(kwargs or {}), **extra)
         items = list(produced)
     if not items:
         raise DataError("list dataset: no items (set items = [...] or a producer that returns some)")
@@ -252,27 +243,29 @@ def list_dataset(
 
 
 class GeneratorDataset(torch.utils.data.IterableDataset[Any]):
-    """Calls ``producer(**kwargs)`` for every pass and yields what it yields.
+    """Calls ``produce(**kwargs)`` for every pass and yields what it yields.
 
-    ``length`` (when known) is the number of samples per pass. The producer is imported
-    by reference, so the dataset pickles into loader worker processes; the framework
-    splits the stream among workers and ranks (every worker runs the producer).
+    ``length`` (when known) is the number of samples per pass. The function pickles by
+    reference into loader worker processes; the framework splits the stream among
+    workers and ranks (every worker runs the producer).
     """
 
-    def __init__(self, producer: str, kwargs: dict[str, Any], length: int | None = None) -> None:
-        self.producer = producer
+    def __init__(
+        self, produce: Callable[..., Any], kwargs: dict[str, Any], length: int | None = None, name: str = ""
+    ) -> None:
+        self.produce = produce
+        self.name = name or getattr(produce, "__name__", repr(produce))
         self.kwargs = dict(kwargs)
         self.length = length
         self.meta: dict[str, Any] = {}
-        _producer(producer)  # fail now, not in a worker
 
     def __len__(self) -> int:
         if self.length is None:
-            raise TypeError(f"generator {self.producer!r} has no known length (set length = N)")
+            raise TypeError(f"generator {self.name!r} has no known length (set length = N)")
         return self.length
 
     def __iter__(self) -> Iterator[Any]:
-        produced = _producer(self.producer)(**self.kwargs)
+        produced = self.produce(**self.kwargs)
         for count, item in enumerate(produced, start=1):
             yield item
             if self.length is not None and count >= self.length:
@@ -280,10 +273,18 @@ class GeneratorDataset(torch.utils.data.IterableDataset[Any]):
 
 
 def generator_dataset(
-    *, producer: str, kwargs: dict[str, Any] | None = None, length: int | None = None, split: str | None = None
+    *,
+    producer: Producer,
+    kwargs: dict[str, Any] | None = None,
+    length: int | None = None,
+    split: str | None = None,
+    registry: Registry | None = None,
 ) -> GeneratorDataset:
+    """An iterable over what a registered ``producer`` function yields, every pass."""
     extra = {"split": parse_split(split)} if split is not None else {}
-    return GeneratorDataset(producer, {**(kwargs or {}), **extra}, length)
+    produce = registered_function(producer, registry, "producer")
+    name = producer if isinstance(producer, str) else ""
+    return GeneratorDataset(produce, {**(kwargs or {}), **extra}, length, name)
 
 
 # -- processed outputs -----------------------------------------------------------------

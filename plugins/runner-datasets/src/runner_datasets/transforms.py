@@ -1,4 +1,4 @@
-"""Transforms for a split's ``transforms = [...]`` pipeline (see ``runner._data.transforms``).
+"""Transforms for a split's ``transforms = [...]`` pipeline (see the data guide's transforms).
 
 Random transforms draw only from the ``rng`` they are given, which the framework keys by
 (seed, epoch, sample index): outputs are the same for any ``num_workers`` and across resume.
@@ -6,14 +6,15 @@ Random transforms draw only from the ``rng`` they are given, which the framework
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from runner import DataError, Prefetch, ShuffleBuffer
-from runner._plugins.registry import resolve_reference
+from runner import DataError, Prefetch, Registry, ShuffleBuffer
+from runner_datasets.functions import Producer, registered_function
 
 
 def _replace(sample: Any, field: int, value: Any) -> Any:
@@ -77,22 +78,32 @@ class RandomNoise:
 
 
 class Map:
-    """A user function ``fn(sample, rng)`` (or ``fn(batch, rng)`` with ``batch = true``)."""
+    """A registered function ``fn(sample, rng)`` (or ``fn(batch, rng)`` with ``batch = true``).
 
-    def __init__(self, fn: str, batch: bool = False) -> None:
-        self.reference = fn
-        self.fn = resolve_reference(fn)
+    ``fn`` is the name a plugin registered with ``register_functions`` (from Python, the
+    function itself); the function pickles by reference into loader workers.
+    """
+
+    def __init__(self, fn: Producer, batch: bool = False, registry: Registry | None = None) -> None:
+        self.name = fn if isinstance(fn, str) else getattr(fn, "__name__", repr(fn))
+        self.fn = registered_function(fn, registry, "map: function")
         self.level = "batch" if batch else "sample"
+        _check_signature(self.fn, self.name, self.level)
 
     def __call__(self, item: Any, rng: np.random.Generator) -> Any:
         return self.fn(item, rng)
 
-    def __getstate__(self) -> dict[str, Any]:  # pickle the reference, not the function
-        return {"reference": self.reference, "level": self.level}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.reference, self.level = state["reference"], state["level"]
-        self.fn = resolve_reference(self.reference)
+def _check_signature(fn: Callable[..., Any], name: str, level: str) -> None:
+    """Fail at build time, not in a loader worker, when ``fn`` cannot be called as fn(x, rng)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have none to read
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError as exc:
+        raise DataError(f"map: function {name!r} must take ({level}, rng), but {name}{signature}: {exc}") from None
 
 
 def shuffle_buffer(size: int = 1000) -> ShuffleBuffer:

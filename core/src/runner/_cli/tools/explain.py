@@ -268,9 +268,15 @@ def _show(value: Any) -> str:
         return repr(value)
 
 
-def render_text(path: str, components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str]) -> str:
-    """The human-readable report ``runner explain`` prints."""
-    lines = [f"recipe {path}", ""]
+def render_text(
+    path: str, components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str], code: Iterable[str] = ()
+) -> str:
+    """The human-readable report ``runner explain`` prints; ``code``: the local plugins
+    the recipe loads (a recipe with plugins is code, and says so)."""
+    lines = [f"recipe {path}"]
+    if code:
+        lines.append(f"this recipe runs code from: {', '.join(code)}")
+    lines.append("")
     for item in components:
         title = f"[{item.path}]"
         if item.name:
@@ -294,8 +300,10 @@ def render_text(path: str, components: Iterable[Explained], hooks: dict[str, lis
     return "\n".join(lines) + "\n"
 
 
-def as_json(components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str]) -> dict[str, Any]:
-    """The report as JSON-ready data."""
+def as_json(
+    components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str], code: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The report as JSON-ready data (``runs_code_from``: the recipe's local plugins)."""
     from runner._schema.export import json_value
 
     def plain(value: Any) -> Any:
@@ -305,6 +313,7 @@ def as_json(components: Iterable[Explained], hooks: dict[str, list[Impl]], notes
             return repr(value)
 
     return {
+        "runs_code_from": list(code),
         "components": [
             {
                 "path": c.path,
