@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from runner._builtin.single import SingleDevice
     from runner._cli.common import AppState, recipe_options, recipe_path
     from runner._contract.context import BuildContext, RunContext
+    from runner._contract.declaration import check, component
     from runner._contract.errors import Problem
     from runner._contract.params import REQUIRED, at_least, one_of_patterns, param
     from runner._contract.protocols import Backend, Checkpointer, Logger
@@ -68,6 +69,8 @@ _LAZY: dict[str, str] = {
     "Checkpointer": "runner._contract.protocols",
     "Logger": "runner._contract.protocols",
     # declaring components
+    "component": "runner._contract.declaration",
+    "check": "runner._contract.declaration",
     "param": "runner._contract.params",
     "at_least": "runner._contract.params",
     "one_of_patterns": "runner._contract.params",
@@ -174,6 +177,8 @@ __all__ = [
     "build_dataset",
     "build_transforms",
     "can_seek",
+    "check",
+    "component",
     "did_you_mean",
     "epoch_generator",
     "flatten",

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,7 +116,10 @@ class RunnerTester:
         """Conformance problems of every component ``plugin`` registers (empty when fine).
 
         Datasets are built first; the first one (or ``train_dataset``) is what models see
-        as ``ctx.train_dataset``, so they can read sizes from its ``meta``.
+        as ``ctx.train_dataset``, so they can read sizes from its ``meta``. The example
+        parameters go through the same checks as a recipe's, ``@runner.check`` rules
+        included. A component registered in the deprecated form (a factory with
+        ``params=``) gets a ``DeprecationWarning`` saying how to declare it instead.
         """
         manager = self.plugin_manager(plugin)
         info = _info_for(plugin) if not isinstance(plugin, str) else None
@@ -126,9 +130,20 @@ class RunnerTester:
             problems.append(f"plugin {name} registers no components")
         ctx = BuildContext(recipe=None, seed=0, run_dir=self.tmp_path, train_dataset=train_dataset)  # type: ignore[arg-type]
         for component in sorted(components, key=lambda c: c.kind != "dataset"):
+            _warn_if_deprecated(component)
             example = dict((examples or {}).get((component.kind, component.name), {}))
             problems += _check_component(component, example, ctx)
         return problems
+
+
+def _warn_if_deprecated(component: Component) -> None:
+    try:
+        message = component.deprecation
+    except Exception:
+        return  # an import failure is reported with the schema
+    if message:
+        # stacklevel: the plugin author's test calling check_components
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
 
 
 def _check_component(component: Component, example: dict[str, Any], ctx: BuildContext) -> list[str]:
@@ -138,11 +153,16 @@ def _check_component(component: Component, example: dict[str, Any], ctx: BuildCo
     except Exception as exc:
         return [f"{label}: cannot read its parameter schema: {type(exc).__name__}: {exc}"]
     params, issues = check_table(example, schema.fields, open_table=schema.open)
+    try:
+        issues += component.check_params(params, invalid={path[0] for path, _ in issues if path})
+    except Exception as exc:
+        return [f"{label}: {exc}"]
     if issues:
         missing = [str(path[0]) for path, message in issues if message.startswith("missing required")]
         if missing:
             return [f"{label}: required parameters {missing} need example values (examples={{(kind, name): ...}})"]
-        return [f"{label}: example parameters invalid: {'; '.join(m for _, m in issues)}"]
+        shown = "; ".join(f"{'.'.join(map(str, path))}: {message}" if path else message for path, message in issues)
+        return [f"{label}: example parameters invalid: {shown}"]
     try:
         built = _build(component, params, ctx)
         if component.kind == "dataset" and ctx.train_dataset is None:

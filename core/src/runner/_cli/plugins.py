@@ -73,12 +73,15 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
 def doctor_command(ctx: click.Context) -> None:
     """Check every installed plugin: imports (torch-free), hook names, component schemas and
     the runner-core version range it declares. One line per problem; exit status 2 if any.
+    Components registered in a deprecated form are listed as warnings.
     """
     from runner._cli.tools.doctor import diagnose
 
     report = diagnose(AppState.of(ctx).plugins)
     names = ", ".join(f"{info.dist} {info.version}" for info in report.checked)
     click.echo(f"checked {len(report.checked)} plugins: {names}")
+    for line in report.deprecations:
+        click.echo(f"warning: {line}", err=True)
     if report.problems:
         raise _DoctorProblems(report.problems)
     click.echo("no problems found")

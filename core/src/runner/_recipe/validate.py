@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from runner._contract.errors import Problem, RecipeError
+from runner._contract.errors import PluginError, Problem, RecipeError
 from runner._contract.recipe import (
     PROCESS_KEYS,
     ComponentConfig,
@@ -117,6 +117,10 @@ class _Validator:
             return None
         params, issues = check_table(table, schema.fields, open_table=schema.open)
         self.issues(path, issues)
+        try:  # the declaration's @runner.check rules, on the parameters that passed their own checks
+            self.issues(path, component.check_params(params, invalid={p[0] for p, _ in issues if p}))
+        except PluginError as exc:
+            self.problem(name_path, str(exc))
         return ComponentConfig(kind=kind, name=name, params=params, path=format_path(path))
 
     def unknown(self, kind: str, name: str) -> str:

@@ -11,6 +11,11 @@ Checks, for each plugin the ``runner`` entry-point group names (minus disabled o
    have the declared types;
 5. the runner-core version installed is in the range the plugin's distribution declares.
 
+Components registered in the deprecated form (a factory with ``params=``) are listed as
+warnings, one per component with what to write instead; they do not fail the check.
+This, and ``runner.testing``'s ``check_components``, are the only places that say so:
+both are run by plugin authors, while users of a plugin are never warned about it.
+
 A plugin declares the core versions it works with the standard way: a requirement on
 ``runner-core`` in its distribution metadata (``dependencies = ["runner-core>=0.1,<0.2"]``
 in ``pyproject.toml``, which becomes ``Requires-Dist: runner-core<0.2,>=0.1``). pip checks
@@ -38,6 +43,7 @@ class DoctorReport:
 
     checked: list[PluginInfo]
     problems: list[str]
+    deprecations: list[str] = attrs.Factory(list)
 
 
 def _canonical(name: str) -> str:
@@ -91,8 +97,8 @@ def _import_problems(manager: PluginManager) -> list[str]:
         if not had_torch and "torch" in sys.modules:
             problems.append(
                 f"plugin {info}: importing its entry module {ep.value!r} imports torch, which slows every "
-                "runner command; register factories as lazy 'module:attribute' strings and describe "
-                "parameters with attrs classes (params=...)"
+                "runner command; register components as lazy 'module:attribute' strings and import "
+                "torch inside their build() methods"
             )
     return problems
 
@@ -124,6 +130,18 @@ def _component_problems(manager: PluginManager) -> list[str]:
     return problems
 
 
+def _deprecations(manager: PluginManager) -> list[str]:
+    found = []
+    for component in manager.registry:
+        try:
+            message = component.deprecation
+        except Exception:
+            continue  # reported as a schema problem
+        if message:
+            found.append(message)
+    return found
+
+
 def diagnose(manager: PluginManager | None = None) -> DoctorReport:
     """Run every check; ``manager`` defaults to one loading all installed plugins."""
     manager = manager if manager is not None else PluginManager()
@@ -138,4 +156,4 @@ def diagnose(manager: PluginManager | None = None) -> DoctorReport:
         if problem is not None:
             problems.append(problem)
     checked += [failure.plugin for failure in manager.failures]
-    return DoctorReport(checked=checked, problems=problems)
+    return DoctorReport(checked=checked, problems=problems, deprecations=_deprecations(manager))
