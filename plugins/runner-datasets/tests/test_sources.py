@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from runner import DataError
+from runner import DataError, RunnerError
 from runner._data.build import make_loader
 from runner._data.loader import IterableLoader, Loader
-from runner_datasets import combinators, sources
+from runner_datasets import combinators, components
 from runner_datasets.transforms import Map, Normalize, RandomNoise
 
 
@@ -23,7 +23,7 @@ def digits_table(split: str = "train") -> dict[str, Any]:
 
 
 def builder(table: Any, where: str = "dataset") -> Any:
-    return combinators._builder(None, None)(table, where)
+    return combinators.builder(None, None)(table, where)
 
 
 # -- tensors -------------------------------------------------------------------------
@@ -39,7 +39,7 @@ def test_tensor_files_load_with_fields_in_order(tmp_path: Path, suffix: str) -> 
         np.savez(path, features=x.numpy(), labels=y.numpy())
     else:
         torch.save({"features": x, "labels": y}, path)
-    dataset = sources.tensors(path=str(path), fields=["features", "labels"])
+    dataset = components.Tensors(path=str(path), fields=["features", "labels"]).build()
     assert torch.equal(dataset.tensors[0], x) and torch.equal(dataset.tensors[1], y)
     assert dataset.meta == {"in_features": 3, "num_classes": 6, "task": "classification"}
 
@@ -49,24 +49,24 @@ def test_pt_files_never_unpickle_arbitrary_objects(tmp_path: Path) -> None:
     with path.open("wb") as handle:
         pickle.dump({"x": object()}, handle)
     with pytest.raises(DataError, match=r"evil\.pt: cannot load"):
-        sources.tensors(path=str(path))
+        components.Tensors(path=str(path)).build()
 
 
 def test_tensor_file_errors_name_the_file_and_suggest_keys(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"missing\.safetensors: no such file"):
-        sources.tensors(path=str(tmp_path / "missing.safetensors"))
+        components.Tensors(path=str(tmp_path / "missing.safetensors")).build()
     path = tmp_path / "d.safetensors"
     save_file({"features": torch.zeros(2, 2), "labels": torch.zeros(3)}, str(path))
     with pytest.raises(DataError, match="no key 'label' \\(did you mean 'labels'\\?\\)"):
-        sources.tensors(path=str(path), fields=["features", "label"])
+        components.Tensors(path=str(path), fields=["features", "label"]).build()
     with pytest.raises(DataError, match="same \\(non-zero\\) first dimension"):
-        sources.tensors(path=str(path))
+        components.Tensors(path=str(path)).build()
 
 
 def test_tensor_file_split_prefixes(tmp_path: Path) -> None:
     path = tmp_path / "s.safetensors"
     save_file({"train/x": torch.zeros(4, 1), "val/x": torch.ones(2, 1)}, str(path))
-    assert len(sources.tensors(path=str(path), split="valid")) == 2
+    assert len(components.Tensors(path=str(path), split="valid").build()) == 2
 
 
 # -- csv and jsonl -------------------------------------------------------------------
@@ -78,10 +78,10 @@ CSV = "a,b,label\n1,2,0\n3,4,1\n\n5,6,1\n"
 def test_csv_columns_become_tensors(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text(CSV)
-    dataset = sources.csv_dataset(path=str(path), label="label")
+    dataset = components.Csv(path=str(path), label="label").build()
     assert dataset.tensors[0].tolist() == [[1, 2], [3, 4], [5, 6]] and dataset.tensors[0].dtype == torch.float32
     assert dataset.tensors[1].tolist() == [0, 1, 1] and dataset.tensors[1].dtype == torch.int64
-    only_b = sources.csv_dataset(path=str(path), features=["b"], label="label", label_dtype="float32")
+    only_b = components.Csv(path=str(path), features=["b"], label="label", label_dtype="float32").build()
     assert only_b.tensors[0].tolist() == [[2], [4], [6]] and only_b.meta["task"] == "regression"
 
 
@@ -89,29 +89,29 @@ def test_csv_malformed_row_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("a,b,label\n1,2,0\n3,4\n")
     with pytest.raises(DataError, match=r"bad\.csv:3: malformed row: expected 3 fields, found 2"):
-        sources.csv_dataset(path=str(path), label="label")
+        components.Csv(path=str(path), label="label").build()
     path.write_text("a,b,label\n1,2,0\n3,x,1\n")
     with pytest.raises(DataError, match=r"bad\.csv:3: column 'b': cannot read 'x' as a number"):
-        sources.csv_dataset(path=str(path), label="label")
+        components.Csv(path=str(path), label="label").build()
 
 
 def test_csv_wrong_column_suggests_the_right_one(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text(CSV)
     with pytest.raises(DataError, match=r"d\.csv:1: no column 'lable' \(did you mean 'label'\?\)"):
-        sources.csv_dataset(path=str(path), label="lable")
+        components.Csv(path=str(path), label="lable").build()
 
 
 def test_jsonl_fields_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text('{"x": [1, 2], "w": 3, "y": 1}\n\n{"x": [4, 5], "w": 6, "y": 0}\n')
-    dataset = sources.jsonl_dataset(path=str(path), features=["x", "w"], label="y")
+    dataset = components.Jsonl(path=str(path), features=["x", "w"], label="y").build()
     assert dataset.tensors[0].tolist() == [[1, 2, 3], [4, 5, 6]] and dataset.tensors[1].tolist() == [1, 0]
     with pytest.raises(DataError, match=r"d\.jsonl:1: no field 'z' \(did you mean 'x'\?\)|d\.jsonl:1: no field 'z'"):
-        sources.jsonl_dataset(path=str(path), features=["z"])
+        components.Jsonl(path=str(path), features=["z"]).build()
     path.write_text('{"x": 1}\n{"x": \n')
     with pytest.raises(DataError, match=r"d\.jsonl:2: invalid JSON"):
-        sources.jsonl_dataset(path=str(path), features=["x"])
+        components.Jsonl(path=str(path), features=["x"]).build()
 
 
 # -- list and generator ------------------------------------------------------------------
@@ -127,19 +127,19 @@ def produce_stream(n: int = 5) -> Any:
 
 
 def test_list_source_inline_and_producer() -> None:
-    assert len(sources.list_dataset(items=[1, 2, 3])) == 3
-    dataset = sources.list_dataset(producer=f"{__name__}:produce_list", kwargs={"n": 4}, split="train")
+    assert len(components.List(items=[1, 2, 3]).build()) == 3
+    dataset = components.List(producer=f"{__name__}:produce_list", kwargs={"n": 4}, split="train").build()
     assert len(dataset) == 4 and dataset[2][1] == 2
     with pytest.raises(DataError, match="no items"):
-        sources.list_dataset()
+        components.List().build()
     with pytest.raises(DataError, match="cannot import"):
-        sources.list_dataset(producer="no_such_module:f")
+        components.List(producer="no_such_module:f").build()
 
 
 def test_generator_source_known_and_unknown_length() -> None:
-    known = sources.generator_dataset(producer=f"{__name__}:produce_stream", kwargs={"n": 7}, length=5)
+    known = components.Generator(producer=f"{__name__}:produce_stream", kwargs={"n": 7}, length=5).build()
     assert len(known) == 5 and len(list(known)) == 5
-    unknown = sources.generator_dataset(producer=f"{__name__}:produce_stream", kwargs={"n": 7})
+    unknown = components.Generator(producer=f"{__name__}:produce_stream", kwargs={"n": 7}).build()
     with pytest.raises(TypeError, match="no known length"):
         len(unknown)
     loader = make_loader(unknown, {"batch_size": 3})
@@ -153,7 +153,7 @@ def test_generator_source_known_and_unknown_length() -> None:
 
 
 def test_concat_keeps_in_memory_tensors() -> None:
-    both = combinators.concat(datasets=[digits_table("val"), digits_table("test")], build_dataset=builder)
+    both = components.Concat(datasets=[digits_table("val"), digits_table("test")]).build(build_dataset=builder)
     val, test = builder(digits_table("val")), builder(digits_table("test"))
     assert len(both) == len(val) + len(test)
     loader = make_loader(both, {"batch_size": 64})
@@ -162,42 +162,50 @@ def test_concat_keeps_in_memory_tensors() -> None:
 
 def test_concat_of_general_datasets() -> None:
     table = {"name": "list", "items": [[1.0], [2.0]]}
-    both = combinators.concat(datasets=[table, table], build_dataset=builder)
+    both = components.Concat(datasets=[table, table]).build(build_dataset=builder)
     assert len(both) == 4 and both[3] == [2.0]
 
 
 def test_subset_and_errors() -> None:
-    part = combinators.subset(dataset=digits_table("val"), start=10, stop=20, build_dataset=builder)
+    part = components.Subset(dataset=digits_table("val"), start=10, stop=20).build(build_dataset=builder)
     full = builder(digits_table("val"))
     assert torch.equal(part.tensors[0], full.tensors[0][10:20])
-    picked = combinators.subset(dataset=digits_table("val"), indices=[5, 1], build_dataset=builder)
+    picked = components.Subset(dataset=digits_table("val"), indices=[5, 1]).build(build_dataset=builder)
     assert torch.equal(picked.tensors[1], full.tensors[1][[5, 1]])
     with pytest.raises(DataError, match="out of range"):
-        combinators.subset(dataset=digits_table("val"), indices=[100000], build_dataset=builder)
+        components.Subset(dataset=digits_table("val"), indices=[100000]).build(build_dataset=builder)
 
 
 def test_random_split_parts_are_disjoint_cover_and_depend_only_on_the_seed() -> None:
     table = {"name": "list", "items": list(range(23))}
     parts = [
-        combinators.random_split(dataset=table, fractions=[0.6, 0.2, 0.2], part=p, split_seed=4, build_dataset=builder)
+        components.RandomSplit(dataset=table, fractions=[0.6, 0.2, 0.2], part=p, split_seed=4).build(
+            build_dataset=builder
+        )
         for p in ("train", "val", 2)
     ]
     items = [[part[i] for i in range(len(part))] for part in parts]
     assert [len(i) for i in items] == [14, 5, 4]
     assert sorted(i for part in items for i in part) == list(range(23))
-    again = combinators.random_split(
-        dataset=table, fractions=[0.6, 0.2, 0.2], part=0, split_seed=4, build_dataset=builder
+    again = components.RandomSplit(dataset=table, fractions=[0.6, 0.2, 0.2], part=0, split_seed=4).build(
+        build_dataset=builder
     )
     assert [again[i] for i in range(len(again))] == items[0]
     with pytest.raises(DataError, match="sum to 1"):
-        combinators.random_split(dataset=table, fractions=[0.5, 0.2], part=0, build_dataset=builder)
+        components.RandomSplit(dataset=table, fractions=[0.5, 0.2], part=0).build(build_dataset=builder)
     with pytest.raises(DataError, match="unknown split 'trian'; expected one of"):
-        combinators.random_split(dataset=table, fractions=[0.5, 0.5], part="trian", build_dataset=builder)
+        components.RandomSplit(dataset=table, fractions=[0.5, 0.5], part="trian").build(build_dataset=builder)
 
 
 def test_nested_tables_are_validated() -> None:
     with pytest.raises(Exception, match=r"dataset\.datasets\[1\].*split"):
-        combinators.concat(datasets=[digits_table(), {"name": "digits", "split": "bogus"}], build_dataset=None)
+        components.Concat(datasets=[digits_table(), {"name": "digits", "split": "bogus"}]).build()
+
+
+def test_nested_tables_are_checked_by_their_rules() -> None:
+    nested = {"name": "digits", "split": "train", "val_fraction": 0.6, "test_fraction": 0.5}
+    with pytest.raises(RunnerError, match=r"dataset\.datasets\[0\]: val_fraction: val_fraction \+ test_fraction"):
+        components.Concat(datasets=[nested]).build()
 
 
 # -- transforms ------------------------------------------------------------------------

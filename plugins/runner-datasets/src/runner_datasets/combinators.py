@@ -52,7 +52,7 @@ def _take(dataset: Any, indices: list[int], where: str) -> Any:
     return _Wrapped(torch.utils.data.Subset(dataset, indices), _meta(dataset))
 
 
-def _builder(build_dataset: Builder | None, ctx: Any) -> Builder:
+def builder(build_dataset: Builder | None, ctx: Any) -> Builder:
     """The engine's nested-dataset builder, or one over the installed plugins (plain Python use)."""
     if build_dataset is not None:
         return build_dataset
@@ -66,9 +66,8 @@ def _builder(build_dataset: Builder | None, ctx: Any) -> Builder:
     return dataset_builder(PluginManager().load().registry, context, "dataset")
 
 
-def concat(*, datasets: Sequence[Any], build_dataset: Builder | None = None, ctx: Any = None) -> Any:
+def concat(*, datasets: Sequence[Any], build_dataset: Builder) -> Any:
     """The datasets one after another (tensors concatenated when all are in memory)."""
-    build_dataset = _builder(build_dataset, ctx)
     if not datasets:
         raise DataError("concat: datasets is empty")
     built = [build_dataset(table, f"datasets[{i}]") for i, table in enumerate(datasets)]
@@ -87,14 +86,13 @@ def concat(*, datasets: Sequence[Any], build_dataset: Builder | None = None, ctx
 def subset(
     *,
     dataset: Any,
-    indices: Sequence[int] = (),
-    start: int = 0,
-    stop: int | None = None,
-    build_dataset: Builder | None = None,
-    ctx: Any = None,
+    indices: Sequence[int],
+    start: int,
+    stop: int | None,
+    build_dataset: Builder,
 ) -> Any:
     """``indices`` of the dataset, or its ``[start, stop)`` range."""
-    inner = _builder(build_dataset, ctx)(dataset, "dataset")
+    inner = build_dataset(dataset, "dataset")
     chosen = list(indices) if indices else list(range(start, len(inner) if stop is None else stop))
     if not chosen:
         raise DataError("subset: selects no samples")
@@ -132,13 +130,12 @@ def random_split(
     dataset: Any,
     fractions: Sequence[float],
     part: int | str,
-    split_seed: int = 0,
-    build_dataset: Builder | None = None,
-    ctx: Any = None,
+    split_seed: int,
+    build_dataset: Builder,
 ) -> Any:
     """Part ``part`` of a random split by ``fractions``; the parts are disjoint and cover the
     dataset, and depend only on its length, the fractions and ``split_seed``."""
-    inner = _builder(build_dataset, ctx)(dataset, "dataset")
+    inner = build_dataset(dataset, "dataset")
     lengths = split_lengths(len(inner), fractions)
     index = part_index(part, len(lengths))
     order = torch.randperm(len(inner), generator=torch.Generator().manual_seed(split_seed)).tolist()

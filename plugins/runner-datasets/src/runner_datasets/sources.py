@@ -18,7 +18,7 @@ import torch
 
 from runner import DataError, did_you_mean
 from runner._plugins.registry import resolve_reference
-from runner_datasets.params import parse_split
+from runner_datasets.components import parse_split
 from runner_datasets.tensors import MetaTensorDataset
 
 
@@ -81,7 +81,7 @@ def aligned(tensors: dict[str, torch.Tensor], fields: Sequence[str], where: str)
 # -- tensors -------------------------------------------------------------------------
 
 
-def tensors(*, path: str, fields: Sequence[str] = (), split: str | None = None) -> MetaTensorDataset:
+def tensors(*, path: str, fields: Sequence[str], split: str | None) -> MetaTensorDataset:
     """A ``.safetensors``/``.npz``/``.pt`` file as a dataset; ``.pt`` loads with ``weights_only=True``."""
     from runner import load_tensor_file
 
@@ -108,12 +108,12 @@ def _number(text: str, where: str, column: str) -> float:
 def csv_dataset(
     *,
     path: str,
-    features: Sequence[str] = (),
-    label: str | None = None,
-    dtype: str = "float32",
-    label_dtype: str = "int64",
-    delimiter: str = ",",
-    split: str | None = None,
+    features: Sequence[str],
+    label: str | None,
+    dtype: str,
+    label_dtype: str,
+    delimiter: str,
+    split: str | None,
 ) -> MetaTensorDataset:
     """Rows of a CSV file with a header as ``(features, label)`` samples."""
     file = _existing(path)
@@ -165,10 +165,10 @@ def jsonl_dataset(
     *,
     path: str,
     features: Sequence[str],
-    label: str | None = None,
-    dtype: str = "float32",
-    label_dtype: str = "int64",
-    split: str | None = None,
+    label: str | None,
+    dtype: str,
+    label_dtype: str,
+    split: str | None,
 ) -> MetaTensorDataset:
     """Objects of a JSON-lines file as ``(features, label)`` samples (features concatenated)."""
     file = _existing(path)
@@ -236,10 +236,10 @@ class ListDataset(torch.utils.data.Dataset[Any]):
 
 def list_dataset(
     *,
-    items: Sequence[Any] = (),
-    producer: str | None = None,
-    kwargs: dict[str, Any] | None = None,
-    split: str | None = None,
+    items: Sequence[Any],
+    producer: str | None,
+    kwargs: dict[str, Any] | None,
+    split: str | None,
 ) -> ListDataset:
     """Inline ``items``, or the list a ``producer`` function returns."""
     if producer is not None:
@@ -280,7 +280,7 @@ class GeneratorDataset(torch.utils.data.IterableDataset[Any]):
 
 
 def generator_dataset(
-    *, producer: str, kwargs: dict[str, Any] | None = None, length: int | None = None, split: str | None = None
+    *, producer: str, kwargs: dict[str, Any] | None, length: int | None, split: str | None
 ) -> GeneratorDataset:
     extra = {"split": parse_split(split)} if split is not None else {}
     return GeneratorDataset(producer, {**(kwargs or {}), **extra}, length)
@@ -289,7 +289,7 @@ def generator_dataset(
 # -- processed outputs -----------------------------------------------------------------
 
 
-def processed(*, output: str, fields: Sequence[str] = (), cache_dir: str | None = None) -> MetaTensorDataset:
+def processed(*, output: str, fields: Sequence[str], cache_dir: str | None) -> MetaTensorDataset:
     """The merged output of a ``[[process]]`` step (run ``runner process`` or train the recipe)."""
     from runner import load_output
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from runner import DataError, Prefetch, ShuffleBuffer
+from runner import DataError
 from runner._plugins.registry import resolve_reference
 
 
@@ -93,11 +93,3 @@ class Map:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.reference, self.level = state["reference"], state["level"]
         self.fn = resolve_reference(self.reference)
-
-
-def shuffle_buffer(size: int = 1000) -> ShuffleBuffer:
-    return ShuffleBuffer(size)
-
-
-def prefetch(processes: int = 2, buffer: int = 2) -> Prefetch:
-    return Prefetch(processes, buffer)
