@@ -94,6 +94,22 @@ def test_fields_are_the_schema_and_the_docstring_the_documentation(ranges: Plugi
     assert ranges.registry.get("dataset", "ranges_doc").summary == "Ranges, with a summary given at registration."
 
 
+def test_the_summary_is_the_first_paragraph_on_one_line() -> None:
+    @runner.component
+    class Wrapped:
+        """A summary too long for one line of source,
+        wrapped onto a second.
+
+        Details.
+        """
+
+        def build(self) -> None:
+            return None
+
+    summary = Component("model", "wrapped", Wrapped, PluginInfo("p", "p", "1")).summary
+    assert summary == "A summary too long for one line of source, wrapped onto a second."
+
+
 def test_build_receives_the_runtime_arguments_it_names(ranges: PluginManager) -> None:
     component = ranges.registry.get("dataset", "ranges")
     ctx = runner.BuildContext(recipe=None, seed=3, run_dir=Path("."), rank=0)  # type: ignore[arg-type]

@@ -169,11 +169,12 @@ class Component:
 
     @property
     def summary(self) -> str:
-        """First line of the component's documentation (``doc``, else the declaration's or
-        ``params``' docstring)."""
+        """The first paragraph of the component's documentation (``doc``, else the
+        declaration's or ``params``' docstring) on one line: its first line, when the
+        summary fits on one as it should."""
         params_class = None if self.doc else self.params_class
         text = self.doc or (params_class.__doc__ if params_class is not None else "") or ""
-        return text.strip().splitlines()[0] if text.strip() else ""
+        return " ".join(text.strip().split("\n\n")[0].split())
 
     def check_params(self, params: dict[str, Any], invalid: Iterable[object] = ()) -> list[Issue]:
         """Failures of the declaration's ``@runner.check`` rules for validated ``params``
