@@ -29,15 +29,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from runner import METRICS_FILE, RunContext, RunnerError, hookimpl, known_length
 from runner._engine import state as engine_state
 from runner_checkpoint import checkpoint, provenance
 from runner_checkpoint.beacon import Beacon
 from runner_checkpoint.codec import CodecError
+from runner_checkpoint.components import Checkpoint
 from runner_checkpoint.manifest import CorruptCheckpoint
-from runner_checkpoint.params import CheckpointParams
 from runner_checkpoint.signals import SignalCatcher
 from runner_checkpoint.store import CHECKPOINTS, LATEST, Entry, Store
 
@@ -56,13 +54,6 @@ class CheckpointError(RunnerError):
 
     def lines(self) -> list[str]:
         return list(self._lines)
-
-
-def build(run_dir: Path, **params: Any) -> DefaultCheckpointer:
-    """Factory the registry calls with the recipe's ``[checkpoint]`` parameters (validated
-    against :class:`CheckpointParams`); other runtime arguments it is offered are ignored."""
-    fields = {field.name for field in attrs.fields(CheckpointParams)}
-    return DefaultCheckpointer(Path(run_dir), CheckpointParams(**{k: v for k, v in params.items() if k in fields}))
 
 
 class _PrefixHash:
@@ -96,7 +87,7 @@ def prefix_sha256(path: Path, offset: int) -> str | None:
 class DefaultCheckpointer:
     """Saves on steps, epochs, minutes and signals; keeps the last N and best M; resumes."""
 
-    def __init__(self, run_dir: Path, params: CheckpointParams) -> None:
+    def __init__(self, run_dir: Path, params: Checkpoint) -> None:
         if params.keep_best and not params.monitor:
             raise RunnerError('[checkpoint] keep_best needs monitor (e.g. monitor = "val/main/accuracy")')
         self.run_dir = run_dir

@@ -1,20 +1,27 @@
-"""Recipe parameters of the ``default`` checkpointer (torch-free, read at validation)."""
+"""The ``default`` checkpointer, declared once (torch-free, read at validation).
+
+The declaration is also the checkpointer's configuration: ``build`` hands it, validated,
+to :class:`runner_checkpoint.checkpointer.DefaultCheckpointer`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
+from runner import at_least, check, component, param
 
-from runner import at_least, param
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from runner_checkpoint.checkpointer import DefaultCheckpointer
 
 
 def _positive(value: Any) -> str | None:
     return None if value is None or value > 0 else f"must be greater than 0, found {value}"
 
 
-@attrs.define
-class CheckpointParams:
+@component
+class Checkpoint:
     """Crash-safe checkpoints (safetensors + JSON, sha256 manifest) with exact resume."""
 
     every_n_steps: int | None = param(None, doc="Save every N optimizer steps.", check=at_least(1))
@@ -30,3 +37,16 @@ class CheckpointParams:
     on_signal: bool = param(
         True, doc="On SIGTERM/SIGINT: save at the end of the current step, then stop cleanly (preemption)."
     )
+
+    @check("keep_best", "monitor")
+    def _ranked_by_a_metric(self) -> str | None:
+        if self.keep_best and not self.monitor:
+            return 'keep_best needs monitor (e.g. monitor = "val/main/accuracy")'
+        return None
+
+    def build(self, run_dir: Path) -> DefaultCheckpointer:
+        from pathlib import Path
+
+        from runner_checkpoint.checkpointer import DefaultCheckpointer
+
+        return DefaultCheckpointer(Path(run_dir), self)
