@@ -15,7 +15,7 @@ from runner import RunnerError
 from runner._plugins.registry import resolve_reference
 from runner.testing import RunnerTester
 from runner_checkpoint.checkpointer import DefaultCheckpointer
-from runner_checkpoint.components import Checkpoint
+from runner_checkpoint.params import CheckpointParams
 
 
 @pytest.mark.parametrize("module", ["plugin", "cli", "store", "verify_resume"])
@@ -27,7 +27,7 @@ def test_modules_that_must_not_import_torch(module: str) -> None:
 
 def test_registration_is_lazy() -> None:
     """The entry module builds no attrs class: the declaration is a lazy reference."""
-    code = "import sys, runner_checkpoint.plugin; sys.exit('runner_checkpoint.components' in sys.modules)"
+    code = "import sys, runner_checkpoint.plugin; sys.exit('runner_checkpoint.params' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     found: dict[str, Any] = {}
 
@@ -36,8 +36,8 @@ def test_registration_is_lazy() -> None:
 
     runner_checkpoint.plugin.register_checkpointers(register=register)
     factory, params, doc = found["default"]
-    assert factory == "runner_checkpoint.components:Checkpoint" and params is None and doc is None
-    assert resolve_reference(factory) is Checkpoint
+    assert factory == "runner_checkpoint.params:CheckpointParams" and params is None and doc is None
+    assert resolve_reference(factory) is CheckpointParams
 
 
 def test_components_conform(runner_tester: RunnerTester) -> None:
@@ -45,9 +45,9 @@ def test_components_conform(runner_tester: RunnerTester) -> None:
 
 
 def test_keep_best_needs_a_monitor(tmp_path: Path, cli: Cli) -> None:
-    assert isinstance(Checkpoint(keep_best=2, monitor="val/main/accuracy").build(tmp_path), DefaultCheckpointer)
+    assert isinstance(CheckpointParams(keep_best=2, monitor="val/main/accuracy").build(tmp_path), DefaultCheckpointer)
     with pytest.raises(RunnerError, match="keep_best needs monitor"):
-        Checkpoint(keep_best=2).build(tmp_path)
+        CheckpointParams(keep_best=2).build(tmp_path)
     result = cli("recipe", "check", write_recipe(tmp_path / "r.toml", **{"checkpoint.keep_best": 2}))
     assert result.code == 2
     assert 'checkpoint.keep_best: keep_best needs monitor (e.g. monitor = "val/main/accuracy")' in result.err

@@ -34,8 +34,8 @@ from runner._engine import state as engine_state
 from runner_checkpoint import checkpoint, provenance
 from runner_checkpoint.beacon import Beacon
 from runner_checkpoint.codec import CodecError
-from runner_checkpoint.components import Checkpoint
 from runner_checkpoint.manifest import CorruptCheckpoint
+from runner_checkpoint.params import CheckpointParams
 from runner_checkpoint.signals import SignalCatcher
 from runner_checkpoint.store import CHECKPOINTS, LATEST, Entry, Store
 
@@ -87,7 +87,7 @@ def prefix_sha256(path: Path, offset: int) -> str | None:
 class DefaultCheckpointer:
     """Saves on steps, epochs, minutes and signals; keeps the last N and best M; resumes."""
 
-    def __init__(self, run_dir: Path, params: Checkpoint) -> None:
+    def __init__(self, run_dir: Path, params: CheckpointParams) -> None:
         if params.keep_best and not params.monitor:
             raise RunnerError('[checkpoint] keep_best needs monitor (e.g. monitor = "val/main/accuracy")')
         self.run_dir = run_dir

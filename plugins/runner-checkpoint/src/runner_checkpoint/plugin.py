@@ -1,6 +1,6 @@
 """Entry module of the ``runner-checkpoint`` plugin (entry point ``checkpoint``).
 
-Registers the ``default`` checkpointer (declared in :mod:`runner_checkpoint.components`)
+Registers the ``default`` checkpointer (declared in :mod:`runner_checkpoint.params`)
 and the ``checkpoints`` and ``verify-resume`` commands, all as lazy references: importing
 this module never imports torch.
 """
@@ -13,7 +13,7 @@ from runner import RegisterCommand, RegisterComponent, hookimpl
 @hookimpl
 def register_checkpointers(register: RegisterComponent) -> None:
     """Register the ``default`` checkpointer."""
-    register("default", "runner_checkpoint.components:Checkpoint")
+    register("default", "runner_checkpoint.params:CheckpointParams")
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """The ``default`` checkpointer, declared once (torch-free, read at validation).
 
 The declaration is also the checkpointer's configuration: ``build`` hands it, validated,
-to :class:`runner_checkpoint.checkpointer.DefaultCheckpointer`.
+to :class:`runner_checkpoint.checkpointer.DefaultCheckpointer`, which reads it as ``params``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _positive(value: Any) -> str | None:
 
 
 @component
-class Checkpoint:
+class CheckpointParams:
     """Crash-safe checkpoints (safetensors + JSON, sha256 manifest) with exact resume."""
 
     every_n_steps: int | None = param(None, doc="Save every N optimizer steps.", check=at_least(1))
