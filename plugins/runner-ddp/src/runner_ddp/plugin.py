@@ -1,7 +1,8 @@
 """Entry module of the ``runner-ddp`` plugin: the ``ddp`` backend, plus the hooks that keep
 sample accounting exact across ranks (evaluation shards, resume on another world size).
 
-Imports only torch-free modules; the backend is a lazy reference and the hooks import
+Imports only torch-free modules; the backend is a lazy reference to its declaration
+(:class:`runner_ddp.params.DDPParams`) and the hooks import
 :mod:`runner_ddp.sharding` when a run calls them.
 """
 
@@ -18,12 +19,7 @@ if TYPE_CHECKING:
 @hookimpl
 def register_backends(register: RegisterComponent) -> None:
     """Register ``ddp``."""
-    register(
-        "ddp",
-        "runner_ddp.backend:build",
-        params="runner_ddp.params:DDPParams",
-        doc="DistributedDataParallel over torch.distributed (gloo, NCCL), started by torch's elastic agent.",
-    )
+    register("ddp", "runner_ddp.params:DDPParams")
 
 
 @hookimpl
