@@ -94,6 +94,17 @@ def test_fields_are_the_schema_and_the_docstring_the_documentation(ranges: Plugi
     assert ranges.registry.get("dataset", "ranges_doc").summary == "Ranges, with a summary given at registration."
 
 
+def test_the_docstring_describes_the_component_in_the_recipe_schema(ranges: PluginManager) -> None:
+    from runner._schema.export import recipe_schema
+
+    datasets = recipe_schema(ranges.registry)["$defs"]["dataset"]["allOf"]
+    ranges_branch = next(b["then"] for b in datasets if b["if"]["properties"]["name"]["const"] == "ranges")
+    assert ranges_branch["description"].startswith(
+        "Rows of integer ranges, one per sample.\n\nRow i is range(min_len + i % (max_len - min_len + 1))."
+    )
+    assert ranges_branch["properties"]["min_len"]["description"] == "Shortest range. (int)"
+
+
 def test_the_summary_is_the_first_paragraph_on_one_line() -> None:
     @runner.component
     class Wrapped:
