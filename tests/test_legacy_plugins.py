@@ -99,3 +99,25 @@ def test_check_components_warns_once_per_deprecated_component(installed: Any, ru
             deprecation("callback", "legacy_loss_threshold", "LossThresholdParams", plugin="runner_legacy.plugin test"),
         ]
     )
+
+
+WITHOUT_TORCH = """
+import sys
+from runner._cli.main import main
+
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
+"""
+
+
+@pytest.mark.parametrize("command", [("recipe", "check", str(RECIPE)), ("plugins", "doctor")], ids=["check", "doctor"])
+def test_checking_and_doctoring_import_no_factory_module(
+    installed: Any, run_python: Any, command: tuple[str, ...]
+) -> None:
+    """Its factories' module imports torch: reading schemas and deprecations must not import it."""
+    result = run_python("-c", WITHOUT_TORCH, *command, env_extra=installed.env("runner-legacy"))
+    assert result.returncode == 0, str(result)
+    assert result.stdout.splitlines()[-1] == "[]", str(result)

@@ -329,6 +329,29 @@ def test_the_three_piece_form_warns_only_in_check_components(tmp_path: Path, mon
     assert caught[0].filename == __file__
 
 
+def test_the_three_piece_form_is_validated_and_documented_without_importing_its_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The factory's module may import torch: only building imports it, as before."""
+    import sys
+
+    write(
+        tmp_path / "legacy_plugin.py",
+        LEGACY.replace('register("widths", widths,', 'register("widths", "legacy_factory:widths",'),
+    )
+    write(tmp_path / "legacy_factory.py", "def widths(width: int = 2) -> list[int]:\n    return list(range(width))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for module in ("legacy_plugin", "legacy_factory"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    component = (
+        PluginManager(local_plugins=["legacy_plugin"], use_entry_points=False).load().registry.get("dataset", "widths")
+    )
+    assert list(component.schema.fields) == ["width"] and component.summary == "Widths."
+    assert component.deprecation is not None and component.check_params({"width": 2}) == []
+    assert "legacy_factory" not in sys.modules
+    assert component.build({"width": 2}) == [0, 1] and "legacy_factory" in sys.modules
+
+
 def test_doctor_lists_the_three_piece_form_as_a_warning(cli: Callable[..., Any], tmp_path: Path) -> None:
     write(tmp_path / "legacy_plugin.py", LEGACY)
     done = cli("-p", "legacy_plugin.py", "plugins", "doctor")

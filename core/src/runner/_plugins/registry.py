@@ -137,15 +137,20 @@ class Component:
             return self.declaration
         if isinstance(self.params, str):
             self.params = self._resolve(self.params, "parameters ")
-        _ = self.declaration  # params= next to a declaration is an error
+        if self._factory is not None or not isinstance(self.factory_ref, str):
+            _ = self.declaration  # params= next to a declaration is an error (a lazy factory: when built)
         return self.params if isinstance(self.params, type) else None
 
     @property
     def deprecation(self) -> str | None:
         """Why and how to migrate when registered in the deprecated form (a factory with
-        ``params=``); None otherwise. Imports a lazy factory reference."""
-        if self.params is None or self.declaration is not None:
+        ``params=``); None otherwise. Imports nothing: a lazy factory may import torch."""
+        if self.params is None:
             return None
+        from runner._contract.declaration import is_declaration
+
+        if is_declaration(self._factory if self._factory is not None else self.factory_ref):
+            return None  # not deprecated but wrong: reported when its parameters are read
         name = self.params if isinstance(self.params, str) else getattr(self.params, "__qualname__", "")
         target = name.rpartition(":")[2] or "the parameters class"
         return (
@@ -180,6 +185,8 @@ class Component:
         """Failures of the declaration's ``@runner.check`` rules for validated ``params``
         (none for factories). Keys in ``invalid`` have problems of their own: rules reading
         them are skipped. A rule that raises is reported as this plugin's error."""
+        if self.params is not None:
+            return []  # a factory with a params class: no rules, and its lazy module stays unimported
         declaration = self.declaration
         if declaration is None:
             return []
