@@ -23,7 +23,8 @@ def deprecation(kind: str, name: str, params: str, plugin: str = "runner-legacy 
     return (
         f"plugin {plugin}: {kind} {name!r} is registered with params= and a separate factory, which is "
         f"deprecated: make {params} the component (decorate it with @runner.component and move the factory's body "
-        f"into its build(self, ...) method), then register the class alone: register({name!r}, 'module:{params}')"
+        f"into its build(self, ...) method), then register the class alone: "
+        f"register({name!r}, 'runner_legacy.params:{params}')"
     )
 
 

@@ -324,7 +324,7 @@ def test_the_three_piece_form_warns_only_in_check_components(tmp_path: Path, mon
         "plugin legacy_plugin test: dataset 'widths' is registered with params= and a separate factory, which is "
         "deprecated: make WidthParams the component (decorate it with @runner.component and move the factory's "
         "body into its build(self, ...) method), then register the class alone: "
-        "register('widths', 'module:WidthParams')"
+        "register('widths', 'legacy_plugin:WidthParams')"
     ]
     assert caught[0].filename == __file__
 

@@ -151,13 +151,13 @@ class Component:
 
         if is_declaration(self._factory if self._factory is not None else self.factory_ref):
             return None  # not deprecated but wrong: reported when its parameters are read
-        name = self.params if isinstance(self.params, str) else getattr(self.params, "__qualname__", "")
-        target = name.rpartition(":")[2] or "the parameters class"
+        params = self.params
+        ref = params if isinstance(params, str) else f"{params.__module__}:{params.__qualname__}"
         return (
             f"plugin {self.plugin}: {self.kind} {self.name!r} is registered with params= and a separate factory, "
-            f"which is deprecated: make {target} the component (decorate it with @runner.component and move the "
-            f"factory's body into its build(self, ...) method), then register the class alone: "
-            f"register({self.name!r}, 'module:{target}')"
+            f"which is deprecated: make {ref.rpartition(':')[2]} the component (decorate it with @runner.component "
+            f"and move the factory's body into its build(self, ...) method), then register the class alone: "
+            f"register({self.name!r}, {ref!r})"
         )
 
     def _resolve(self, ref: Any, what: str) -> Any:
