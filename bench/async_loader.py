@@ -80,7 +80,7 @@ def main() -> None:
         args.build, args.cost, args.n = 1.0, 1.0, 400
 
     from runner import Component, ComponentConfig, LoaderConfig, PluginInfo, Registry, SplitConfig
-    from runner_dataserver.loader import build_async_loader
+    from runner_dataserver.params import AsyncLoaderParams
 
     registry = Registry()
     info = PluginInfo("bench", "bench", "0")
@@ -98,7 +98,7 @@ def main() -> None:
             return torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, num_workers=workers)
 
         def async_loader(workers: int = workers) -> Any:
-            return build_async_loader(split=split, registry=registry, ctx=None, servers=workers)
+            return AsyncLoaderParams(servers=workers).build(split=split, registry=registry)
 
         for name, make in (
             (f"DataLoader num_workers={workers}", torch_loader),

@@ -101,6 +101,25 @@ def test_schema_includes_installed_plugins_only_when_installed(installed: Any, r
     assert spirals["required"] == ["split"]
 
 
+READ_EVERY_DECLARATION = """
+import sys
+from runner._plugins.manager import PluginManager
+
+registry = PluginManager().registry
+for component in registry:
+    assert component.schema is not None and component.summary, component.name
+    assert component.declaration is not None, f"{component.kind} {component.name!r} is not declared once"
+print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
+"""
+
+
+def test_every_workspace_component_is_declared_once_in_a_torch_free_module(run_python: Any) -> None:
+    """Validating, documenting and exporting every bundled component imports no torch."""
+    result = run_python("-c", READ_EVERY_DECLARATION)
+    assert result.returncode == 0, str(result)
+    assert result.stdout.strip() == "[]", str(result)
+
+
 # -- doctor ---------------------------------------------------------------------------------
 
 
@@ -108,6 +127,7 @@ def test_doctor_passes_the_workspace_plugins(run_cli: Any) -> None:
     result = run_cli("plugins", "doctor")
     assert result.returncode == 0, str(result)
     assert result.stdout.splitlines()[-1] == "no problems found"
+    assert result.stderr == "", str(result)  # no deprecated registration left in the workspace
     for dist in ("runner-core", "runner-models", "runner-datasets", "runner-checkpoint"):
         assert f"{dist} " in result.stdout.splitlines()[0], str(result)
 
@@ -198,8 +218,8 @@ def test_new_plugin_templates_are_package_data() -> None:
         "pyproject.toml",
         "src/runner_demo/__init__.py",
         "src/runner_demo/callbacks.py",
+        "src/runner_demo/components.py",
         "src/runner_demo/datasets.py",
-        "src/runner_demo/params.py",
         "src/runner_demo/plugin.py",
         "tests/test_components.py",
         "tests/test_plugin.py",

@@ -62,17 +62,8 @@ def private_uses(source: str) -> list[str]:
     return problems
 
 
-# Being moved to the public API on branches in flight (import paths in recipes; the
-# tutorial's one-declaration rewrite); emptied when they land.
-PENDING = {
-    "tests/fixtures/runner-tutorial/tests/test_plugin.py",
-}
-
-
 @pytest.mark.parametrize("where", sorted(SOURCES))
 def test_uses_only_the_public_api(where: str) -> None:
-    if where in PENDING or (where.startswith("docs/plugins.md") and "resolve_reference" in SOURCES[where]):
-        pytest.xfail("moving to the public API")
     assert private_uses(SOURCES[where]) == [], f"{where} reaches past runner's public API"
 
 

@@ -94,16 +94,28 @@ def test_importing_runner_and_its_registration_modules_imports_no_torch(tmp_path
 
 def test_help_imports_no_parameter_class_nor_unused_exports(tmp_path: Path) -> None:
     """Plugins' entry modules import ``runner`` (for ``hookimpl``) on every command, so
-    ``runner --help`` builds no attrs parameter class: ``runner``'s other exports, the
-    installed plugins' parameter modules and shell completion are imported on first use."""
+    ``runner --help`` builds no attrs class: ``runner``'s other exports, the installed
+    plugins' declarations (and the core's) and shell completion are imported on first use."""
     probe = PROBE.replace("torch = sorted(", 'print("loaded:", *sorted(sys.modules), file=sys.stderr)\ntorch = sorted(')
     result = subprocess.run(
         [sys.executable, "-c", probe, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     loaded = next(line for line in result.stderr.splitlines() if line.startswith("loaded:")).split()[1:]
-    unwanted = {"runner._contract.task", "runner._contract.stage", "runner._schema.fields", "click.shell_completion"}
-    assert [m for m in loaded if m in unwanted or (m.startswith("runner_") and m.endswith(".params"))] == []
+    unwanted = {
+        "runner._contract.task",
+        "runner._contract.stage",
+        "runner._schema.fields",
+        "click.shell_completion",
+        "runner._contract.declaration",
+        "runner._builtin.components",
+    }
+    declarations = (".params", ".components")
+    assert [
+        m
+        for m in loaded
+        if m in unwanted or (m.startswith("runner_") and (m.endswith(declarations) or ".components." in m))
+    ] == []
 
 
 def test_lazy_exports_of_the_runner_package() -> None:

@@ -19,6 +19,7 @@ FLOORS: list[tuple[str, ...]] = [
     (
         "runner._schema.fields",
         "runner._schema.check",
+        "runner._schema.crosscheck",
         "runner._schema.resumable",
         "runner._plugins.discovery",
         "runner._plugins.catalog",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from runner._contract.backend import Backend, Job
     from runner._contract.batch import INPUT_KEYS, TARGET_KEYS, Batch, batch_fields, forward_kwargs
     from runner._contract.context import BuildContext, RunContext
+    from runner._contract.declaration import check, component
     from runner._contract.errors import Problem
     from runner._contract.params import REQUIRED, at_least, between, one_of_patterns, param
     from runner._contract.protocols import (
@@ -93,6 +94,8 @@ _LAZY: dict[str, str] = {
     "Sampler": "runner._contract.protocols",
     "Transform": "runner._contract.protocols",
     # declaring components
+    "component": "runner._contract.declaration",
+    "check": "runner._contract.declaration",
     "param": "runner._contract.params",
     "at_least": "runner._contract.params",
     "between": "runner._contract.params",
@@ -211,6 +214,8 @@ __all__ = [
     "build_dataset",
     "build_transforms",
     "can_seek",
+    "check",
+    "component",
     "did_you_mean",
     "epoch_generator",
     "flatten",

@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,7 +124,10 @@ class RunnerTester:
 
         Datasets are built first; the first one (or ``train_dataset``) is what models see
         as ``ctx.train_dataset``, so they can read sizes from its ``meta``. ``with_plugins``
-        load alongside (not checked): e.g. one registering the functions examples name.
+        load alongside (not checked): e.g. one registering the functions examples name. The
+        example parameters go through the same checks as a recipe's, ``@runner.check`` rules
+        included. A component registered in the deprecated form (a factory with
+        ``params=``) gets a ``DeprecationWarning`` saying how to declare it instead.
         """
         manager = self.plugin_manager(plugin, *with_plugins)
         if isinstance(plugin, str):  # named like runner names -p plugins
@@ -136,9 +140,20 @@ class RunnerTester:
             problems.append(f"plugin {name} registers no components")
         ctx = BuildContext(recipe=None, seed=0, run_dir=self.tmp_path, train_dataset=train_dataset)  # type: ignore[arg-type]
         for component in sorted(components, key=lambda c: c.kind != "dataset"):
+            _warn_if_deprecated(component)
             example = dict((examples or {}).get((component.kind, component.name), {}))
             problems += _check_component(component, example, ctx, manager.registry)
         return problems
+
+
+def _warn_if_deprecated(component: Component) -> None:
+    try:
+        message = component.deprecation
+    except Exception:
+        return  # an import failure is reported with the schema
+    if message:
+        # stacklevel: the plugin author's test calling check_components
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
 
 
 def _check_component(component: Component, example: dict[str, Any], ctx: BuildContext, registry: Registry) -> list[str]:
@@ -154,11 +169,16 @@ def _check_component(component: Component, example: dict[str, Any], ctx: BuildCo
     except Exception as exc:
         return [f"{label}: cannot read its parameter schema: {type(exc).__name__}: {exc}"]
     params, issues = check_table(example, schema.fields, open_table=schema.open)
+    try:
+        issues += component.check_params(params, invalid={path[0] for path, _ in issues if path})
+    except Exception as exc:
+        return [f"{label}: {exc}"]
     if issues:
         missing = [str(path[0]) for path, message in issues if message.startswith("missing required")]
         if missing:
             return [f"{label}: required parameters {missing} need example values (examples={{(kind, name): ...}})"]
-        return [f"{label}: example parameters invalid: {'; '.join(m for _, m in issues)}"]
+        shown = "; ".join(f"{'.'.join(map(str, path))}: {message}" if path else message for path, message in issues)
+        return [f"{label}: example parameters invalid: {shown}"]
     try:
         built = _build(component, params, ctx, registry)
         if component.kind == "dataset" and ctx.train_dataset is None:

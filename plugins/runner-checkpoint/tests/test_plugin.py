@@ -15,7 +15,7 @@ import runner_checkpoint.plugin
 from runner import RunnerError
 from runner._plugins.registry import resolve_reference
 from runner.testing import RunnerTester
-from runner_checkpoint.checkpointer import DefaultCheckpointer, build
+from runner_checkpoint.checkpointer import DefaultCheckpointer
 from runner_checkpoint.params import CheckpointParams
 
 
@@ -27,7 +27,7 @@ def test_modules_that_must_not_import_torch(module: str) -> None:
 
 
 def test_registration_is_lazy() -> None:
-    """The entry module builds no attrs class: the parameters are a lazy reference."""
+    """The entry module builds no attrs class: the declaration is a lazy reference."""
     code = "import sys, runner_checkpoint.plugin; sys.exit('runner_checkpoint.params' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
     found: dict[str, Any] = {}
@@ -37,18 +37,21 @@ def test_registration_is_lazy() -> None:
 
     runner_checkpoint.plugin.register_checkpointers(register=register)
     factory, params, doc = found["default"]
-    assert factory == "runner_checkpoint.checkpointer:build" and params == "runner_checkpoint.params:CheckpointParams"
-    assert resolve_reference(params) is CheckpointParams and doc == " ".join((CheckpointParams.__doc__ or "").split())
+    assert factory == "runner_checkpoint.params:CheckpointParams" and params is None and doc is None
+    assert resolve_reference(factory) is CheckpointParams
 
 
 def test_components_conform(runner_tester: RunnerTester) -> None:
     assert runner_tester.check_components(runner_checkpoint.plugin) == []
 
 
-def test_keep_best_needs_a_monitor(tmp_path: Path) -> None:
-    assert isinstance(build(tmp_path, keep_best=2, monitor="val/main/accuracy"), DefaultCheckpointer)
+def test_keep_best_needs_a_monitor(tmp_path: Path, cli: Cli) -> None:
+    assert isinstance(CheckpointParams(keep_best=2, monitor="val/main/accuracy").build(tmp_path), DefaultCheckpointer)
     with pytest.raises(RunnerError, match="keep_best needs monitor"):
-        build(tmp_path, keep_best=2)
+        CheckpointParams(keep_best=2).build(tmp_path)
+    result = cli("recipe", "check", write_recipe(tmp_path / "r.toml", **{"checkpoint.keep_best": 2}))
+    assert result.code == 2
+    assert 'checkpoint.keep_best: keep_best needs monitor (e.g. monitor = "val/main/accuracy")' in result.err
 
 
 def test_bad_parameters_are_recipe_errors(cli: Cli, tmp_path: Path) -> None:

@@ -119,9 +119,8 @@ def test_entry_module_is_torch_free_and_registers_lazily() -> None:
 
     plugin.register_loaders(register=register)
     factory, params, doc = found["async"]
-    assert factory == "runner_dataserver.loader:build_async_loader" and isinstance(params, str)
-    assert resolve_reference(params) is AsyncLoaderParams
-    assert doc == " ".join((AsyncLoaderParams.__doc__ or "").split())
+    assert factory == "runner_dataserver.params:AsyncLoaderParams" and params is None and doc is None
+    assert resolve_reference(factory) is AsyncLoaderParams
 
 
 def test_recipe_rejects_unknown_loader_keys(runner_tester: Any) -> None:

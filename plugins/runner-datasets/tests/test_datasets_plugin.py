@@ -1,8 +1,7 @@
-"""The plugin contract: torch-free entry module, entry point, and params matching factories."""
+"""The plugin contract: torch-free entry module, entry point, components declared once, conformance."""
 
 from __future__ import annotations
 
-import inspect
 import subprocess
 import sys
 from importlib import metadata
@@ -11,14 +10,12 @@ from typing import Any
 import attrs
 import pytest
 
-from runner import hookimpl
-from runner._contract.params import REQUIRED
+from runner import RecipeError, hookimpl
 from runner._plugins.registry import resolve_reference
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
 from runner_datasets import plugin
 
-RUNTIME = {"ctx", "seed", "build_dataset", "registry"}
 DATASETS = [
     "concat",
     "csv",
@@ -41,7 +38,7 @@ def registered(hook: str = "register_datasets") -> dict[str, dict[str, Any]]:
 
     def register(name: str, factory: Any, *, params: type | None = None, doc: str | None = None) -> None:
         assert name not in found, f"{name} registered twice"
-        found[name] = {"factory": factory, "params_ref": params, "params": resolve_reference(params), "doc": doc}
+        found[name] = {"ref": factory, "params": params, "doc": doc, "declaration": resolve_reference(factory)}
 
     getattr(plugin, hook)(register=register)
     return found
@@ -49,7 +46,7 @@ def registered(hook: str = "register_datasets") -> dict[str, dict[str, Any]]:
 
 def test_entry_module_imports_no_heavy_library() -> None:
     code = (
-        "import sys, runner_datasets.plugin, runner_datasets.params\n"
+        "import sys, runner_datasets.plugin, runner_datasets.components\n"
         "heavy = [m for m in ('torch', 'numpy', 'sklearn') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -61,37 +58,20 @@ def test_entry_point_is_declared() -> None:
     assert points.get("datasets") == "runner_datasets.plugin"
 
 
-def test_registers_datasets_and_transforms_lazily_with_docs() -> None:
+def test_registers_one_lazy_declaration_per_component() -> None:
     datasets, transforms = registered(), registered("register_transforms")
     assert sorted(datasets) == DATASETS and sorted(transforms) == TRANSFORMS
     for entry in [*datasets.values(), *transforms.values()]:
-        # Factories and parameter classes are lazy references: the entry module builds no class.
-        assert isinstance(entry["factory"], str) and isinstance(entry["params_ref"], str)
-        assert attrs.has(entry["params"]) and (entry["doc"] or entry["params"].__doc__)
-
-
-@pytest.mark.parametrize(
-    ("hook", "name"), [("register_datasets", n) for n in DATASETS] + [("register_transforms", n) for n in TRANSFORMS]
-)
-def test_params_match_the_factory_signature(hook: str, name: str) -> None:
-    """The engine calls factory(**validated_params): names and defaults must agree."""
-    entry = registered(hook)[name]
-    schema = schema_from_attrs(entry["params"])
-    signature = inspect.signature(resolve_reference(entry["factory"])).parameters
-    accepted = {k: p for k, p in signature.items() if k not in RUNTIME}
-    assert set(schema.fields) == set(accepted)
-    for field in schema.fields.values():
-        default = accepted[field.name].default
-        if field.default in ([], {}):
-            assert default in ((), None, [], {}), field.name  # list params default to () in factories
-        else:
-            assert field.default == (REQUIRED if default is inspect.Parameter.empty else default), field.name
-    if name in ("digits", "synthetic", "sequences"):
-        assert schema.fields["split"].required
+        # A lazy reference and nothing else: the entry module builds no class, and the
+        # declaration's docstring is the component's documentation.
+        assert isinstance(entry["ref"], str) and entry["params"] is None and entry["doc"] is None
+        assert attrs.has(entry["declaration"]) and entry["declaration"].__doc__
+    for name in ("digits", "synthetic", "sequences"):
+        assert schema_from_attrs(datasets[name]["declaration"]).fields["split"].required
 
 
 def test_recipe_tables_are_validated_by_the_schema() -> None:
-    fields = registered()["digits"]["params"]
+    fields = registered()["digits"]["declaration"]
     schema = schema_from_attrs(fields).fields
     converted, issues = check_table({"split": "train", "val_fraction": 0.2}, schema)
     assert not issues
@@ -104,7 +84,7 @@ def test_recipe_tables_are_validated_by_the_schema() -> None:
 
 
 def test_synthetic_schema_rejects_bad_sizes() -> None:
-    schema = schema_from_attrs(registered()["synthetic"]["params"]).fields
+    schema = schema_from_attrs(registered()["synthetic"]["declaration"]).fields
     _, issues = check_table({"split": "val", "num_classes": 1, "noise": -0.5, "task": "regresion"}, schema)
     assert {path for path, _ in issues} == {("num_classes",), ("noise",), ("task",)}
 
@@ -152,3 +132,35 @@ def keep(sample: Any, rng: Any) -> Any:
 def register_functions(register: Any) -> None:
     register("count", count)
     register("keep", keep)
+
+
+RECIPE = """
+[run]
+max_steps = 1
+
+[data.train]
+dataset = { name = "digits", split = "train", val_fraction = 0.5, test_fraction = 0.5 }
+
+[model]
+name = "mlp"
+
+[task]
+name = "classification"
+
+[optimizer]
+name = "sgd"
+"""
+
+
+def test_recipe_check_wants_training_data_left_by_the_digits_split(runner_tester: Any) -> None:
+    import runner_models.plugin
+
+    with pytest.raises(RecipeError) as caught:
+        runner_tester.recipe(RECIPE, plugin, runner_models.plugin)
+    assert [(p.path, p.message, p.line) for p in caught.value.problems] == [
+        (
+            "data.train.dataset.val_fraction",
+            "val_fraction + test_fraction must be below 1 to leave training data, found 0.5 + 0.5",
+            6,
+        )
+    ]

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
 
-from runner_datasets.digits import build, load_arrays
+from runner_datasets.components import Digits
+from runner_datasets.digits import load_arrays
+from runner_datasets.tensors import MetaTensorDataset
 
 TOTAL = 1797
+
+
+def build(**params: Any) -> MetaTensorDataset:
+    """The ``digits`` component's dataset, as a run builds it."""
+    return Digits(**params).build()
 
 
 def test_splits_partition_the_dataset() -> None:

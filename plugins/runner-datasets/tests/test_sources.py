@@ -16,7 +16,7 @@ from runner import BuildContext, DataError, PluginInfo, Registry, RunnerError, h
 from runner._data.build import dataset_builder, make_loader
 from runner._data.loader import IterableLoader, Loader
 from runner._plugins.manager import PluginManager
-from runner_datasets import combinators, sources
+from runner_datasets import combinators, components, sources
 from runner_datasets import plugin as datasets_plugin
 from runner_datasets.transforms import Map, Normalize, RandomNoise
 
@@ -51,7 +51,7 @@ def test_tensor_files_load_with_fields_in_order(tmp_path: Path, suffix: str) -> 
         np.savez(path, features=x.numpy(), labels=y.numpy())
     else:
         torch.save({"features": x, "labels": y}, path)
-    dataset = sources.tensors(path=str(path), fields=["features", "labels"])
+    dataset = components.Tensors(path=str(path), fields=["features", "labels"]).build()
     assert torch.equal(dataset.tensors[0], x) and torch.equal(dataset.tensors[1], y)
     assert dataset.meta == {"in_features": 3, "num_classes": 6, "task": "classification"}
 
@@ -61,24 +61,24 @@ def test_pt_files_never_unpickle_arbitrary_objects(tmp_path: Path) -> None:
     with path.open("wb") as handle:
         pickle.dump({"x": object()}, handle)
     with pytest.raises(DataError, match=r"evil\.pt: cannot load"):
-        sources.tensors(path=str(path))
+        components.Tensors(path=str(path)).build()
 
 
 def test_tensor_file_errors_name_the_file_and_suggest_keys(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"missing\.safetensors: no such file"):
-        sources.tensors(path=str(tmp_path / "missing.safetensors"))
+        components.Tensors(path=str(tmp_path / "missing.safetensors")).build()
     path = tmp_path / "d.safetensors"
     save_file({"features": torch.zeros(2, 2), "labels": torch.zeros(3)}, str(path))
     with pytest.raises(DataError, match="no key 'label' \\(did you mean 'labels'\\?\\)"):
-        sources.tensors(path=str(path), fields=["features", "label"])
+        components.Tensors(path=str(path), fields=["features", "label"]).build()
     with pytest.raises(DataError, match="same \\(non-zero\\) first dimension"):
-        sources.tensors(path=str(path))
+        components.Tensors(path=str(path)).build()
 
 
 def test_tensor_file_split_prefixes(tmp_path: Path) -> None:
     path = tmp_path / "s.safetensors"
     save_file({"train/x": torch.zeros(4, 1), "val/x": torch.ones(2, 1)}, str(path))
-    assert len(sources.tensors(path=str(path), split="valid")) == 2
+    assert len(components.Tensors(path=str(path), split="valid").build()) == 2
 
 
 # -- csv and jsonl -------------------------------------------------------------------
@@ -90,10 +90,10 @@ CSV = "a,b,label\n1,2,0\n3,4,1\n\n5,6,1\n"
 def test_csv_columns_become_tensors(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text(CSV)
-    dataset = sources.csv_dataset(path=str(path), label="label")
+    dataset = components.Csv(path=str(path), label="label").build()
     assert dataset.tensors[0].tolist() == [[1, 2], [3, 4], [5, 6]] and dataset.tensors[0].dtype == torch.float32
     assert dataset.tensors[1].tolist() == [0, 1, 1] and dataset.tensors[1].dtype == torch.int64
-    only_b = sources.csv_dataset(path=str(path), features=["b"], label="label", label_dtype="float32")
+    only_b = components.Csv(path=str(path), features=["b"], label="label", label_dtype="float32").build()
     assert only_b.tensors[0].tolist() == [[2], [4], [6]] and only_b.meta["task"] == "regression"
 
 
@@ -101,29 +101,29 @@ def test_csv_malformed_row_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("a,b,label\n1,2,0\n3,4\n")
     with pytest.raises(DataError, match=r"bad\.csv:3: malformed row: expected 3 fields, found 2"):
-        sources.csv_dataset(path=str(path), label="label")
+        components.Csv(path=str(path), label="label").build()
     path.write_text("a,b,label\n1,2,0\n3,x,1\n")
     with pytest.raises(DataError, match=r"bad\.csv:3: column 'b': cannot read 'x' as a number"):
-        sources.csv_dataset(path=str(path), label="label")
+        components.Csv(path=str(path), label="label").build()
 
 
 def test_csv_wrong_column_suggests_the_right_one(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text(CSV)
     with pytest.raises(DataError, match=r"d\.csv:1: no column 'lable' \(did you mean 'label'\?\)"):
-        sources.csv_dataset(path=str(path), label="lable")
+        components.Csv(path=str(path), label="lable").build()
 
 
 def test_jsonl_fields_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text('{"x": [1, 2], "w": 3, "y": 1}\n\n{"x": [4, 5], "w": 6, "y": 0}\n')
-    dataset = sources.jsonl_dataset(path=str(path), features=["x", "w"], label="y")
+    dataset = components.Jsonl(path=str(path), features=["x", "w"], label="y").build()
     assert dataset.tensors[0].tolist() == [[1, 2, 3], [4, 5, 6]] and dataset.tensors[1].tolist() == [1, 0]
     with pytest.raises(DataError, match=r"d\.jsonl:1: no field 'z' \(did you mean 'x'\?\)|d\.jsonl:1: no field 'z'"):
-        sources.jsonl_dataset(path=str(path), features=["z"])
+        components.Jsonl(path=str(path), features=["z"]).build()
     path.write_text('{"x": 1}\n{"x": \n')
     with pytest.raises(DataError, match=r"d\.jsonl:2: invalid JSON"):
-        sources.jsonl_dataset(path=str(path), features=["x"])
+        components.Jsonl(path=str(path), features=["x"]).build()
 
 
 # -- list and generator ------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_generator_source_known_and_unknown_length() -> None:
 
 
 def test_concat_keeps_in_memory_tensors() -> None:
-    both = combinators.concat(datasets=[digits_table("val"), digits_table("test")], build_dataset=builder)
+    both = components.Concat(datasets=[digits_table("val"), digits_table("test")]).build(build_dataset=builder)
     val, test = builder(digits_table("val")), builder(digits_table("test"))
     assert len(both) == len(val) + len(test)
     loader = make_loader(both, {"batch_size": 64})
@@ -201,37 +201,39 @@ def test_concat_keeps_in_memory_tensors() -> None:
 
 def test_concat_of_general_datasets() -> None:
     table = {"name": "list", "items": [[1.0], [2.0]]}
-    both = combinators.concat(datasets=[table, table], build_dataset=builder)
+    both = components.Concat(datasets=[table, table]).build(build_dataset=builder)
     assert len(both) == 4 and both[3] == [2.0]
 
 
 def test_subset_and_errors() -> None:
-    part = combinators.subset(dataset=digits_table("val"), start=10, stop=20, build_dataset=builder)
+    part = components.Subset(dataset=digits_table("val"), start=10, stop=20).build(build_dataset=builder)
     full = builder(digits_table("val"))
     assert torch.equal(part.tensors[0], full.tensors[0][10:20])
-    picked = combinators.subset(dataset=digits_table("val"), indices=[5, 1], build_dataset=builder)
+    picked = components.Subset(dataset=digits_table("val"), indices=[5, 1]).build(build_dataset=builder)
     assert torch.equal(picked.tensors[1], full.tensors[1][[5, 1]])
     with pytest.raises(DataError, match="out of range"):
-        combinators.subset(dataset=digits_table("val"), indices=[100000], build_dataset=builder)
+        components.Subset(dataset=digits_table("val"), indices=[100000]).build(build_dataset=builder)
 
 
 def test_random_split_parts_are_disjoint_cover_and_depend_only_on_the_seed() -> None:
     table = {"name": "list", "items": list(range(23))}
     parts = [
-        combinators.random_split(dataset=table, fractions=[0.6, 0.2, 0.2], part=p, split_seed=4, build_dataset=builder)
+        components.RandomSplit(dataset=table, fractions=[0.6, 0.2, 0.2], part=p, split_seed=4).build(
+            build_dataset=builder
+        )
         for p in ("train", "val", 2)
     ]
     items = [[part[i] for i in range(len(part))] for part in parts]
     assert [len(i) for i in items] == [14, 5, 4]
     assert sorted(i for part in items for i in part) == list(range(23))
-    again = combinators.random_split(
-        dataset=table, fractions=[0.6, 0.2, 0.2], part=0, split_seed=4, build_dataset=builder
+    again = components.RandomSplit(dataset=table, fractions=[0.6, 0.2, 0.2], part=0, split_seed=4).build(
+        build_dataset=builder
     )
     assert [again[i] for i in range(len(again))] == items[0]
     with pytest.raises(DataError, match="sum to 1"):
-        combinators.random_split(dataset=table, fractions=[0.5, 0.2], part=0, build_dataset=builder)
+        components.RandomSplit(dataset=table, fractions=[0.5, 0.2], part=0).build(build_dataset=builder)
     with pytest.raises(DataError, match="unknown split 'trian'; expected one of"):
-        combinators.random_split(dataset=table, fractions=[0.5, 0.5], part="trian", build_dataset=builder)
+        components.RandomSplit(dataset=table, fractions=[0.5, 0.5], part="trian").build(build_dataset=builder)
 
 
 def test_nested_tables_are_validated() -> None:
@@ -243,6 +245,12 @@ def test_combinators_need_the_framework_builder() -> None:
     """No fallback that loads plugins through private core modules."""
     with pytest.raises(DataError, match="build_dataset="):
         combinators.concat(datasets=[digits_table()])
+
+
+def test_nested_tables_are_checked_by_their_rules() -> None:
+    nested = {"name": "digits", "split": "train", "val_fraction": 0.6, "test_fraction": 0.5}
+    with pytest.raises(RunnerError, match=r"dataset\.datasets\[0\]: val_fraction: val_fraction \+ test_fraction"):
+        components.Concat(datasets=[nested]).build(build_dataset=builder)
 
 
 # -- transforms ------------------------------------------------------------------------

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
-from runner_datasets.synthetic import build
+from runner_datasets.components import Synthetic
+from runner_datasets.tensors import MetaTensorDataset
+
+
+def build(**params: Any) -> MetaTensorDataset:
+    """The ``synthetic`` component's dataset, as a run builds it."""
+    return Synthetic(**params).build()
 
 
 def test_classification_shapes_and_meta() -> None:

@@ -52,9 +52,9 @@ def indexed(
     """``source = "digits"``: the runner-datasets digits split; else Gaussian clusters."""
     assert ctx is not None
     if source == "digits":
-        from runner_datasets.digits import build
+        from runner_datasets.components import Digits
 
-        data = build(split=split)  # type: ignore[arg-type]
+        data = Digits(split=split).build()
         x, y = data.tensors
         meta = dict(data.meta)
     else:

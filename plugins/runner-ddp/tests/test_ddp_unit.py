@@ -52,8 +52,8 @@ def test_entry_point_and_lazy_registration() -> None:
 
     plugin.register_backends(register=register)
     factory, params, doc = found["ddp"]
-    assert factory == "runner_ddp.backend:build" and params == "runner_ddp.params:DDPParams" and doc
-    assert resolve_reference(params) is DDPParams
+    assert factory == "runner_ddp.params:DDPParams" and params is None and doc is None
+    assert resolve_reference(factory) is DDPParams
 
 
 def test_params_schema_accepts_and_rejects() -> None:

@@ -13,8 +13,8 @@ import pytest
 from runner import hookimpl
 from runner._plugins.registry import resolve_reference
 from runner_mlflow import plugin as mlflow_plugin
+from runner_mlflow.components import Mlflow
 from runner_mlflow.logger import read_link
-from runner_mlflow.params import MlflowParams
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "digits.toml"
 LOGGER = '\n[[loggers]]\nname = "mlflow"\n'
@@ -116,11 +116,11 @@ def test_conformance_and_torch_free_entry_module(runner_tester: Any) -> None:
     code = (
         "import sys, runner_mlflow.plugin\n"
         "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'mlflow')], 'heavy import'\n"
-        "assert 'runner_mlflow.params' not in sys.modules, 'params imported eagerly'\n"
+        "assert 'runner_mlflow.components' not in sys.modules, 'components imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     component = runner_tester.plugin_manager(mlflow_plugin).registry.get("logger", "mlflow")
-    assert component.params == "runner_mlflow.params:MlflowParams" and component.doc
-    assert resolve_reference(component.params) is MlflowParams
-    assert component.doc == " ".join((MlflowParams.__doc__ or "").split())
+    assert component.factory_ref == "runner_mlflow.components:Mlflow" and component.params is None
+    assert resolve_reference(component.factory_ref) is Mlflow
+    assert component.summary == " ".join((Mlflow.__doc__ or "").split())
     assert "tracking_uri" in component.schema.fields and "experiment" in component.schema.fields

@@ -9,13 +9,19 @@ import pytest
 import torch
 from torch import nn
 
-from runner_models.cnn import CNN, build
+from runner_models.cnn import CNN
+from runner_models.components import models
 
 DIGITS_META = {"in_features": 64, "num_classes": 10, "in_channels": 1, "image_size": [8, 8]}
 
 
 def ctx(**meta: Any) -> Any:
     return SimpleNamespace(meta=meta)
+
+
+def build(ctx: Any = None, **params: Any) -> CNN:
+    """The ``cnn`` component's model, as a run builds it."""
+    return models.CNN(**params).build(ctx=ctx)
 
 
 def count(model: nn.Module, layer: type[nn.Module]) -> int:

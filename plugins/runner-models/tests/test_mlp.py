@@ -9,11 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-from runner_models.mlp import MLP, build
+from runner_models.components import models
+from runner_models.mlp import MLP
 
 
 def ctx(**meta: Any) -> Any:
     return SimpleNamespace(meta=meta)
+
+
+def build(ctx: Any = None, **params: Any) -> MLP:
+    """The ``mlp`` component's model, as a run builds it."""
+    return models.MLP(**params).build(ctx=ctx)
 
 
 def linears(model: nn.Module) -> list[tuple[int, int]]:

@@ -9,9 +9,18 @@ import pytest
 import torch
 from torch import nn
 
-from runner_models.optimizers import build_adam, build_adamw, build_sgd
+from runner_models.components import training
 
-BUILDERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": build_sgd, "adam": build_adam, "adamw": build_adamw}
+DECLARATIONS: dict[str, Any] = {"sgd": training.SGD, "adam": training.Adam, "adamw": training.AdamW}
+
+
+def builder(name: str) -> Callable[..., torch.optim.Optimizer]:
+    """``build(model, **params)``: the optimizer component ``name`` as a run builds it."""
+    return lambda model, **params: DECLARATIONS[name](**params).build(model=model)
+
+
+BUILDERS = {name: builder(name) for name in DECLARATIONS}
+build_sgd, build_adamw = BUILDERS["sgd"], BUILDERS["adamw"]
 
 
 def quadratic_model() -> nn.Linear:

@@ -11,7 +11,24 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from runner_models.schedulers import build_constant, build_cosine, build_linear_warmup, build_step, cosine_factor
+from runner_models.components import training
+from runner_models.schedulers import cosine_factor
+
+
+def build_constant(optimizer: torch.optim.Optimizer) -> LRScheduler:
+    return training.Constant().build(optimizer)
+
+
+def build_step(optimizer: torch.optim.Optimizer, **params: Any) -> LRScheduler:
+    return training.Step(**params).build(optimizer)
+
+
+def build_cosine(optimizer: torch.optim.Optimizer, total_steps: int | None = None, **params: Any) -> LRScheduler:
+    return training.Cosine(**params).build(optimizer, total_steps=total_steps)
+
+
+def build_linear_warmup(optimizer: torch.optim.Optimizer, total_steps: int | None = None, **params: Any) -> LRScheduler:
+    return training.LinearWarmup(**params).build(optimizer, total_steps=total_steps)
 
 
 def optimizer(*lrs: float) -> torch.optim.SGD:

@@ -130,9 +130,9 @@ class _FakeRay:
 
 
 def _backend(**params: Any) -> Any:
-    from runner_ray.backend import build
+    from runner_ray.params import RayBackendParams
 
-    return build(**params)
+    return RayBackendParams(**params).build()
 
 
 def test_device_choice_against_the_clusters_gpus() -> None:

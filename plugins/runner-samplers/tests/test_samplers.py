@@ -13,11 +13,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner import BuildContext, DataError, Loader
+from runner import BuildContext, DataError, Loader, RecipeError
 from runner._data.build import make_loader
 from runner._schema.resumable import declared_resumable
 from runner_samplers import plugin
-from runner_samplers.samplers import BucketByLength, WeightedSampler, distributed
+from runner_samplers.components import BucketByLength as BucketByLengthComponent
+from runner_samplers.components import Distributed, Weighted
+from runner_samplers.samplers import BucketByLength, WeightedSampler
 
 
 def ctx(rank: int = 0, world_size: int = 1) -> BuildContext:
@@ -70,12 +72,48 @@ def test_weighted_without_replacement_and_class_weights() -> None:
     drawn = list(WeightedSampler([1.0] * 8, replacement=False, seed=2))
     assert sorted(drawn) == list(range(8))
     data = torch.utils.data.TensorDataset(torch.zeros(6, 1), torch.tensor([0, 0, 0, 0, 1, 1]))
-    sampler = WeightedSampler.build(dataset=data, seed=0, class_weights=[0.0, 1.0], num_samples=50)
+    sampler = Weighted(class_weights=[0.0, 1.0], num_samples=50).build(dataset=data, seed=0)
     assert set(sampler) == {4, 5}
     with pytest.raises(DataError, match="class_weights has 1 entries"):
-        WeightedSampler.build(dataset=data, seed=0, class_weights=[1.0])
+        Weighted(class_weights=[1.0]).build(dataset=data, seed=0)
     with pytest.raises(DataError, match="3 weights for a dataset of 6"):
-        WeightedSampler.build(dataset=data, seed=0, weights=[1.0, 1.0, 1.0])
+        Weighted(weights=[1.0, 1.0, 1.0]).build(dataset=data, seed=0)
+
+
+WEIGHTED_RECIPE = """
+[run]
+max_steps = 1
+
+[data.train]
+dataset = { name = "synthetic", split = "train", num_samples = 4 }
+sampler = { name = "weighted" }
+
+[model]
+name = "mlp"
+
+[task]
+name = "classification"
+
+[optimizer]
+name = "sgd"
+"""
+
+
+@pytest.mark.parametrize(
+    ("sampler", "message"),
+    [
+        ("", "set weights (one per sample) or class_weights (one per class)"),
+        (", weights = [1.0, 1.0, 1.0, 1.0], class_weights = [1.0, 2.0]", "set weights or class_weights, not both"),
+    ],
+)
+def test_recipe_check_wants_one_kind_of_weights(runner_tester: Any, sampler: str, message: str) -> None:
+    import runner_datasets.plugin
+    import runner_models.plugin
+
+    text = WEIGHTED_RECIPE.replace('{ name = "weighted" }', f'{{ name = "weighted"{sampler} }}')
+    with pytest.raises(RecipeError) as caught:
+        runner_tester.recipe(text, plugin, runner_datasets.plugin, runner_models.plugin)
+    assert [(p.path, p.message, p.line) for p in caught.value.problems] == [("data.train.sampler.weights", message, 7)]
 
 
 @given(
@@ -124,11 +162,10 @@ def bucket_loader(
     pool_batches: int = 3,
 ) -> Loader:
     data = Sequences(lengths)
-    sampler = BucketByLength.build(
+    sampler = BucketByLengthComponent(pool_batches=pool_batches).build(
         dataset=data,
         seed=5,
         batch_size=batch_size,
-        pool_batches=pool_batches,
         loader_shuffle=shuffle,
         loader_drop_last=drop_last,
         rank=rank,
@@ -210,6 +247,6 @@ def test_bucket_state_dict_round_trip() -> None:
 
 def test_distributed_shards_over_the_context_ranks() -> None:
     data = list(range(10))
-    shards = [list(distributed(dataset=data, seed=0, ctx=ctx(r, 3), loader_shuffle=True)) for r in range(3)]
+    shards = [list(Distributed().build(dataset=data, seed=0, ctx=ctx(r, 3), loader_shuffle=True)) for r in range(3)]
     assert {len(s) for s in shards} == {4}
     assert Counter(i for s in shards for i in s).keys() == set(range(10))

@@ -9,7 +9,7 @@ import pytest
 
 from runner._plugins.registry import resolve_reference
 from runner_tensorboard import plugin as tensorboard_plugin
-from runner_tensorboard.params import TensorBoardParams
+from runner_tensorboard.components import TensorBoard
 
 RECIPE = Path(__file__).resolve().parents[3] / "recipes" / "digits.toml"
 LOGGER = '\n[[loggers]]\nname = "tensorboard"\n'
@@ -81,12 +81,12 @@ def test_conformance_and_torch_free_entry_module(runner_tester: Any, tmp_path: P
     code = (
         "import sys, runner_tensorboard.plugin\n"
         "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorboard')], 'heavy import'\n"
-        "assert 'runner_tensorboard.params' not in sys.modules, 'params imported eagerly'\n"
+        "assert 'runner_tensorboard.components' not in sys.modules, 'components imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     manager = runner_tester.plugin_manager(tensorboard_plugin)
     component = manager.registry.get("logger", "tensorboard")
-    assert component.params == "runner_tensorboard.params:TensorBoardParams"
-    assert resolve_reference(component.params) is TensorBoardParams
-    assert component.doc == " ".join((TensorBoardParams.__doc__ or "").split())
+    assert component.factory_ref == "runner_tensorboard.components:TensorBoard" and component.params is None
+    assert resolve_reference(component.factory_ref) is TensorBoard
+    assert component.summary == " ".join((TensorBoard.__doc__ or "").split())
     assert set(component.schema.fields) == {"log_dir", "hparams", "recipe_text", "flush_secs"}

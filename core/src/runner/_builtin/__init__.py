@@ -1,63 +1,36 @@
 """The core's own components, registered through the same hooks as any plugin (lazily:
-factories and parameter classes are ``module:attr`` references)."""
+each is a ``module:attr`` reference to its declaration in :mod:`runner._builtin.components`)."""
 
 from __future__ import annotations
 
 from runner._contract.registration import RegisterCommand, RegisterComponent
 from runner.hookspecs import hookimpl
 
+_COMPONENTS = "runner._builtin.components"
+
 
 @hookimpl
 def register_backends(register: RegisterComponent) -> None:
-    register(
-        "single",
-        "runner._builtin.single:SingleDevice",
-        params="runner._builtin.params:SingleDeviceParams",
-        doc="One process on one device (CPU or one GPU).",
-    )
+    register("single", f"{_COMPONENTS}:Single")
 
 
 @hookimpl
 def register_samplers(register: RegisterComponent) -> None:
-    register(
-        "random",
-        "runner._builtin.samplers:random_sampler",
-        params="runner._builtin.params:SamplerParams",
-        doc="Resumable shuffled order, reseeded every epoch from (seed, epoch).",
-    )
-    register(
-        "sequential",
-        "runner._builtin.samplers:sequential_sampler",
-        params="runner._builtin.params:SamplerParams",
-        doc="Resumable in-order sampler.",
-    )
+    register("random", f"{_COMPONENTS}:Random")
+    register("sequential", f"{_COMPONENTS}:Sequential")
 
 
 @hookimpl
 def register_loggers(register: RegisterComponent) -> None:
-    register(
-        "jsonl",
-        "runner._builtin.loggers:JsonlLogger",
-        params="runner._builtin.params:JsonlLoggerParams",
-        doc="Another JSON-lines file of records, optionally timestamped (metrics.jsonl is always written).",
-    )
-    register(
-        "csv",
-        "runner._builtin.loggers:CsvLogger",
-        params="runner._builtin.params:CsvLoggerParams",
-        doc="Records as CSV rows; the header widens when new columns appear.",
-    )
+    register("jsonl", f"{_COMPONENTS}:Jsonl")
+    register("csv", f"{_COMPONENTS}:Csv")
 
 
 @hookimpl
 def register_executors(register: RegisterComponent) -> None:
-    register(
-        "process",
-        "runner._processing.executors:ProcessExecutor",
-        doc="process_count worker processes, each with a share of the shards (fork where available).",
-    )
-    register("thread", "runner._processing.executors:ThreadExecutor", doc="process_count threads.")
-    register("inline", "runner._processing.executors:InlineExecutor", doc="One shard after the other, in-process.")
+    register("process", f"{_COMPONENTS}:Process")
+    register("thread", f"{_COMPONENTS}:Thread")
+    register("inline", f"{_COMPONENTS}:Inline")
 
 
 @hookimpl

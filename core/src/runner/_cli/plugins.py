@@ -79,7 +79,8 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
 def doctor_command(ctx: click.Context) -> None:
     """Check every installed plugin: import time and heavy imports (torch...), hook names, name
     clashes, component schemas, and the runner-core and contract version ranges it declares.
-    One line per problem; exit status 2 if any.
+    One line per problem; exit status 2 if any. Components registered in a deprecated form
+    are listed as warnings.
     """
     from runner._cli.tools.doctor import diagnose
 
@@ -89,6 +90,8 @@ def doctor_command(ctx: click.Context) -> None:
     if report.import_seconds:
         slowest = sorted(report.import_seconds.items(), key=lambda item: -item[1])
         click.echo("import time: " + ", ".join(f"{info} {_duration(seconds)}" for info, seconds in slowest))
+    for line in report.deprecations:
+        click.echo(f"warning: {line}", err=True)
     if report.problems:
         raise _DoctorProblems(report.problems)
     click.echo("no problems found")

@@ -21,7 +21,15 @@ class PluginInfo:
 
 
 class RegisterComponent(Protocol):
-    """The ``register`` callback passed to every ``register_*`` hook."""
+    """The ``register`` callback passed to every ``register_*`` hook.
+
+    ``register(name, "package.module:Class")`` registers a :func:`runner.component`
+    declaration (a class, or preferably a lazy reference to one, imported only when its
+    parameters or documentation are needed); ``doc`` overrides the summary its docstring
+    gives. Still accepted for plugins written before declarations: a factory (or a lazy
+    reference to one) whose signature is the schema, and, deprecated, a factory plus
+    ``params``, an attrs class (or lazy reference) describing its parameters.
+    """
 
     def __call__(
         self,

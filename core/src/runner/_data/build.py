@@ -80,6 +80,7 @@ def dataset_builder(registry: Registry, ctx: BuildContext, path: str) -> Callabl
         params = {k: v for k, v in table.items() if k != "name"}
         component = registry.get("dataset", table["name"])
         checked, issues = check_table(params, component.schema.fields, open_table=component.schema.open)
+        issues += component.check_params(checked, invalid={p[0] for p, _ in issues if p})
         if issues:
             shown = "; ".join(f"{'.'.join(map(str, p)) or 'table'}: {m}" for p, m in issues)
             raise RunnerError(f"{location}: {shown}")

@@ -1,16 +1,20 @@
 """Named components that plugins register and recipes refer to.
 
-A component is a factory plus the schema of its recipe parameters. Registration never
-imports the factory's module: ``factory`` may be a lazy ``"module:attribute"`` string,
-and ``params`` (an attrs class, or a lazy ``"module:attribute"`` reference to one)
-describes the parameters so recipes validate without importing torch. Without ``params``
-the schema is read from the factory's signature.
+A component is registered in one of three forms, all of which registration accepts
+without importing anything (each may be a lazy ``"module:attribute"`` string):
+
+- a *declaration*: a :func:`runner.component` class whose fields are the parameters,
+  whose docstring is the documentation and whose ``build`` method makes the object
+  (the recommended form: one declaration per component);
+- a factory with ``params``, an attrs class describing its parameters (deprecated: the
+  class and the factory's signature must agree by hand);
+- a bare factory whose signature is the schema (it is imported to read it).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -20,6 +24,7 @@ from runner._contract.registration import PluginInfo
 from runner._contract.suggest import did_you_mean
 
 if TYPE_CHECKING:
+    from runner._schema.check import Issue
     from runner._schema.fields import ParamSchema
 
 KINDS: tuple[str, ...] = (
@@ -71,7 +76,11 @@ def resolve_reference(ref: str) -> Any:
 
 @attrs.define(eq=False)
 class Component:
-    """A registered factory: its kind, recipe name, parameter schema and owner."""
+    """A registered component: its kind, recipe name, declaration or factory, and owner.
+
+    ``factory_ref`` is what was registered: a :func:`runner.component` class, a factory,
+    or a lazy ``"module:attribute"`` reference to either (imported on first use).
+    """
 
     kind: str
     name: str
@@ -84,14 +93,30 @@ class Component:
 
     @property
     def factory(self) -> Callable[..., Any]:
-        """The factory, imported on first use."""
+        """The registered declaration class or factory, imported on first use."""
         if self._factory is None:
             self._factory = self._resolve(self.factory_ref, "")
         return self._factory
 
     @property
+    def declaration(self) -> type | None:
+        """The :func:`runner.component` class, or None for a factory (imports a lazy reference)."""
+        from runner._contract.declaration import is_declaration
+
+        factory = self.factory
+        if not is_declaration(factory):
+            return None
+        assert isinstance(factory, type)
+        if self.params is not None:
+            raise PluginError(
+                f"{self.kind} {self.name!r} from plugin {self.plugin}: {factory.__qualname__} is a "
+                "@runner.component class, which declares its own parameters; register it without params="
+            )
+        return factory
+
+    @property
     def schema(self) -> ParamSchema:
-        """The parameter schema, read from ``params`` or the factory signature."""
+        """The parameter schema: the declaration's (or ``params``') fields, else the factory signature."""
         if self._schema is None:
             from runner._schema.fields import schema_from_attrs, schema_from_callable
 
@@ -105,10 +130,37 @@ class Component:
 
     @property
     def params_class(self) -> type | None:
-        """The attrs class describing the parameters (imported on first use if lazy)."""
+        """The attrs class describing the parameters: ``params``, or the declaration itself.
+
+        Without ``params`` this imports a lazy factory reference to find out whether it is
+        a declaration.
+        """
+        if self.params is None:
+            return self.declaration
         if isinstance(self.params, str):
             self.params = self._resolve(self.params, "parameters ")
+        if self._factory is not None or not isinstance(self.factory_ref, str):
+            _ = self.declaration  # params= next to a declaration is an error (a lazy factory: when built)
         return self.params if isinstance(self.params, type) else None
+
+    @property
+    def deprecation(self) -> str | None:
+        """Why and how to migrate when registered in the deprecated form (a factory with
+        ``params=``); None otherwise. Imports nothing: a lazy factory may import torch."""
+        if self.params is None:
+            return None
+        from runner._contract.declaration import is_declaration
+
+        if is_declaration(self._factory if self._factory is not None else self.factory_ref):
+            return None  # not deprecated but wrong: reported when its parameters are read
+        params = self.params
+        ref = params if isinstance(params, str) else f"{params.__module__}:{params.__qualname__}"
+        return (
+            f"plugin {self.plugin}: {self.kind} {self.name!r} is registered with params= and a separate factory, "
+            f"which is deprecated: make {ref.rpartition(':')[2]} the component (decorate it with @runner.component "
+            f"and move the factory's body into its build(self, ...) method), then register the class alone: "
+            f"register({self.name!r}, {ref!r})"
+        )
 
     def _resolve(self, ref: Any, what: str) -> Any:
         """Import a lazy ``"module:attr"`` reference; a failure names the component's plugin."""
@@ -124,26 +176,68 @@ class Component:
 
     @property
     def summary(self) -> str:
-        """First line of the component's documentation."""
+        """The first paragraph of the component's documentation (``doc``, else the
+        declaration's or ``params``' docstring) on one line: its first line, when the
+        summary fits on one as it should."""
         params_class = None if self.doc else self.params_class
         text = self.doc or (params_class.__doc__ if params_class is not None else "") or ""
-        return text.strip().splitlines()[0] if text.strip() else ""
+        return " ".join(text.strip().split("\n\n")[0].split())
+
+    def check_params(self, params: dict[str, Any], invalid: Iterable[object] = ()) -> list[Issue]:
+        """Failures of the declaration's ``@runner.check`` rules for validated ``params``
+        (none for factories). Keys in ``invalid`` have problems of their own: rules reading
+        them are skipped. A rule that raises is reported as this plugin's error."""
+        if self.params is not None:
+            return []  # a factory with a params class: no rules, and its lazy module stays unimported
+        declaration = self.declaration
+        if declaration is None:
+            return []
+        from runner._schema.crosscheck import CheckRaised, cross_issues
+
+        try:
+            return cross_issues(declaration, params, invalid)
+        except CheckRaised as exc:
+            raise PluginError(f"{self.kind} {self.name!r} (plugin {self.plugin}): {exc}") from exc
 
     def build(self, params: dict[str, Any], **runtime: Any) -> Any:
-        """Call the factory with recipe ``params`` plus the runtime arguments it declares."""
+        """Build the component from recipe ``params`` plus the runtime arguments it declares.
+
+        A declaration is created from ``params``, its ``@runner.check`` rules run (a failure
+        is a :class:`RunnerError`, so a wrong combination never reaches ``build``), then its
+        ``build`` is called; a factory is called with ``params`` as keyword arguments.
+        """
         from runner._schema.fields import accepted_runtime_args
 
-        factory = self.factory
-        accepted = accepted_runtime_args(factory, set(runtime))
+        target = self.factory
+        label = f"{self.kind} {self.name!r} (plugin {self.plugin})"
+        if self.declaration is not None:
+            target = self._declare(params, label).build
+            params = {}
+        accepted = accepted_runtime_args(target, set(runtime))
         kwargs = {k: v for k, v in runtime.items() if k in accepted}
         try:
-            return factory(**params, **kwargs)
+            return target(**params, **kwargs)
         except RunnerError:
             raise
         except Exception as exc:
-            raise PluginError(
-                f"{self.kind} {self.name!r} (plugin {self.plugin}) failed to build: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise PluginError(f"{label} failed to build: {type(exc).__name__}: {exc}") from exc
+
+    def _declare(self, params: dict[str, Any], label: str) -> Any:
+        """The declaration's instance for ``params``, its rules checked."""
+        from runner._schema.crosscheck import CheckRaised, run_checks
+
+        assert self.declaration is not None
+        try:
+            instance = self.declaration(**params)
+            issues = run_checks(instance)
+        except CheckRaised as exc:
+            raise PluginError(f"{label}: {exc}") from exc
+        except Exception as exc:
+            raise PluginError(f"{label} failed to build: {type(exc).__name__}: {exc}") from exc
+        if issues:
+            shown = "; ".join(f"{path[0]}: {message}" for path, message in issues)
+            raise RunnerError(f"{label}: {shown}")
+        return instance
 
 
 @attrs.define

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from runner._contract.errors import Problem, RecipeError
+from runner._contract.errors import PluginError, Problem, RecipeError
 from runner._contract.recipe import (
     PROCESS_KEYS,
     ComponentConfig,
@@ -117,7 +117,12 @@ class _Validator:
             return None
         params, issues = check_table(table, schema.fields, open_table=schema.open)
         self.issues(path, issues)
-        self.registered_names(path, params, schema.fields, {issue[0][0] for issue in issues if issue[0]})
+        invalid = {issue[0][0] for issue in issues if issue[0]}
+        self.registered_names(path, params, schema.fields, invalid)
+        try:  # the declaration's @runner.check rules, on the parameters that passed their own checks
+            self.issues(path, component.check_params(params, invalid=invalid))
+        except PluginError as exc:
+            self.problem(name_path, str(exc))
         return ComponentConfig(kind=kind, name=name, params=params, path=format_path(path))
 
     def registered_names(self, path: KeyPath, params: dict[str, Any], fields: dict[str, Field], bad: set[Any]) -> None:

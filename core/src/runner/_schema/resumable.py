@@ -1,9 +1,10 @@
 """Whether a registered sampler is resumable, decided before anything is built.
 
 A sampler component declares it (torch-free) with ``__resumable__ = True`` or ``False``
-on its parameter class or on its factory; a factory that is a class is inspected for the
-state protocol (``state_dict``/``load_state_dict``). When neither says, the answer is
-unknown at validation and the built sampler is checked when the loader is built.
+on its ``@runner.component`` class, its parameter class or its factory; a factory that is
+a class is inspected for the state protocol (``state_dict``/``load_state_dict``). When
+neither says, the answer is unknown at validation and the built sampler is checked when
+the loader is built.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from runner._contract.declaration import is_declaration
 from runner._plugins.registry import Component
 
 RESUMABLE_METHODS = ("state_dict", "load_state_dict")
@@ -33,6 +35,8 @@ def declared_resumable(component: Component) -> bool | None:
     flag = getattr(factory, "__resumable__", None)
     if isinstance(flag, bool):
         return flag
+    if is_declaration(factory):
+        return None  # what its build() returns is known once built
     if inspect.isclass(factory):
         return all(callable(getattr(factory, name, None)) for name in RESUMABLE_METHODS)
     return None

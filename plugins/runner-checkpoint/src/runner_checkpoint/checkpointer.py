@@ -30,8 +30,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from runner import METRICS_FILE, PluginError, RunContext, RunnerError, hookimpl, known_length
 from runner_checkpoint import checkpoint, provenance
 from runner_checkpoint.beacon import Beacon
@@ -56,13 +54,6 @@ class CheckpointError(RunnerError):
 
     def lines(self) -> list[str]:
         return list(self._lines)
-
-
-def build(run_dir: Path, **params: Any) -> DefaultCheckpointer:
-    """Factory the registry calls with the recipe's ``[checkpoint]`` parameters (validated
-    against :class:`CheckpointParams`); other runtime arguments it is offered are ignored."""
-    fields = {field.name for field in attrs.fields(CheckpointParams)}
-    return DefaultCheckpointer(Path(run_dir), CheckpointParams(**{k: v for k, v in params.items() if k in fields}))
 
 
 def owner_label(run: RunContext, owner: str) -> str:

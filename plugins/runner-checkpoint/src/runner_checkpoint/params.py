@@ -1,19 +1,26 @@
-"""Recipe parameters of the ``default`` checkpointer (torch-free, read at validation)."""
+"""The ``default`` checkpointer, declared once (torch-free, read at validation).
+
+The declaration is also the checkpointer's configuration: ``build`` hands it, validated,
+to :class:`runner_checkpoint.checkpointer.DefaultCheckpointer`, which reads it as ``params``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
+from runner import at_least, check, component, param
 
-from runner import at_least, param
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from runner_checkpoint.checkpointer import DefaultCheckpointer
 
 
 def _positive(value: Any) -> str | None:
     return None if value is None or value > 0 else f"must be greater than 0, found {value}"
 
 
-@attrs.define
+@component
 class CheckpointParams:
     """Crash-safe checkpoints (safetensors + JSON, sha256 manifest) with exact resume."""
 
@@ -30,3 +37,16 @@ class CheckpointParams:
     on_signal: bool = param(
         True, doc="On SIGTERM/SIGINT: save where the run stops (the end of the current step; preemption)."
     )
+
+    @check("keep_best", "monitor")
+    def _ranked_by_a_metric(self) -> str | None:
+        if self.keep_best and not self.monitor:
+            return 'keep_best needs monitor (e.g. monitor = "val/main/accuracy")'
+        return None
+
+    def build(self, run_dir: Path) -> DefaultCheckpointer:
+        from pathlib import Path
+
+        from runner_checkpoint.checkpointer import DefaultCheckpointer
+
+        return DefaultCheckpointer(Path(run_dir), self)

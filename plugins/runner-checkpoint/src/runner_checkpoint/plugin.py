@@ -1,7 +1,8 @@
 """Entry module of the ``runner-checkpoint`` plugin (entry point ``checkpoint``).
 
-Registers the ``default`` checkpointer and the ``checkpoints`` and ``verify-resume``
-commands, all as lazy references: importing this module never imports torch.
+Registers the ``default`` checkpointer (declared in :mod:`runner_checkpoint.params`)
+and the ``checkpoints`` and ``verify-resume`` commands, all as lazy references: importing
+this module never imports torch.
 """
 
 from __future__ import annotations
@@ -12,12 +13,7 @@ from runner import RegisterCommand, RegisterComponent, hookimpl
 @hookimpl
 def register_checkpointers(register: RegisterComponent) -> None:
     """Register the ``default`` checkpointer."""
-    register(
-        "default",
-        "runner_checkpoint.checkpointer:build",
-        params="runner_checkpoint.params:CheckpointParams",
-        doc="Crash-safe checkpoints (safetensors + JSON, sha256 manifest) with exact resume.",
-    )
+    register("default", "runner_checkpoint.params:CheckpointParams")
 
 
 @hookimpl

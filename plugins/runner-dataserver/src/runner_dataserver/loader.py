@@ -16,10 +16,13 @@ import pickle
 import weakref
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Client, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import LoaderConfig, MapLoader, Registry, ResumableSampler, RunnerError, SplitConfig, can_seek
 from runner_dataserver.server import ServerSpec, local_main, portable_registry
+
+if TYPE_CHECKING:
+    from runner_dataserver.params import AsyncLoaderParams
 
 
 class DataServerError(RunnerError):
@@ -396,23 +399,17 @@ class AsyncLoader:
 
 
 def build_async_loader(
+    params: AsyncLoaderParams,
     *,
     split: SplitConfig,
     registry: Registry,
     ctx: Any,
-    train: bool = True,
-    loader_config: LoaderConfig | None = None,
-    sampler_factory: Callable[..., Any] | None = None,
-    servers: int | list[str] = 1,
-    prefetch: int = 2,
-    on_server_error: str = "stop",
-    max_restarts: int = 3,
-    timeout: float = 120.0,
-    start_timeout: float = 600.0,
-    start_method: str = "forkserver",
-    token_env: str = "RUNNER_DATASERVER_TOKEN",
+    train: bool,
+    loader_config: LoaderConfig | None,
+    sampler_factory: Callable[..., Any] | None,
 ) -> AsyncLoader:
-    """Factory of the ``async`` loader component (see :class:`AsyncLoader`)."""
+    """The ``async`` loader component's loader (see :class:`AsyncLoader`), configured by ``params``."""
+    servers, token_env = params.servers, params.token_env
     config = loader_config if loader_config is not None else split.loader
     rank, world_size = (getattr(ctx, "rank", 0), getattr(ctx, "world_size", 1)) if ctx is not None else (0, 1)
     distributed = config.is_distributed if config.is_distributed is not None else world_size > 1
@@ -441,11 +438,11 @@ def build_async_loader(
         world_size=world_size,
         sampler_factory=sampler_factory,
         servers=servers,
-        prefetch=prefetch,
-        on_server_error=on_server_error,
-        max_restarts=max_restarts,
-        timeout=timeout,
-        start_timeout=start_timeout,
-        start_method=start_method,
+        prefetch=params.prefetch,
+        on_server_error=params.on_server_error,
+        max_restarts=params.max_restarts,
+        timeout=params.timeout,
+        start_timeout=params.start_timeout,
+        start_method=params.start_method,
         token=token,
     )

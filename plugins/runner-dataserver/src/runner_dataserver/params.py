@@ -1,15 +1,19 @@
-"""Recipe parameters of the ``async`` loader (torch-free)."""
+"""The ``async`` loader, declared once (torch-free: ``build`` imports the loader)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
+from runner import at_least, component, param
 
-from runner import at_least, param
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from runner import LoaderConfig, Registry, SplitConfig
+    from runner_dataserver.loader import AsyncLoader
 
 
-@attrs.define
+@component
 class AsyncLoaderParams:
     """Dataset built and batches collated in N server processes (or remote servers); the sampler stays here."""
 
@@ -29,3 +33,26 @@ class AsyncLoaderParams:
     token_env: str = param(
         "RUNNER_DATASERVER_TOKEN", doc="Environment variable holding the token remote servers require."
     )
+
+    def build(
+        self,
+        split: SplitConfig,
+        registry: Registry,
+        ctx: Any = None,
+        train: bool = True,
+        loader_config: LoaderConfig | None = None,
+        sampler_factory: Callable[..., Any] | None = None,
+    ) -> AsyncLoader:
+        """An :class:`~runner_dataserver.loader.AsyncLoader` for ``split``, its servers
+        building the split's dataset from the components in ``registry``."""
+        from runner_dataserver.loader import build_async_loader
+
+        return build_async_loader(
+            self,
+            split=split,
+            registry=registry,
+            ctx=ctx,
+            train=train,
+            loader_config=loader_config,
+            sampler_factory=sampler_factory,
+        )

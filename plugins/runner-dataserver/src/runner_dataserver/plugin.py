@@ -1,4 +1,4 @@
-"""Entry module of the ``runner-dataserver`` plugin (torch-free: factories are lazy references)."""
+"""Entry module of the ``runner-dataserver`` plugin (torch-free: components are lazy references)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,7 @@ from runner import RegisterCommand, RegisterComponent, hookimpl
 @hookimpl
 def register_loaders(register: RegisterComponent) -> None:
     """Register the ``async`` loader."""
-    register(
-        "async",
-        "runner_dataserver.loader:build_async_loader",
-        params="runner_dataserver.params:AsyncLoaderParams",
-        doc="Dataset built and batches collated in N server processes (or remote servers); the sampler stays here.",
-    )
+    register("async", "runner_dataserver.params:AsyncLoaderParams")
 
 
 @hookimpl

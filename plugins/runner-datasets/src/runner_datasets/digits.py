@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import torch
 
-from runner_datasets.params import Split, parse_split
+from runner_datasets.components import Split, parse_split
 from runner_datasets.splits import stratified_split
 from runner_datasets.tensors import MetaTensorDataset
 
@@ -28,14 +28,10 @@ def load_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 def build(
-    *,
-    split: Split,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    split_seed: int = 0,
-    flatten: bool = True,
+    *, split: Split, val_fraction: float, test_fraction: float, split_seed: int, flatten: bool
 ) -> MetaTensorDataset:
-    """The ``split`` part of digits as ``(features, label)`` samples.
+    """The ``split`` part of digits as ``(features, label)`` samples (the ``digits`` component,
+    :class:`runner_datasets.components.Digits`, declares the parameters).
 
     Features are pixel intensities scaled to [0, 1]: 64 values, or a ``1x8x8`` image
     when ``flatten`` is false. The stratified split depends only on the fractions and

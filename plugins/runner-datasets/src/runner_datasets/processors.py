@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from runner import DataError
-from runner_datasets.sources import csv_dataset
+from runner_datasets.components import Csv
 
 
 class CsvToTensors:
@@ -24,9 +24,9 @@ class CsvToTensors:
         if not inputs:
             raise DataError("csv_to_tensors: needs inputs = [CSV files]")
         parts = [
-            csv_dataset(
+            Csv(
                 path=p, features=self.features, label=self.label, dtype=self.dtype, label_dtype=self.label_dtype
-            )
+            ).build()
             for p in inputs
         ]
         out = {"features": torch.cat([d.tensors[0] for d in parts])}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from runner_datasets.params import Split, parse_split
+from runner_datasets.components import Split, parse_split
 from runner_datasets.splits import SPLITS
 from runner_datasets.synthetic import generator
 

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from runner import DataError, Registry, did_you_mean
+from runner_datasets.components import parse_split
 from runner_datasets.functions import Producer, registered_function
-from runner_datasets.params import parse_split
 from runner_datasets.tensors import MetaTensorDataset
 
 
@@ -81,7 +81,7 @@ def aligned(tensors: dict[str, torch.Tensor], fields: Sequence[str], where: str)
 # -- tensors -------------------------------------------------------------------------
 
 
-def tensors(*, path: str, fields: Sequence[str] = (), split: str | None = None) -> MetaTensorDataset:
+def tensors(*, path: str, fields: Sequence[str], split: str | None) -> MetaTensorDataset:
     """A ``.safetensors``/``.npz``/``.pt`` file as a dataset; ``.pt`` loads with ``weights_only=True``."""
     from runner import load_tensor_file
 
@@ -108,12 +108,12 @@ def _number(text: str, where: str, column: str) -> float:
 def csv_dataset(
     *,
     path: str,
-    features: Sequence[str] = (),
-    label: str | None = None,
-    dtype: str = "float32",
-    label_dtype: str = "int64",
-    delimiter: str = ",",
-    split: str | None = None,
+    features: Sequence[str],
+    label: str | None,
+    dtype: str,
+    label_dtype: str,
+    delimiter: str,
+    split: str | None,
 ) -> MetaTensorDataset:
     """Rows of a CSV file with a header as ``(features, label)`` samples."""
     file = _existing(path)
@@ -165,10 +165,10 @@ def jsonl_dataset(
     *,
     path: str,
     features: Sequence[str],
-    label: str | None = None,
-    dtype: str = "float32",
-    label_dtype: str = "int64",
-    split: str | None = None,
+    label: str | None,
+    dtype: str,
+    label_dtype: str,
+    split: str | None,
 ) -> MetaTensorDataset:
     """Objects of a JSON-lines file as ``(features, label)`` samples (features concatenated)."""
     file = _existing(path)
@@ -290,7 +290,7 @@ def generator_dataset(
 # -- processed outputs -----------------------------------------------------------------
 
 
-def processed(*, output: str, fields: Sequence[str] = (), cache_dir: str | None = None) -> MetaTensorDataset:
+def processed(*, output: str, fields: Sequence[str], cache_dir: str | None) -> MetaTensorDataset:
     """The merged output of a ``[[process]]`` step (run ``runner process`` or train the recipe)."""
     from runner import load_output
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 import torch
 
-from runner_datasets.params import Split, parse_split
+from runner_datasets.components import Split, parse_split
 from runner_datasets.splits import SPLITS
 from runner_datasets.tensors import MetaTensorDataset
 
@@ -59,16 +59,17 @@ def regression(
 def build(
     *,
     split: Split,
-    task: Literal["classification", "regression"] = "classification",
-    num_samples: int = 1000,
-    num_features: int = 20,
-    num_classes: int = 2,
-    num_targets: int = 1,
-    noise: float = 0.5,
-    data_seed: int = 0,
+    task: Literal["classification", "regression"],
+    num_samples: int,
+    num_features: int,
+    num_classes: int,
+    num_targets: int,
+    noise: float,
+    data_seed: int,
 ) -> MetaTensorDataset:
     """``num_samples`` float32 feature vectors with int64 labels (classification) or float32
-    ``(num_samples, num_targets)`` targets (regression)."""
+    ``(num_samples, num_targets)`` targets (regression). The ``synthetic`` component,
+    :class:`runner_datasets.components.Synthetic`, declares the parameters."""
     split = parse_split(split)  # ValueError listing the accepted spellings
     if num_samples < 1 or num_features < 1:
         raise ValueError(f"num_samples and num_features must be at least 1, found {num_samples}, {num_features}")

@@ -50,13 +50,6 @@ MONITOR_INTERVAL_S = 0.1
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", ""})
 
 
-def build(**params: Any) -> DDP:
-    """Factory the registry calls with the recipe's ``[backend]`` parameters (validated
-    against :class:`DDPParams`; runtime arguments a caller offers, such as ``ctx``, are unused)."""
-    fields = attrs.fields_dict(DDPParams)
-    return DDP(DDPParams(**{name: value for name, value in params.items() if name in fields}))
-
-
 @attrs.frozen
 class Plan:
     """How the launcher starts the workers of this node."""

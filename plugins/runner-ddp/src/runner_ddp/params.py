@@ -1,13 +1,18 @@
-"""Recipe parameters of the ``ddp`` backend (torch-free, read at validation)."""
+"""The ``ddp`` backend, declared once (torch-free, read at validation).
+
+The declaration is also the backend's configuration: ``build`` hands it, validated, to
+:class:`runner_ddp.backend.DDP`, which reads it as ``params``.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
+from runner import at_least, component, param
 
-from runner import at_least, param
+if TYPE_CHECKING:
+    from runner_ddp.backend import DDP
 
 #: ``nproc_per_node = "auto"`` on a machine without CUDA: two processes, enough to
 #: exercise data parallelism; set a number for real CPU training.
@@ -43,9 +48,9 @@ def node_range(nnodes: int | str) -> tuple[int, int]:
     return int(low), int(high or low)
 
 
-@attrs.define
+@component
 class DDPParams:
-    """Data parallel on torch.distributed (DistributedDataParallel), started by torch's elastic agent.
+    """DistributedDataParallel over torch.distributed (gloo, NCCL), started by torch's elastic agent.
 
     ``runner run`` starts ``nproc_per_node`` worker processes itself; under ``torchrun``,
     SLURM (``srun``) or any launcher that sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` it
@@ -99,3 +104,8 @@ class DDPParams:
     start_method: Literal["auto", "spawn", "fork", "forkserver"] = param(
         "auto", doc='How launched workers start; "auto": fork for CPU training on Linux, spawn otherwise.'
     )
+
+    def build(self) -> DDP:
+        from runner_ddp.backend import DDP
+
+        return DDP(self)

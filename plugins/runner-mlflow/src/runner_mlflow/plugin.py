@@ -8,10 +8,4 @@ from runner import RegisterComponent, hookimpl
 @hookimpl
 def register_loggers(register: RegisterComponent) -> None:
     """Register ``mlflow``."""
-    register(
-        "mlflow",
-        "runner_mlflow.logger:MlflowLogger",
-        params="runner_mlflow.params:MlflowParams",
-        doc="MLflow tracking: the recipe as params, metrics per step, the recipe and final checkpoint path "
-        "as artifacts. A local file store in the run directory by default.",
-    )
+    register("mlflow", "runner_mlflow.components:Mlflow")

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-
-from runner_models import sizes
-
-if TYPE_CHECKING:
-    from runner import BuildContext
 
 
 class CNN(nn.Module):
@@ -63,27 +57,3 @@ class CNN(nn.Module):
             x = x.view(x.shape[0], *self.input_shape)
         logits: torch.Tensor = self.head(self.features(x))
         return logits
-
-
-def build(
-    *,
-    in_channels: int | None = None,
-    image_size: Sequence[int] | None = None,
-    channels: Sequence[int] = (32, 64),
-    num_classes: int | None = None,
-    kernel_size: int = 3,
-    batch_norm: bool = True,
-    dropout: float = 0.0,
-    ctx: BuildContext | None = None,
-) -> CNN:
-    """A :class:`CNN`; unset sizes come from the training dataset's meta (``ctx.meta``)."""
-    meta = sizes.meta_of(ctx)
-    return CNN(
-        in_channels=sizes.size("cnn", "in_channels", in_channels, meta),
-        image_size=sizes.image_size("cnn", None if image_size is None else list(image_size), meta),
-        channels=list(channels),
-        num_classes=sizes.size("cnn", "num_classes", num_classes, meta),
-        kernel_size=kernel_size,
-        batch_norm=batch_norm,
-        dropout=dropout,
-    )

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 from torch import nn
-
-from runner_models import sizes
-
-if TYPE_CHECKING:
-    from runner import BuildContext
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
@@ -50,24 +44,3 @@ class MLP(nn.Sequential):
         for layer in self:
             x = layer(x)
         return x
-
-
-def build(
-    *,
-    in_features: int | None = None,
-    hidden: Sequence[int] = (256,),
-    num_classes: int | None = None,
-    out_features: int | None = None,
-    activation: Literal["relu", "gelu", "tanh"] = "relu",
-    dropout: float = 0.0,
-    ctx: BuildContext | None = None,
-) -> MLP:
-    """An :class:`MLP`; unset sizes come from the training dataset's meta (``ctx.meta``)."""
-    meta = sizes.meta_of(ctx)
-    return MLP(
-        in_features=sizes.flat_features("mlp", in_features, meta),
-        hidden=list(hidden),
-        out_features=sizes.outputs("mlp", num_classes, out_features, meta),
-        activation=activation,
-        dropout=dropout,
-    )

@@ -1,55 +1,44 @@
 """Entry module of the ``runner-models`` plugin: registers its components by name.
 
-Imports only the torch-free parameter classes; factories are lazy references.
+Imports nothing: every component is a lazy reference to its declaration in
+:mod:`runner_models.components`.
 """
 
 from __future__ import annotations
 
 from runner import RegisterComponent, hookimpl
 
+_MODELS = "runner_models.components.models"
+_TRAINING = "runner_models.components.training"
+
 
 @hookimpl
 def register_models(register: RegisterComponent) -> None:
     """Register ``mlp``, ``cnn`` and ``rnn``."""
-    register("mlp", "runner_models.mlp:build", params="runner_models.params.models:MLPParams")
-    register("cnn", "runner_models.cnn:build", params="runner_models.params.models:CNNParams")
-    register("rnn", "runner_models.rnn:build", params="runner_models.params.models:RNNParams")
+    register("mlp", f"{_MODELS}:MLP")
+    register("cnn", f"{_MODELS}:CNN")
+    register("rnn", f"{_MODELS}:RNN")
 
 
 @hookimpl
 def register_tasks(register: RegisterComponent) -> None:
     """Register ``classification`` and ``regression``."""
-    register(
-        "classification",
-        "runner_models.tasks:ClassificationTask",
-        params="runner_models.params.training:ClassificationParams",
-    )
-    register(
-        "regression",
-        "runner_models.tasks:RegressionTask",
-        params="runner_models.params.training:RegressionParams",
-    )
+    register("classification", f"{_TRAINING}:Classification")
+    register("regression", f"{_TRAINING}:Regression")
 
 
 @hookimpl
 def register_optimizers(register: RegisterComponent) -> None:
     """Register ``sgd``, ``adam`` and ``adamw``."""
-    for name, params in (
-        ("sgd", "runner_models.params.training:SGDParams"),
-        ("adam", "runner_models.params.training:AdamParams"),
-        ("adamw", "runner_models.params.training:AdamWParams"),
-    ):
-        register(name, f"runner_models.optimizers:build_{name}", params=params)
+    register("sgd", f"{_TRAINING}:SGD")
+    register("adam", f"{_TRAINING}:Adam")
+    register("adamw", f"{_TRAINING}:AdamW")
 
 
 @hookimpl
 def register_schedulers(register: RegisterComponent) -> None:
     """Register ``constant``, ``step``, ``cosine`` and ``linear_warmup``."""
-    schedulers = (
-        ("constant", "runner_models.params.training:ConstantParams"),
-        ("step", "runner_models.params.training:StepParams"),
-        ("cosine", "runner_models.params.training:CosineParams"),
-        ("linear_warmup", "runner_models.params.training:LinearWarmupParams"),
-    )
-    for name, params in schedulers:
-        register(name, f"runner_models.schedulers:build_{name}", params=params)
+    register("constant", f"{_TRAINING}:Constant")
+    register("step", f"{_TRAINING}:Step")
+    register("cosine", f"{_TRAINING}:Cosine")
+    register("linear_warmup", f"{_TRAINING}:LinearWarmup")

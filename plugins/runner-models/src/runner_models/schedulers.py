@@ -1,6 +1,7 @@
-"""Learning-rate schedulers, stepped once per optimizer step.
+"""Learning-rate schedules, stepped once per optimizer step (the components are in
+:mod:`runner_models.components.training`).
 
-Each factory returns a ``torch.optim.lr_scheduler.LRScheduler`` (so it checkpoints with
+Each component builds a ``torch.optim.lr_scheduler.LRScheduler`` (so it checkpoints with
 ``state_dict``). Schedules are pure functions of the step, :func:`cosine_factor` and
 :func:`linear_factor`, giving the multiple of each group's base learning rate that
 optimizer step ``step`` (0-based) uses. ``min_lr`` is an absolute learning rate.
@@ -11,10 +12,9 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Literal
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, StepLR
+from torch.optim.lr_scheduler import LambdaLR
 
 
 def constant_factor(step: int) -> float:
@@ -71,40 +71,3 @@ def check_total_steps(total_steps: int | None) -> int:
     if total_steps is None or total_steps < 1:
         raise ValueError(f"this scheduler needs the run's total optimizer steps (total_steps), found {total_steps}")
     return total_steps
-
-
-def build_constant(optimizer: torch.optim.Optimizer) -> LRScheduler:
-    """Keep the optimizer's learning rate."""
-    return LambdaLR(optimizer, constant_factor)
-
-
-def build_step(optimizer: torch.optim.Optimizer, *, step_size: int, gamma: float = 0.1) -> LRScheduler:
-    """Multiply the learning rate by ``gamma`` every ``step_size`` optimizer steps."""
-    if step_size < 1:
-        raise ValueError(f"step_size must be at least 1, found {step_size}")
-    return StepLR(optimizer, step_size=step_size, gamma=gamma)
-
-
-def build_cosine(
-    optimizer: torch.optim.Optimizer, *, min_lr: float = 0.0, warmup_steps: int = 0, total_steps: int | None = None
-) -> LRScheduler:
-    """Optional linear warmup, then cosine decay to ``min_lr`` over the rest of the run."""
-    total = check_total_steps(total_steps)
-    schedule = functools.partial(cosine_factor, warmup_steps=warmup_steps, total_steps=total)
-    return per_group(optimizer, schedule, min_lr)
-
-
-def build_linear_warmup(
-    optimizer: torch.optim.Optimizer,
-    *,
-    warmup_steps: int,
-    decay: Literal["none", "linear"] = "none",
-    min_lr: float = 0.0,
-    total_steps: int | None = None,
-) -> LRScheduler:
-    """Linear warmup over ``warmup_steps``, then constant or linear decay to ``min_lr``."""
-    if decay not in ("none", "linear"):
-        raise ValueError(f"decay must be 'none' or 'linear', found {decay!r}")
-    total = check_total_steps(total_steps) if decay == "linear" else (total_steps or 1)
-    schedule = functools.partial(linear_factor, warmup_steps=warmup_steps, total_steps=total, decay=decay == "linear")
-    return per_group(optimizer, schedule, min_lr if decay == "linear" else 0.0)

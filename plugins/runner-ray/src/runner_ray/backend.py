@@ -29,7 +29,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import attrs
 import torch
 import torch.distributed as dist
 
@@ -43,12 +42,6 @@ from runner_ray.params import RayBackendParams
 
 T = TypeVar("T")
 WHAT = "[run] backend 'ray'"
-
-
-def build(**params: Any) -> RayBackend:
-    """Factory the registry calls with the recipe's ``[backend]`` parameters."""
-    fields = attrs.fields_dict(RayBackendParams)
-    return RayBackend(RayBackendParams(**{k: v for k, v in params.items() if k in fields}))
 
 
 class RayBackend(SingleDevice):

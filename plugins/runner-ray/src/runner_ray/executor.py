@@ -17,8 +17,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import attrs
-
 from runner import Cache, Shard, process_shard
 from runner_ray.cluster import ray_session
 from runner_ray.params import RayExecutorParams
@@ -27,9 +25,8 @@ from runner_ray.params import RayExecutorParams
 class RayExecutor:
     """Runs shards as Ray tasks (see the module documentation)."""
 
-    def __init__(self, **params: Any) -> None:
-        fields = attrs.fields_dict(RayExecutorParams)
-        self.params = RayExecutorParams(**{k: v for k, v in params.items() if k in fields})
+    def __init__(self, params: RayExecutorParams) -> None:
+        self.params = params
 
     def run(self, processor: Any, shards: Sequence[Shard], cache: Cache, workers: int) -> None:
         """Process ``shards`` on Ray; ``workers`` is not used (Ray schedules by ``cpus_per_task``)."""

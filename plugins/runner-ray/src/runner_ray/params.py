@@ -1,13 +1,20 @@
-"""Recipe parameters of the ``ray`` executor and backend (torch- and Ray-free, read at validation)."""
+"""The ``ray`` executor and backend, each declared once (torch- and Ray-free, read at validation).
+
+Each declaration is also its object's configuration: ``build`` hands it, validated, to
+:class:`runner_ray.executor.RayExecutor` or :class:`runner_ray.backend.RayBackend`, which
+read it as ``params``.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
+from runner import at_least, component, param
 
-from runner import at_least, param
+if TYPE_CHECKING:
+    from runner_ray.backend import RayBackend
+    from runner_ray.executor import RayExecutor
 
 ADDRESS_DOC = (
     'Ray cluster: "" uses $RAY_ADDRESS when set, else starts a local Ray instance for the run and '
@@ -45,11 +52,14 @@ def _resources(value: Any) -> str | None:
     return None
 
 
-@attrs.define
+@component
 class RayExecutorParams:
-    """``executor = { name = "ray", ... }`` of a ``[[process]]`` step: every shard that is
+    """Each shard a Ray task on a local or remote Ray cluster; outputs land in the usual cache.
+
+    ``executor = { name = "ray", ... }`` of a ``[[process]]`` step: every shard that is
     not cached yet becomes one Ray task; the driver (``runner process`` / ``runner run``)
-    writes the returned outputs into the usual content-addressed cache."""
+    writes the returned outputs into the usual content-addressed cache.
+    """
 
     address: str = param("", doc=ADDRESS_DOC, check=_address)
     cpus_per_task: float = param(1.0, doc="CPUs Ray reserves for each shard's task.", check=_positive)
@@ -66,11 +76,19 @@ class RayExecutorParams:
     )
     connect_timeout_s: float = param(30.0, doc=CONNECT_TIMEOUT_DOC, check=_positive)
 
+    def build(self) -> RayExecutor:
+        from runner_ray.executor import RayExecutor
 
-@attrs.define
+        return RayExecutor(self)
+
+
+@component
 class RayBackendParams:
-    """``[run] backend = "ray"``: ``num_workers`` Ray Train workers (a ``TorchTrainer``), each
-    a DistributedDataParallel rank with the same semantics as the ``ddp`` backend."""
+    """DistributedDataParallel in Ray Train workers (TorchTrainer), on a local or remote Ray cluster.
+
+    ``[run] backend = "ray"``: ``num_workers`` Ray Train workers (a ``TorchTrainer``), each
+    a DistributedDataParallel rank with the same semantics as the ``ddp`` backend.
+    """
 
     num_workers: int = param(2, doc="Training workers (ranks) in the Ray cluster.", check=at_least(1))
     cpus_per_worker: float = param(1.0, doc="CPUs Ray reserves for each worker.", check=_positive)
@@ -107,3 +125,8 @@ class RayBackendParams:
         doc="Where Ray Train keeps its own run state (a path every node can reach on a multi-node cluster); "
         '"": a temporary directory, removed when the run ends.',
     )
+
+    def build(self) -> RayBackend:
+        from runner_ray.backend import RayBackend
+
+        return RayBackend(self)

@@ -1,4 +1,4 @@
-"""Entry module of the ``runner-samplers`` plugin (torch-free: factories are lazy references).
+"""Entry module of the ``runner-samplers`` plugin (torch-free: components are lazy references).
 
 ``random`` and ``sequential`` are the core's built-ins; this plugin adds ``distributed``,
 ``weighted`` and ``bucket_by_length``, all resumable mid-epoch.
@@ -12,12 +12,6 @@ from runner import RegisterComponent, hookimpl
 @hookimpl
 def register_samplers(register: RegisterComponent) -> None:
     """Register ``distributed``, ``weighted`` and ``bucket_by_length``."""
-    register("distributed", "runner_samplers.samplers:distributed", params="runner_samplers.params:DistributedParams")
-    register(
-        "weighted", "runner_samplers.samplers:WeightedSampler.build", params="runner_samplers.params:WeightedParams"
-    )
-    register(
-        "bucket_by_length",
-        "runner_samplers.samplers:BucketByLength.build",
-        params="runner_samplers.params:BucketByLengthParams",
-    )
+    register("distributed", "runner_samplers.components:Distributed")
+    register("weighted", "runner_samplers.components:Weighted")
+    register("bucket_by_length", "runner_samplers.components:BucketByLength")

@@ -10,30 +10,7 @@ from typing import Any
 
 import torch
 
-from runner import BatchIndexSampler, DataError, IndexSampler, ResumableSampler, epoch_generator, shard
-
-
-def distributed(
-    *,
-    dataset: Any,
-    seed: int,
-    ctx: Any = None,
-    shuffle: bool | None = None,
-    drop_last: bool = False,
-    **runtime: Any,
-) -> ResumableSampler:
-    """A :class:`ResumableSampler` over the run's ranks (``ctx.rank``/``ctx.world_size``)."""
-    rank = getattr(ctx, "rank", 0) if ctx is not None else 0
-    world_size = getattr(ctx, "world_size", 1) if ctx is not None else 1
-    loader_shuffle = bool(runtime.get("loader_shuffle", False))
-    return ResumableSampler(
-        len(dataset),
-        shuffle=loader_shuffle if shuffle is None else shuffle,
-        seed=seed,
-        rank=rank,
-        world_size=world_size,
-        drop_last=drop_last,
-    )
+from runner import BatchIndexSampler, DataError, IndexSampler, epoch_generator, shard
 
 
 def _labels(dataset: Any, field: int) -> torch.Tensor:
@@ -81,44 +58,26 @@ class WeightedSampler(IndexSampler):
         order = torch.multinomial(self.weights, self.num_samples, self.replacement, generator=generator)
         return shard(order, self.rank, self.world_size, self.drop_last)
 
-    @classmethod
-    def build(
-        cls,
-        *,
-        dataset: Any,
-        seed: int,
-        weights: Sequence[float] = (),
-        class_weights: Sequence[float] = (),
-        label_field: int = -1,
-        num_samples: int | None = None,
-        replacement: bool = True,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> WeightedSampler:
-        if weights and class_weights:
-            raise DataError("weighted sampler: set weights or class_weights, not both")
-        if class_weights:
-            labels = _labels(dataset, label_field)
-            if int(labels.max()) >= len(class_weights) or int(labels.min()) < 0:
-                raise DataError(
-                    f"weighted sampler: labels range over {int(labels.min())}..{int(labels.max())} "
-                    f"but class_weights has {len(class_weights)} entries"
-                )
-            per_sample: Any = torch.as_tensor(list(class_weights), dtype=torch.float64)[labels]
-        elif weights:
-            if len(weights) != len(dataset):
-                raise DataError(f"weighted sampler: {len(weights)} weights for a dataset of {len(dataset)} samples")
-            per_sample = list(weights)
-        else:
-            raise DataError("weighted sampler: set weights (one per sample) or class_weights (one per class)")
-        return cls(
-            per_sample,
-            num_samples=num_samples,
-            replacement=replacement,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-        )
+
+def sample_weights(
+    dataset: Any, weights: Sequence[float], class_weights: Sequence[float], label_field: int
+) -> Sequence[float] | torch.Tensor:
+    """One weight per sample: ``weights`` as given, or each sample's ``class_weights`` entry by its label."""
+    if weights and class_weights:
+        raise DataError("weighted sampler: set weights or class_weights, not both")
+    if class_weights:
+        labels = _labels(dataset, label_field)
+        if int(labels.max()) >= len(class_weights) or int(labels.min()) < 0:
+            raise DataError(
+                f"weighted sampler: labels range over {int(labels.min())}..{int(labels.max())} "
+                f"but class_weights has {len(class_weights)} entries"
+            )
+        return torch.as_tensor(list(class_weights), dtype=torch.float64)[labels]
+    if weights:
+        if len(weights) != len(dataset):
+            raise DataError(f"weighted sampler: {len(weights)} weights for a dataset of {len(dataset)} samples")
+        return list(weights)
+    raise DataError("weighted sampler: set weights (one per sample) or class_weights (one per class)")
 
 
 def sample_lengths(dataset: Any, field: int) -> list[int]:
@@ -194,31 +153,3 @@ class BucketByLength(BatchIndexSampler):
         if self.world_size == 1:
             return total
         return total // self.world_size if self.drop_last else -(-total // self.world_size)
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        dataset: Any,
-        seed: int,
-        batch_size: int = 1,
-        length_field: int = 0,
-        pool_batches: int = 50,
-        shuffle: bool | None = None,
-        drop_last: bool | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-        **runtime: Any,
-    ) -> BucketByLength:
-        loader_shuffle = bool(runtime.get("loader_shuffle", False))
-        loader_drop_last = bool(runtime.get("loader_drop_last", False))
-        return cls(
-            sample_lengths(dataset, length_field),
-            batch_size=batch_size,
-            pool_batches=pool_batches,
-            shuffle=loader_shuffle if shuffle is None else shuffle,
-            drop_last=loader_drop_last if drop_last is None else drop_last,
-            seed=seed,
-            rank=rank,
-            world_size=world_size,
-        )

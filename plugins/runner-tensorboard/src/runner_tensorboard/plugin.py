@@ -8,10 +8,4 @@ from runner import RegisterComponent, hookimpl
 @hookimpl
 def register_loggers(register: RegisterComponent) -> None:
     """Register ``tensorboard``."""
-    register(
-        "tensorboard",
-        "runner_tensorboard.logger:TensorBoardLogger",
-        params="runner_tensorboard.params:TensorBoardParams",
-        doc="TensorBoard event files: scalars per stage/loader/metric, the recipe's hyperparameters "
-        "(HParams dashboard) and the resolved recipe as text.",
-    )
+    register("tensorboard", "runner_tensorboard.components:TensorBoard")

@@ -16,6 +16,11 @@ Checks, for each plugin the ``runner`` entry-point group names (minus disabled o
    and the plugin contract version (:data:`runner.CONTRACT_VERSION`) is in the range its
    entry module declares (``RUNNER_CONTRACT = ">=1.0,<2"``).
 
+Components registered in the deprecated form (a factory with ``params=``) are listed as
+warnings, one per component with what to write instead; they do not fail the check.
+This, and ``runner.testing``'s ``check_components``, are the only places that say so:
+both are run by plugin authors, while users of a plugin are never warned about it.
+
 A plugin declares the core versions it works with the standard way: a requirement on
 ``runner-core`` in its distribution metadata (``dependencies = ["runner-core>=0.1,<0.2"]``
 in ``pyproject.toml``, which becomes ``Requires-Dist: runner-core<0.2,>=0.1``). pip checks
@@ -45,6 +50,7 @@ class DoctorReport:
     problems: list[str]
     #: How long importing each installed plugin's entry module took, in a fresh interpreter.
     import_seconds: dict[PluginInfo, float] = attrs.field(factory=dict)
+    deprecations: list[str] = attrs.Factory(list)
 
 
 def _canonical(name: str) -> str:
@@ -97,13 +103,13 @@ def _import_problems(probes: list[ImportProbe]) -> list[str]:
         if probe.heavy:
             problems.append(
                 f"{what} imports {', '.join(probe.heavy)} ({probe.seconds:.2f} s), which slows every runner "
-                "command; register factories as lazy 'module:attribute' strings, describe parameters with "
-                "attrs classes (params=...) and import heavy libraries inside the functions that use them"
+                "command; register components as lazy 'module:attribute' strings and import heavy "
+                "libraries inside their build() methods"
             )
         elif probe.seconds >= SLOW_IMPORT_S:
             problems.append(
                 f"{what} takes {probe.seconds:.1f} s, and every runner command (runner --help too) waits for it; "
-                "do slow work in factories or hooks, not at import"
+                "do slow work in build() methods or hooks, not at import"
             )
     return problems
 
@@ -135,6 +141,18 @@ def _component_problems(manager: PluginManager) -> list[str]:
     return problems
 
 
+def _deprecations(manager: PluginManager) -> list[str]:
+    found = []
+    for component in manager.registry:
+        try:
+            message = component.deprecation
+        except Exception:
+            continue  # reported as a schema problem
+        if message:
+            found.append(message)
+    return found
+
+
 def diagnose(manager: PluginManager | None = None) -> DoctorReport:
     """Run every check; ``manager`` defaults to one loading all installed plugins."""
     from runner._cli.tools.probe import probe_imports
@@ -155,5 +173,8 @@ def diagnose(manager: PluginManager | None = None) -> DoctorReport:
             problems.append(problem)
     checked += [failure.plugin for failure in manager.failures]
     return DoctorReport(
-        checked=checked, problems=problems, import_seconds={probe.plugin: probe.seconds for probe in probes}
+        checked=checked,
+        problems=problems,
+        import_seconds={probe.plugin: probe.seconds for probe in probes},
+        deprecations=_deprecations(manager),
     )

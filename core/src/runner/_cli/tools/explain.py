@@ -1,14 +1,15 @@
 """``runner explain RECIPE``: where every component and value of a recipe comes from.
 
-For each component the recipe names: the plugin (distribution and version) providing it
-and its resolved parameters, each with its source: ``default``, the recipe's
-``file:line``, or the ``-o`` override that set it. Then, for each hook, the
-implementations in the order they are called: registration hooks in plugin load order
-(the registry calls them), every other hook in pluggy's order (wrappers first, then
-``tryfirst``, then plain ones with the last registered first, then ``trylast``), including the
-callback objects (``[[callbacks]]``, ``[checkpoint]``) that join when the run starts;
-their methods are read from the source without importing it, so nothing here imports
-torch.
+For each component the recipe names: the plugin (distribution and version) providing it,
+its summary (the first line of its documentation) and its resolved parameters, each with
+its source: ``default``, the recipe's ``file:line``, or the ``-o`` override that set it.
+Then, for each hook, the implementations in the order they are called: registration
+hooks in plugin load order (the registry calls them), every other hook in pluggy's order
+(wrappers first, then ``tryfirst``, then plain ones with the last registered first, then
+``trylast``), including the callback objects (``[[callbacks]]``, ``[checkpoint]``) that
+join when the run starts; their methods are read from the source without importing it
+(for a ``@runner.component``, from the class its ``build`` returns), so nothing here
+imports torch.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Explained:
     name: str
     provider: str
     values: list[Value]
+    summary: str = ""
 
 
 @attrs.frozen
@@ -87,7 +89,8 @@ def _values(source: RecipeSource, base: KeyPath, table: dict[str, Any]) -> list[
 def _component(source: RecipeSource, plugins: PluginManager, config: ComponentConfig, base: KeyPath) -> Explained:
     component = plugins.registry.get(config.kind, config.name)
     table = {**config.framework, **config.params}
-    return Explained(format_path(base), config.kind, config.name, str(component.plugin), _values(source, base, table))
+    values = _values(source, base, table)
+    return Explained(format_path(base), config.kind, config.name, str(component.plugin), values, component.summary)
 
 
 def _split(source: RecipeSource, plugins: PluginManager, split: SplitConfig, base: KeyPath) -> list[Explained]:
@@ -163,14 +166,8 @@ def _flags(impl: Any) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def _class_methods(component: Component) -> dict[str, dict[str, bool]] | None:
-    """Hook methods of a callback component's class, read from source (no import), or None."""
-    ref = component.factory_ref
-    if not isinstance(ref, str):
-        target = ref
-        methods: dict[str, dict[str, bool]] = {n: {} for n in CALLBACK_HOOKS if callable(getattr(target, n, None))}
-        return methods
-    module_name, _, attr = ref.partition(":")
+def _parse(module_name: str) -> ast.Module | None:
+    """The source of ``module_name`` as an AST, found without importing it (None if unreadable)."""
     try:
         spec = importlib.util.find_spec(module_name)
     except (ImportError, ValueError):
@@ -179,16 +176,59 @@ def _class_methods(component: Component) -> dict[str, dict[str, bool]] | None:
         return None
     try:
         with open(spec.origin, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read())
+            return ast.parse(handle.read())
     except (OSError, SyntaxError):
         return None
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-    node: ast.ClassDef | None = classes.get(attr)
-    if node is None and attr in functions:  # a factory function: follow its return annotation
-        returns = functions[attr].returns
-        name = returns.id if isinstance(returns, ast.Name) else getattr(returns, "value", None)
-        node = classes.get(name) if isinstance(name, str) else None
+
+
+def _returned_name(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    """The class name a function's return annotation names (``-> X`` or ``-> "X"``)."""
+    returns = function.returns
+    if isinstance(returns, ast.Name):
+        return returns.id
+    if isinstance(returns, ast.Constant) and isinstance(returns.value, str):
+        return returns.value
+    return None
+
+
+def _find_class(module_name: str, name: str, depth: int = 0) -> ast.ClassDef | None:
+    """The class ``name`` of a module's source, or the one behind ``name``: a factory function's
+    or a ``@runner.component``'s ``build`` return annotation, followed through ``from`` imports."""
+    tree = _parse(module_name)
+    if tree is None or depth > 4:
+        return None
+    top = {node.name: node for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))}
+    node = top.get(name)
+    if node is None:  # imported here, at module level or under `if TYPE_CHECKING:`
+        for item in ast.walk(tree):
+            if isinstance(item, ast.ImportFrom) and item.module and item.level == 0:
+                for alias in item.names:
+                    if (alias.asname or alias.name) == name:
+                        return _find_class(item.module, alias.name, depth + 1)
+        return None
+    if isinstance(node, ast.FunctionDef):  # a factory function: follow its return annotation
+        returned = _returned_name(node)
+        return _find_class(module_name, returned, depth + 1) if returned else None
+    build = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "build"), None)
+    if build is not None and not any(isinstance(f, ast.FunctionDef) and f.name in CALLBACK_HOOKS for f in node.body):
+        returned = _returned_name(build)  # a declaration: the object is what build() returns
+        return _find_class(module_name, returned, depth + 1) if returned else None
+    return node
+
+
+def _class_methods(component: Component) -> dict[str, dict[str, bool]] | None:
+    """Hook methods of a callback component's class, read from source (no import), or None."""
+    from runner._contract.declaration import is_declaration
+
+    ref = component.factory_ref
+    if not isinstance(ref, str):
+        if not is_declaration(ref):
+            target = ref
+            methods: dict[str, dict[str, bool]] = {n: {} for n in CALLBACK_HOOKS if callable(getattr(target, n, None))}
+            return methods
+        ref = f"{ref.__module__}:{ref.__qualname__}"
+    module_name, _, attr = ref.partition(":")
+    node = _find_class(module_name, attr)
     if node is None:
         return None
     found: dict[str, dict[str, bool]] = {}
@@ -284,6 +324,8 @@ def render_text(
         else:
             title += f" (core, {item.provider})"
         lines.append(title)
+        if item.summary:
+            lines.append(f"  # {item.summary}")
         width = max((len(v.key) for v in item.values), default=0)
         for value in item.values:
             shown = f"{value.key.ljust(width)} = {_show(value.value)}"
@@ -320,6 +362,7 @@ def as_json(
                 "kind": c.kind,
                 "name": c.name,
                 "provider": c.provider,
+                "summary": c.summary,
                 "params": [{"key": v.key, "value": plain(v.value), "source": v.source} for v in c.values],
             }
             for c in components

@@ -1,14 +1,19 @@
-"""Recipe parameters of the ``mlflow`` logger (torch-free)."""
+"""The ``mlflow`` logger, declared once (torch- and MLflow-free: ``build`` imports the logger)."""
 
 from __future__ import annotations
 
-import attrs
+from typing import TYPE_CHECKING, Any
 
-from runner import param
+from runner import component, param
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from runner_mlflow.logger import MlflowLogger
 
 
-@attrs.define
-class MlflowParams:
+@component
+class Mlflow:
     """MLflow tracking: the recipe as params, metrics per step, the recipe and final
     checkpoint path as artifacts. A local file store in the run directory by default."""
 
@@ -23,3 +28,18 @@ class MlflowParams:
     log_params: bool = param(True, doc="Log the flattened resolved recipe as params (optimizer.lr, ...).")
     log_artifacts: bool = param(True, doc="Upload recipe.toml, metrics.jsonl and final_checkpoint.txt.")
     checkpoint_files: bool = param(False, doc="Also upload the final checkpoint's files (can be large).")
+
+    def build(self, run_dir: Path, ctx: Any = None) -> MlflowLogger:
+        from runner_mlflow.logger import MlflowLogger
+
+        return MlflowLogger(
+            run_dir,
+            ctx,
+            tracking_uri=self.tracking_uri,
+            experiment=self.experiment,
+            run_name=self.run_name,
+            tags=self.tags,
+            log_params=self.log_params,
+            log_artifacts=self.log_artifacts,
+            checkpoint_files=self.checkpoint_files,
+        )

@@ -1,18 +1,19 @@
-"""Parameters of the ``mlp``, ``cnn`` and ``rnn`` models. Sizes left unset come from the training
-dataset's ``meta``."""
+"""The ``mlp``, ``cnn`` and ``rnn`` models. Sizes left unset come from the training dataset's ``meta``."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import attrs
+from runner import at_least, check, component, param
+from runner_models.components.checks import height_width, positive_sizes, probability
 
-from runner import at_least, param
-from runner_models.params.checks import height_width, positive_sizes, probability
+if TYPE_CHECKING:
+    from runner import BuildContext
+    from runner_models import cnn, mlp, rnn
 
 
-@attrs.define
-class MLPParams:
+@component
+class MLP:
     """A multilayer perceptron; inputs with more than one feature dimension are flattened."""
 
     in_features: int | None = param(
@@ -28,9 +29,28 @@ class MLPParams:
     activation: Literal["relu", "gelu", "tanh"] = param("relu", doc="Activation after each hidden layer.")
     dropout: float = param(0.0, doc="Dropout rate after each hidden activation.", check=probability)
 
+    @check("num_classes", "out_features")
+    def _one_output_size(self) -> str | None:
+        if self.num_classes is not None and self.out_features is not None and self.num_classes != self.out_features:
+            return f"set num_classes or out_features, not both ({self.num_classes} != {self.out_features})"
+        return None
 
-@attrs.define
-class CNNParams:
+    def build(self, ctx: BuildContext | None = None) -> mlp.MLP:
+        """An :class:`runner_models.mlp.MLP`; unset sizes come from the training dataset's meta (``ctx.meta``)."""
+        from runner_models import mlp, sizes
+
+        meta = sizes.meta_of(ctx)
+        return mlp.MLP(
+            in_features=sizes.flat_features("mlp", self.in_features, meta),
+            hidden=list(self.hidden),
+            out_features=sizes.outputs("mlp", self.num_classes, self.out_features, meta),
+            activation=self.activation,
+            dropout=self.dropout,
+        )
+
+
+@component
+class CNN:
     """A small convolutional classifier: conv (+ batch norm) + ReLU + 2x2 max-pool blocks, then a linear head."""
 
     in_channels: int | None = param(None, doc="Input channels; default: meta in_channels.", check=at_least(1))
@@ -43,9 +63,24 @@ class CNNParams:
     batch_norm: bool = param(True, doc="Batch normalisation after each convolution.")
     dropout: float = param(0.0, doc="Dropout rate before the linear head.", check=probability)
 
+    def build(self, ctx: BuildContext | None = None) -> cnn.CNN:
+        """A :class:`runner_models.cnn.CNN`; unset sizes come from the training dataset's meta (``ctx.meta``)."""
+        from runner_models import cnn, sizes
 
-@attrs.define
-class RNNParams:
+        meta = sizes.meta_of(ctx)
+        return cnn.CNN(
+            in_channels=sizes.size("cnn", "in_channels", self.in_channels, meta),
+            image_size=sizes.image_size("cnn", self.image_size, meta),
+            channels=list(self.channels),
+            num_classes=sizes.size("cnn", "num_classes", self.num_classes, meta),
+            kernel_size=self.kernel_size,
+            batch_norm=self.batch_norm,
+            dropout=self.dropout,
+        )
+
+
+@component
+class RNN:
     """A GRU or LSTM over padded sequences (packed with their lengths: padding never changes the outputs),
     with a linear head on the final state."""
 
@@ -72,3 +107,27 @@ class RNNParams:
     out_features: int | None = param(
         None, doc="Outputs for regression (instead of num_classes); default: meta out_features.", check=at_least(1)
     )
+
+    @check("num_classes", "out_features")
+    def _one_output_size(self) -> str | None:
+        if self.num_classes is not None and self.out_features is not None and self.num_classes != self.out_features:
+            return f"set num_classes or out_features, not both ({self.num_classes} != {self.out_features})"
+        return None
+
+    def build(self, ctx: BuildContext | None = None) -> rnn.RNNClassifier:
+        """A :class:`runner_models.rnn.RNNClassifier`; unset sizes come from the training dataset's meta."""
+        from runner_models import rnn
+
+        return rnn.build(
+            vocab_size=self.vocab_size,
+            in_features=self.in_features,
+            embed_dim=self.embed_dim,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            cell=self.cell,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            num_classes=self.num_classes,
+            out_features=self.out_features,
+            ctx=ctx,
+        )

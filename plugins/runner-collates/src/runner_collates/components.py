@@ -1,21 +1,27 @@
-"""Recipe parameters of the collate functions (torch-free)."""
+"""The collate functions, each declared once (torch-free: ``build`` imports :mod:`runner_collates.collates`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import attrs
+from runner import component, param
 
-from runner import param
+if TYPE_CHECKING:
+    from runner_collates import collates
 
 
-@attrs.define
-class DefaultParams:
+@component
+class Default:
     """Stacks tensors and numbers, recursing into dicts, tuples and lists (strings stay lists)."""
 
+    def build(self) -> collates.DefaultCollate:
+        from runner_collates import collates
 
-@attrs.define
-class PadParams:
+        return collates.DefaultCollate()
+
+
+@component
+class Pad:
     """Pads variable-length sequences to the longest in the batch: named fields (inputs, targets,
     lengths, attention_mask) a bundled task reads."""
 
@@ -34,9 +40,26 @@ class PadParams:
         "for tuple samples and <key>_mask, <key>_lengths for dict samples.",
     )
 
+    def build(self) -> collates.PadCollate:
+        from runner_collates import collates
 
-@attrs.define
-class StackDictParams:
+        return collates.PadCollate(
+            fields=self.fields,
+            pad_value=self.pad_value,
+            side=self.side,
+            mask=self.mask,
+            lengths=self.lengths,
+            output=self.output,
+        )
+
+
+@component
+class StackDict:
     """Collates dict samples into a dict of stacked tensors."""
 
     keys: list[str] = param([], doc="Keys to keep (default: every key of the first sample).")
+
+    def build(self) -> collates.StackDict:
+        from runner_collates import collates
+
+        return collates.StackDict(keys=self.keys)

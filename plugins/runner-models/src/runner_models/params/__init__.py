@@ -1,1 +1,0 @@
-"""Recipe parameters of every component (torch-free, so recipes validate without torch)."""
