@@ -59,16 +59,24 @@ def run_command(
         raise RunnerError(
             f"run directory {run_dir} already holds a run; pass --resume to continue it or choose another --run-dir"
         )
-    from runner._engine.run import execute
+    from runner._engine import progress as status  # torch-free
 
-    result = execute(
-        validated,
-        state.plugins,
-        run_dir,
-        resume=False if resume is None else (True if resume == RESUME_LATEST else resume),
-        allow_recipe_change=allow_recipe_change,
-        show_progress=progress,
-    )
+    if progress and sys.stderr.isatty():  # say what happens while torch loads (seconds)
+        status.enable_status(sys.stderr)
+        status.announce("loading torch")
+    try:
+        from runner._engine.run import execute
+
+        result = execute(
+            validated,
+            state.plugins,
+            run_dir,
+            resume=False if resume is None else (True if resume == RESUME_LATEST else resume),
+            allow_recipe_change=allow_recipe_change,
+            show_progress=progress,
+        )
+    finally:
+        status.clear_status()
     click.echo(result.summary(validated.run.name))
     sys.stdout.flush()
     if result.interrupted:  # stopped cleanly by a signal: the shell's status for it (130, 143)
