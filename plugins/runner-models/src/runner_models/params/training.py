@@ -8,20 +8,33 @@ import attrs
 
 from runner import at_least, param
 from runner_models.params.checks import betas, probability, unit_interval
+from runner_models.params.metrics import classification_metrics, regression_metrics
 
 
 @attrs.define
 class ClassificationParams:
-    """Cross-entropy on logits; reports accuracy."""
+    """Cross-entropy on logits; reports accuracy, and whole-epoch metrics by name."""
 
     label_smoothing: float = param(
         0.0, doc="Label smoothing of the training loss (validation loss is plain cross-entropy).", check=unit_interval
+    )
+    metrics: list[str] = param(
+        [],
+        doc="Whole-epoch validation/test metrics (torchmetrics, synchronised across processes): accuracy, "
+        "top<k>_accuracy, precision_macro/_micro, recall_macro/_micro, f1_macro/_micro, auroc, confusion_matrix.",
+        check=classification_metrics,
     )
 
 
 @attrs.define
 class RegressionParams:
-    """Mean squared error; reports mean absolute error (mae)."""
+    """Mean squared error; reports mean absolute error (mae), and whole-epoch metrics by name."""
+
+    metrics: list[str] = param(
+        [],
+        doc="Whole-epoch validation/test metrics (torchmetrics, synchronised across processes): mae, mse, rmse, r2.",
+        check=regression_metrics,
+    )
 
 
 @attrs.define
