@@ -96,7 +96,8 @@ def test_recipe_checks(runner_tester: Any) -> None:
 def test_a_monitor_naming_no_loader_fails_when_built(runner_tester: Any) -> None:
     datasets_plugin = pytest.importorskip("runner_datasets.plugin")
     models_plugin = pytest.importorskip("runner_models.plugin")
-    with pytest.raises(RunnerError, match=r"names the validation loader 'other'.*\(validation loaders: \[data.val.main\]\)"):
+    message = r"names the validation loader 'other'.*\(validation loaders: \[data.val.main\]\)"
+    with pytest.raises(RunnerError, match=message):
         runner_tester.run(
             DIGITS,
             datasets_plugin,
