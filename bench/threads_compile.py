@@ -63,7 +63,11 @@ def default_threads() -> str:
 
 
 def threads_experiment(args: argparse.Namespace, work: Path) -> None:
-    recipe = ROOT / "recipes" / "sequence.toml"
+    # the recipe sets num_threads = 1; a copy without that line measures the default
+    source = ROOT / "recipes" / "sequence.toml"
+    recipe = work / "sequence.toml"
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    recipe.write_text("".join(line for line in lines if not line.startswith("num_threads")), encoding="utf-8")
     variants: dict[str, list[str]] = {f"num_threads={n}": [f"run.num_threads={n}"] for n in args.threads}
     variants["default (unset)"] = []
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
@@ -76,7 +80,7 @@ def threads_experiment(args: argparse.Namespace, work: Path) -> None:
             result = run(recipe, work / f"threads-{round_}-{names.index(name)}", [*variants[name], *extra], env)
             seconds[name].append(float(result["summary"]["seconds"]))
             print(f"  round {round_ + 1}: {name}: {seconds[name][-1]:.1f} s", flush=True)
-    print(f"\nthreads: {recipe.relative_to(ROOT)}{' (max_steps=40)' if args.quick else ''}, {args.rounds} round(s)")
+    print(f"\nthreads: recipes/sequence.toml{' (max_steps=40)' if args.quick else ''}, {args.rounds} round(s)")
     print(f"default chose {default_threads()}")
     print("| variant | median s | min s | runs |\n| --- | ---: | ---: | --- |")
     for name, values in seconds.items():

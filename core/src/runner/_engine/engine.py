@@ -92,6 +92,7 @@ class Engine:
         # slow every process down (see runner._engine.threads).
         train_loader = recipe.train.loader if recipe.train is not None else None
         workers = 0 if train_loader is None or train_loader.debug_mode else train_loader.num_workers
+        self._threads_before = torch.get_num_threads()  # given back when the run ends (in-process runs)
         self.num_threads = apply_threads(cfg.num_threads, world_size=backend.world_size, loader_workers=workers)
         seed_everything(cfg.seed, cfg.deterministic)
         device = backend.device(cfg.device)
@@ -273,6 +274,8 @@ class Engine:
     def release(self) -> None:
         """Close the records and unregister the run objects (also after a failed build)."""
         self.records.close()
+        if torch.get_num_threads() != self._threads_before:
+            torch.set_num_threads(self._threads_before)
         for proxy in self._proxies:
             self.plugins.remove_callback_object(proxy)
         self._proxies.clear()

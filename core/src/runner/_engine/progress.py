@@ -142,7 +142,7 @@ class Progress:
 
         step = self._counters()[0]
         head = Table.grid(padding=(0, 1))
-        head.add_column(no_wrap=True)
+        head.add_column(no_wrap=True, min_width=5)
         head.add_column(width=24)
         head.add_column(no_wrap=True, overflow="ellipsis")
         head.add_row(
