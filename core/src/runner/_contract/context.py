@@ -125,7 +125,7 @@ class RunContext:
     Compare two readings with the wall clock for the fraction of time spent on data."""
     outputs_limit: int = 0
     """Rows of step outputs collected per validation/test loader (see :meth:`collect_outputs`); 0: none."""
-    summary_extras: dict[str, Any] = attrs.Factory(dict)
+    added_summary: dict[str, Any] = attrs.Factory(dict)
     """What plugins added to ``summary.json`` with :meth:`add_summary`, by key."""
     extras: dict[str, Any] = attrs.Factory(dict)
     """Free space for third-party plugins; not checkpointed (use the get_state hook for that)."""
@@ -196,7 +196,7 @@ class RunContext:
             json.dumps(value)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"add_summary({key!r}): the value must be JSON data: {exc}") from None
-        self.summary_extras[str(key)] = value
+        self.added_summary[str(key)] = value
 
     def capture_state(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly where it is now: model,

@@ -95,7 +95,7 @@ def train_worker(job: Any, backend: Backend) -> RunResult:
         {k: v for k, v in run.last_metrics.items()},
         run.stop_reason,
         run.interrupted,
-        dict(run.summary_extras),
+        dict(run.added_summary),
     )
     if backend.is_primary:
         (run.run_dir / SUMMARY_FILE).write_text(
