@@ -333,3 +333,47 @@ def test_start_up_status_is_announced_then_cleared() -> None:
         progress_module.clear_status()
     progress_module.announce("after")
     assert stream.getvalue() == "\r\x1b[Kloading torch...\r\x1b[Kbuilding data...\r\x1b[K"
+
+
+@pytest.mark.slow
+def test_runner_run_on_a_terminal_says_what_it_does_before_torch_loads(toy_dir: Path) -> None:
+    """The first output of ``runner run`` on a terminal comes before torch is imported."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import time
+
+    from core_helpers import HERMETIC_ENV, runner_command
+
+    leader, follower = pty.openpty()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*runner_command(), "run", "toy.toml", "--run-dir", "out"],
+        cwd=toy_dir,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env={**os.environ, **HERMETIC_ENV, "COLUMNS": "100"},
+    )
+    os.close(follower)
+    output = b""
+    first_at = None
+    while True:
+        ready, _, _ = select.select([leader], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the run ended and closed the terminal
+            break
+        if not chunk:
+            break
+        first_at = first_at if first_at is not None else time.perf_counter() - started
+        output += chunk
+    process.communicate(timeout=120)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text
+    assert text.startswith("\r\x1b[Kloading torch..."), text[:200]
+    assert "building data..." in text and "building the model..." in text
+    assert first_at is not None and first_at < 5.0  # about 0.2-0.4 s on an idle machine; loose for busy CI
+    assert re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).rstrip().splitlines()[-1].startswith("val/main")
