@@ -99,8 +99,10 @@ class Progress:
                 console=Console(file=self.stream),
                 refresh_per_second=refresh_per_second,
                 transient=False,
-                redirect_stdout=False,
-                redirect_stderr=False,
+                # other output while the display runs (a callback's print, a checkpointer's
+                # message, a warning) goes above it instead of through it
+                redirect_stdout=True,
+                redirect_stderr=True,
             )
             self._live.start()
 
