@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -73,12 +74,12 @@ def runs_dir(tmp_path: Path, crash_manager: PluginManager) -> Path:
     return root
 
 
-def runner_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def runner_cli(*args: str, cwd: Path, columns: int = 200) -> subprocess.CompletedProcess[str]:
     code = "import sys; from runner._cli.main import main; sys.exit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=cwd,
-        env={**os.environ, **HERMETIC_ENV, "COLUMNS": "200"},
+        env={**os.environ, **HERMETIC_ENV, "COLUMNS": str(columns)},
         capture_output=True,
         text=True,
         timeout=120,
@@ -287,16 +288,34 @@ def test_best_metric_of_a_run(runs_dir: Path) -> None:
 def test_runs_lists_finished_and_crashed_runs(runs_dir: Path) -> None:
     result = runner_cli("runs", cwd=runs_dir.parent)  # default directory: runs/
     assert result.returncode == 0, result.stderr
-    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("│")}
+    rows = {line.split()[0]: re.split(r"  +", line) for line in result.stdout.splitlines()[3:]}
     assert set(rows) == {"fast", "slow", "broken"}, result.stdout
-    assert "finished" in rows["fast"] and "finished" in rows["slow"]
-    assert "crashed" in rows["broken"] and "PluginError: plugin" in rows["broken"]
-    assert "│     4 │" in rows["broken"]  # steps logged before the crash (log_every = 2)
+    assert rows["fast"][1] == "finished" and rows["slow"][1] == "finished"
+    assert rows["broken"][1] == "crashed" and rows["broken"][-1].startswith("PluginError: plugin")
+    assert rows["broken"][2] == "4"  # steps logged before the crash (log_every = 2)
 
     single = runner_cli("runs", str(runs_dir / "fast"), cwd=runs_dir.parent)
     assert single.returncode == 0 and "fast" in single.stdout and "broken" not in single.stdout
     missing = runner_cli("runs", "nowhere", cwd=runs_dir.parent)
     assert missing.returncode == 2 and missing.stderr.strip() == "error: no runs directory nowhere"
+
+
+def test_runs_fits_80_columns_truncating_the_note_and_keeping_every_column(runs_dir: Path) -> None:
+    long_name = runs_dir / "a-run-with-a-rather-long-name-indeed"
+    write(long_name / "metrics.jsonl", '{"stage": "val", "key": "main", "epoch": 0, "step": 3, "loss": 0.5}\n')
+    beat = {"pid": 1, "host": "elsewhere", "started": time.time() - 50, "ended": time.time()}
+    write(long_name / HEARTBEAT_FILE, json.dumps({**beat, "error": "RuntimeError: " + "the note goes on " * 20}))
+    result = runner_cli("runs", cwd=runs_dir.parent, columns=80)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, result.stdout
+    assert lines[1].split() == ["run", "status", "steps", "best", "wall", "started", "note"]
+    [crashed] = [re.split(r"  +", line) for line in lines if line.startswith("a-run-with")]
+    assert len(crashed) == 7, crashed  # every column, the long note cut short
+    assert crashed[0].endswith("…") and crashed[1] == "crashed" and crashed[2] == "3"
+    assert crashed[3] == "loss 0.5 @ 3" and crashed[-1].startswith("Runtime") and crashed[-1].endswith("…")
+    wide = runner_cli("runs", cwd=runs_dir.parent, columns=300).stdout
+    assert "RuntimeError: the note goes on the note goes on" in wide and "a-run-with-a-rather-long-name-indeed" in wide
 
 
 def test_runs_compare_shows_the_recipe_diff_next_to_the_metrics(runs_dir: Path) -> None:

@@ -274,13 +274,32 @@ def on_end_train_epoch(run: RunContext, epoch: int, global_step: int) -> None:
 
 
 @hookspec
-def on_end_val_epoch(run: RunContext, global_step: int, key: str, metrics: dict[str, float]) -> None:
-    """Called after validating on the loader named ``key`` with its reduced metrics."""
+def on_begin_val_epoch(run: RunContext, global_step: int, key: str) -> None:
+    """Called before validating on the loader named ``key`` (the model is not in eval mode yet)."""
 
 
 @hookspec
-def on_end_test_epoch(run: RunContext, global_step: int, key: str, metrics: dict[str, float]) -> None:
-    """Called after testing on the loader named ``key`` with its reduced metrics."""
+def on_end_val_epoch(
+    run: RunContext, global_step: int, key: str, metrics: dict[str, float], outputs: tuple[Any, ...] | None
+) -> None:
+    """Called after validating on the loader named ``key`` with its reduced metrics, before
+    its record is written. ``outputs``: the epoch's step outputs (``StepOutput.outputs``,
+    each concatenated over the epoch, this process's share) when some plugin asked for
+    them with ``run.collect_outputs()``, else None.
+    """
+
+
+@hookspec
+def on_begin_test_epoch(run: RunContext, global_step: int, key: str) -> None:
+    """Called before testing on the loader named ``key``."""
+
+
+@hookspec
+def on_end_test_epoch(
+    run: RunContext, global_step: int, key: str, metrics: dict[str, float], outputs: tuple[Any, ...] | None
+) -> None:
+    """Called after testing on the loader named ``key`` with its reduced metrics (and the
+    collected ``outputs``, as for validation)."""
 
 
 @hookspec

@@ -57,27 +57,37 @@ def run_command(
         raise RunnerError("--resume needs a [checkpoint] table in the recipe (pip install runner-checkpoint)")
     if run_dir is not None:
         check_not_foreign(run_dir)  # before torch: `--run-dir .` in a project fails fast
-    # The backend says whether this process is the run's primary, which claims the run
-    # directory; it is built before the claim (importing torch) and before anything is written.
-    from runner._engine.run import build_backend, execute
+    from runner._engine import progress as status  # torch-free
 
-    backend = build_backend(validated, state.plugins)
-    with claim_run_dir(validated.run.name, run_dir, resume=resume is not None, primary=backend.is_primary) as claimed:
-        try:
-            result = execute(
-                validated,
-                state.plugins,
-                claimed.path,
-                resume=False if resume is None else (True if resume == RESUME_LATEST else resume),
-                allow_recipe_change=allow_recipe_change,
-                show_progress=progress,
-                backend=backend,
-            )
-        except OSError as exc:
-            if exc.errno not in ENVIRONMENT_ERRORS:
-                raise
-            where = Path(exc.filename) if exc.filename else claimed.path
-            raise RunnerError(f"{where}: {os_error(exc, where)}") from exc
+    if progress and sys.stderr.isatty():  # say what happens while torch loads (seconds)
+        status.enable_status(sys.stderr)
+        status.announce("loading torch")
+    try:
+        # The backend says whether this process is the run's primary, which claims the run
+        # directory; it is built before the claim (importing torch) and before anything is written.
+        from runner._engine.run import build_backend, execute
+
+        backend = build_backend(validated, state.plugins)
+        with claim_run_dir(
+            validated.run.name, run_dir, resume=resume is not None, primary=backend.is_primary
+        ) as claimed:
+            try:
+                result = execute(
+                    validated,
+                    state.plugins,
+                    claimed.path,
+                    resume=False if resume is None else (True if resume == RESUME_LATEST else resume),
+                    allow_recipe_change=allow_recipe_change,
+                    show_progress=progress,
+                    backend=backend,
+                )
+            except OSError as exc:
+                if exc.errno not in ENVIRONMENT_ERRORS:
+                    raise
+                where = Path(exc.filename) if exc.filename else claimed.path
+                raise RunnerError(f"{where}: {os_error(exc, where)}") from exc
+    finally:
+        status.clear_status()
     click.echo(result.summary(validated.run.name))
     sys.stdout.flush()
     if result.interrupted:  # stopped cleanly by a signal: the shell's status for it (130, 143)

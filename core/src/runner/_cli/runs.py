@@ -22,16 +22,28 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def _when(timestamp: float | None) -> str:
+def _when(timestamp: float | None, year: bool = True) -> str:
     if timestamp is None:
         return "-"
-    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M" if year else "%m-%d %H:%M")
 
 
 def _console() -> Any:
+    """A console as wide as the terminal, or ``$COLUMNS``; 160 columns into files and pipes."""
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    sized = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(highlight=False, soft_wrap=False, width=None if sized else 160)
+
+
+def _best(best: Any) -> str:
+    """``accuracy 0.9888 @ 70``: the loader key only when it is not ``main``."""
+    if best is None:
+        return "-"
+    metric = best.metric.removeprefix("main/")
+    return f"{metric} {best.value:.4g} @ {best.step}"
 
 
 class _RunsGroup(click.Group):
@@ -62,7 +74,6 @@ def runs_group(ctx: click.Context, directory: Path | None = None, metric: str | 
     if ctx.invoked_subcommand is not None:
         return
     from rich.markup import escape
-    from rich.table import Table
 
     from runner._cli.tools.runs import find_runs, read_run
 
@@ -74,27 +85,68 @@ def runs_group(ctx: click.Context, directory: Path | None = None, metric: str | 
         click.echo(f"no runs in {root}")
         return
     infos = sorted((read_run(p, metric) for p in found), key=lambda i: (i.started or 0.0, str(i.path)))
-    table = Table(title=escape(f"runs in {root}"), title_justify="left")
-    table.add_column("run", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("steps", justify="right")
-    table.add_column("best", no_wrap=True)
-    table.add_column("wall time", justify="right")
-    table.add_column("started", no_wrap=True)
-    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=60)
-    for info in infos:
-        name = str(info.path.relative_to(root)) if info.path != root else info.name
-        best = f"{info.best.metric} {info.best.value:.4g} @ {info.best.step}" if info.best else "-"
-        table.add_row(
-            escape(name),
-            f"[{STATUS_STYLE[info.status]}]{info.status}[/]",
+    console = _console()
+    rows = [
+        [
+            str(info.path.relative_to(root)) if info.path != root else info.name,
+            info.status,
             "-" if info.steps is None else str(info.steps),
-            escape(best),
+            _best(info.best),
             _duration(info.seconds),
             _when(info.started),
-            escape(info.note),
-        )
-    _console().print(table)
+            info.note,
+        ]
+        for info in infos
+    ]
+    if console.width < 100:  # the year is the first thing to go
+        for row, info in zip(rows, infos, strict=True):
+            row[5] = _when(info.started, year=False)
+    widths = fit_widths(rows, console.width)
+    console.print(escape(f"runs in {root}"), crop=False)
+    console.print(_line(list(HEADERS), widths), style="bold", crop=False)
+    console.print(_line(["─" * w for w in widths], widths), style="dim", crop=False)
+    for row in rows:
+        line = escape(_line(row, widths))
+        status = row[1]
+        start = len(_line(row[:1], widths[:1])) + len(GAP)
+        line = line[:start] + line[start:].replace(status, f"[{STATUS_STYLE[status]}]{status}[/]", 1)
+        console.print(line, crop=False)
+
+
+HEADERS = ("run", "status", "steps", "best", "wall", "started", "note")
+GAP = "  "
+#: (column, width) steps by which a table too wide shrinks: the note first, then the run's
+#: name and the best metric, each cut with an ellipsis; every column stays, at 80 columns too.
+SHRINK_STEPS = ((6, 24), (0, 12), (6, 8), (0, 8), (3, 16), (6, 4), (3, 12))
+
+
+def table_width(widths: list[int]) -> int:
+    return sum(widths) + len(GAP) * (len(widths) - 1)
+
+
+def fit_widths(rows: list[list[str]], available: int) -> list[int]:
+    """Column widths for ``rows`` within ``available`` columns (more only when even the
+    narrowest widths do not fit)."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(HEADERS)]
+    excess = table_width(widths) - available
+    for column, floor in SHRINK_STEPS:
+        if excess <= 0:
+            break
+        cut = min(excess, max(0, widths[column] - max(floor, len(HEADERS[column]))))
+        widths[column] -= cut
+        excess -= cut
+    return widths
+
+
+def _cell(text: str, width: int, right: bool) -> str:
+    if len(text) > width:
+        text = text[: max(0, width - 1)] + "…"
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def _line(cells: list[str], widths: list[int]) -> str:
+    right = {2, 4}  # steps and wall time
+    return GAP.join(_cell(c, w, i in right) for i, (c, w) in enumerate(zip(cells, widths, strict=False))).rstrip()
 
 
 def _final_metrics(records: list[dict[str, Any]]) -> dict[str, float]:

@@ -119,6 +119,14 @@ class RunContext:
     engine; an interrupted run skips its final validation and test and exits 130/143."""
     last_metrics: dict[str, dict[str, float]] = attrs.Factory(dict)
     """Latest reduced metrics by ``"<stage>/<key>"`` (e.g. ``"val/main"``) and ``"train"``."""
+    data_wait: float = 0.0
+    """Seconds this process's training loop has spent waiting for the train loader to hand
+    it a batch (cumulative from the start of this process's training; not checkpointed).
+    Compare two readings with the wall clock for the fraction of time spent on data."""
+    outputs_limit: int = 0
+    """Rows of step outputs collected per validation/test loader (see :meth:`collect_outputs`); 0: none."""
+    added_summary: dict[str, Any] = attrs.Factory(dict)
+    """What plugins added to ``summary.json`` with :meth:`add_summary`, by key."""
     extras: dict[str, Any] = attrs.Factory(dict)
     """Free space for third-party plugins; not checkpointed (use the get_state hook for that)."""
     services: RunServices | None = attrs.field(default=None, repr=False)
@@ -163,6 +171,32 @@ class RunContext:
         if stage not in STAGES:
             raise ValueError(f"log_metrics: stage must be one of {', '.join(STAGES)}, not {stage!r}")
         self._services().log_metrics(values, stage)
+
+    def collect_outputs(self, max_samples: int = 100_000) -> None:
+        """Ask for the step outputs of every validation and test epoch.
+
+        The tensors of each step's ``StepOutput.outputs`` are kept (detached, on the CPU)
+        and handed, concatenated along the first dimension, to ``on_end_val_epoch`` /
+        ``on_end_test_epoch`` as ``outputs``. Memory stays bounded: at most ``max_samples``
+        rows per loader and process are kept (the largest request wins); the rest of an
+        epoch is dropped with one warning. Call it from ``setup`` or ``on_begin_train``.
+        Each process collects its own share of the loader: gather it yourself when needed.
+        """
+        if max_samples < 1:
+            raise ValueError(f"collect_outputs: max_samples must be at least 1, found {max_samples}")
+        self.outputs_limit = max(self.outputs_limit, int(max_samples))
+
+    def add_summary(self, key: str, value: Any) -> None:
+        """Store ``value`` (JSON data) under ``key`` in the ``extras`` section of the run's
+        ``summary.json`` (a model's parameter count, a confusion matrix, why a callback
+        stopped the run). The last value for a key wins; only the primary process writes."""
+        import json
+
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"add_summary({key!r}): the value must be JSON data: {exc}") from None
+        self.added_summary[str(key)] = value
 
     def capture_state(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly where it is now: model,

@@ -69,6 +69,16 @@ class RunConfig:
     backend: str = param("single", doc="Registered backend that runs the loop (see the [backend] table).")
     deterministic: bool = param(False, doc="Use torch's deterministic algorithms (exact reruns).")
     test: bool = param(True, doc="Run the [data.test] loaders after training.")
+    num_threads: int | None = param(
+        None,
+        doc="Torch intra-op threads per training process; default: $OMP_NUM_THREADS when set, else the "
+        "physical cores divided by the local processes, less the train loader's workers (at least 1).",
+        check=at_least(1),
+    )
+    compile: bool | Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = param(
+        False,
+        doc="Compile the model with torch.compile (true, or a mode); state dict keys and checkpoints are unchanged.",
+    )
 
 
 @attrs.define

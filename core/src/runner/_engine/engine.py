@@ -28,10 +28,11 @@ from runner._data.loader import known_length
 from runner._data.module import build_datamodule
 from runner._engine import state as run_state
 from runner._engine.loop import Trainer
-from runner._engine.progress import Progress
+from runner._engine.progress import Progress, announce
 from runner._engine.records import MetricsFile, Records
 from runner._engine.rundir import METRICS_FILE, Heartbeat
 from runner._engine.signals import SignalService
+from runner._engine.threads import apply_threads
 from runner._plugins.hooks import RunHooks
 from runner._plugins.manager import CALLBACK_HOOKS
 
@@ -89,6 +90,12 @@ class Engine:
         self.registry = self.plugins.registry
         self.hooks = RunHooks(self.plugins)
         recipe, cfg = job.recipe, job.recipe.run
+        # Before this process's first torch operation: threads beyond the cores' share
+        # slow every process down (see runner._engine.threads).
+        train_loader = recipe.train.loader if recipe.train is not None else None
+        workers = 0 if train_loader is None or train_loader.debug_mode else train_loader.num_workers
+        self._threads_before = torch.get_num_threads()  # given back when the run ends (in-process runs)
+        self.num_threads = apply_threads(cfg.num_threads, world_size=backend.world_size, loader_workers=workers)
         seed_everything(cfg.seed, cfg.deterministic)
         device = backend.device(cfg.device)
         if cfg.precision == "fp16" and device.type != "cuda":
@@ -122,6 +129,7 @@ class Engine:
     def build(self) -> None:
         run, recipe, ctx = self.run, self.run.recipe, self.ctx
         on_cuda = run.device.type == "cuda"
+        announce("building data")
         run.datamodule = build_datamodule(recipe, self.registry, ctx, on_cuda)  # [data.*] and/or [datamodule]
         for stage in (Stage.TRAIN, Stage.VAL, Stage.TEST):
             run.datamodule.setup(stage)
@@ -130,8 +138,13 @@ class Engine:
         run.test_loaders.update(run.datamodule.test_dataloaders())
         if run.train_loader is None:
             raise RunnerError("nothing to train on: add a [data.train] table")
+        announce("building the model")
         model_component = self.registry.get("model", recipe.model.name)
         model = model_component.build(recipe.model.params, ctx=ctx).to(run.device)
+        if recipe.run.compile is not False:
+            # In place (Module.compile): no wrapper, so state dict keys, checkpoints and the
+            # backend's wrapping stay those of the uncompiled module.
+            model.compile(mode=None if recipe.run.compile is True else recipe.run.compile)
         run.model = run.backend.wrap_model(model)
         task_component = self.registry.get("task", recipe.task.name)
         run.task = checked("task", recipe.task.name, task_component, task_component.build(recipe.task.params, ctx=ctx))
@@ -237,9 +250,11 @@ class Engine:
         try:
             if run.is_primary:  # `runner runs` tells running from crashed runs by it
                 heartbeat = Heartbeat(run.run_dir).start()
+            if run.resume or self.job.restart:
+                announce("restoring the checkpoint")
             self._restore()
             run.backend.barrier()  # every rank has restored before any trains or saves
-            trainer.progress = Progress(trainer.total_steps, enabled=show_progress and run.is_primary)
+            trainer.progress = Progress(trainer.total_steps, enabled=show_progress and run.is_primary, run=run)
             self.hooks.setup(run, Stage.TRAIN)
             with SignalService(run.backend, run.device, announce=run.is_primary) as signals:
                 trainer.signals = signals
@@ -261,6 +276,8 @@ class Engine:
     def release(self) -> None:
         """Close the records and unregister the run objects (also after a failed build)."""
         self.records.close()
+        if torch.get_num_threads() != self._threads_before:
+            torch.set_num_threads(self._threads_before)
         for proxy in self._proxies:
             self.plugins.remove_callback_object(proxy)
         self._proxies.clear()

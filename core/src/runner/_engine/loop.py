@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -47,6 +49,52 @@ def _value(x: Any) -> float:
     return float(x.item()) if isinstance(x, torch.Tensor) else float(x)
 
 
+class OutputCollector:
+    """Keeps the first ``limit`` rows of an evaluation epoch's step outputs (``run.collect_outputs``).
+
+    Tensors are detached and moved to the CPU as they come, so device memory does not grow
+    with the epoch; rows past ``limit`` are dropped with one warning.
+    """
+
+    def __init__(self, limit: int, where: str) -> None:
+        self.limit = limit
+        self.where = where
+        self.rows = 0
+        self.parts: list[list[torch.Tensor]] = []
+        self.dropped = False
+
+    def add(self, outputs: Any) -> None:
+        tensors = [t for t in (outputs or ()) if isinstance(t, torch.Tensor)]
+        if not tensors:
+            return
+        room = self.limit - self.rows
+        if room <= 0:
+            self._drop()
+            return
+        rows = tensors[0].shape[0] if tensors[0].dim() else 1
+        if rows > room:
+            self._drop()
+        kept = [(t[:room] if t.dim() else t.reshape(1)).detach().cpu() for t in tensors]
+        if not self.parts:
+            self.parts = [[] for _ in kept]
+        for part, tensor in zip(self.parts, kept, strict=False):
+            part.append(tensor)
+        self.rows += min(rows, room)
+
+    def _drop(self) -> None:
+        if not self.dropped:
+            self.dropped = True
+            warnings.warn(
+                f"{self.where}: step outputs beyond {self.limit} rows are not collected "
+                "(run.collect_outputs(max_samples=...) asks for more)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+    def result(self) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.cat(part) for part in self.parts)
+
+
 class Trainer:
     """Drives one run in one process; built and started by :func:`runner._engine.run.execute`."""
 
@@ -80,6 +128,8 @@ class Trainer:
         """Losses of micro-batches since the last train log (checkpointed for exact resume)."""
         self.added_metrics: dict[str, dict[str, float]] = {}
         """Values callbacks added with ``run.log_metrics``, by stage, until the next record."""
+        self.collected: tuple[torch.Tensor, ...] | None = None
+        """The latest evaluation's collected step outputs (``run.collect_outputs``)."""
 
     def _total_steps(self) -> int:
         if self.cfg.max_steps is not None:
@@ -163,7 +213,17 @@ class Trainer:
         # Hook implementations are read once per epoch: callbacks are registered before training.
         backward_hooks = bool(self.hooks.end_backward.get_hookimpls())
         self._step_hooks = bool(self.hooks.end_train_step.get_hookimpls())
-        for batch in loader:
+        # The time spent in the loader's __next__ is the data wait (run.data_wait): two
+        # clock reads per batch, the cheapest way to tell data-bound from compute-bound.
+        batches_iter = iter(loader)
+        clock = time.perf_counter
+        while True:
+            waited = clock()
+            try:
+                batch = next(batches_iter)
+            except StopIteration:
+                break
+            run.data_wait += clock() - waited
             if not self.on_cpu:
                 batch = move_to_device(batch, self.device, non_blocking=True)
             info.global_step = run.global_step
@@ -272,6 +332,7 @@ class Trainer:
         info = StepInfo(stage, run.global_step, run.epoch, self.device, True)
         sums: dict[str, list[Any]] = {}
         limit = self.cfg.max_val_batches
+        collector = OutputCollector(run.outputs_limit, f"{stage.value}/{key}") if run.outputs_limit else None
         loader.set_epoch(0)
         with torch.no_grad():
             for index, batch in enumerate(loader):
@@ -280,6 +341,8 @@ class Trainer:
                 batch = move_to_device(batch, self.device)
                 with self.autocast() if self.autocast is not None else contextlib.nullcontext():
                     out = task.forward(stage, model, batch, info)
+                if collector is not None:
+                    collector.add(out.outputs)
                 items = dict(out.metrics)
                 if out.loss is not None:
                     items = {"loss": out.loss, **items}
@@ -291,6 +354,7 @@ class Trainer:
                     else:
                         sums[name] = [weighted, out.count]
         model.train(was_training)
+        self.collected = collector.result() if collector is not None else None
         return self.reduce({name: (total, weight) for name, (total, weight) in sums.items()})
 
     def validate_all(self) -> None:
@@ -304,10 +368,13 @@ class Trainer:
         """Evaluate every keyed loader of ``stage``: announce its metrics (callbacks may add
         their own with ``run.log_metrics``), then record and remember them."""
         run = self.run
+        begin = self.hooks.on_begin_val_epoch if stage is Stage.VAL else self.hooks.on_begin_test_epoch
         hook = self.hooks.on_end_val_epoch if stage is Stage.VAL else self.hooks.on_end_test_epoch
         for key, loader in loaders.items():
+            begin(run, run.global_step, key)
             metrics = self.evaluate(stage, key, loader)
             run.last_metrics[f"{stage.value}/{key}"] = metrics
-            hook(run, run.global_step, key, metrics)
+            outputs, self.collected = self.collected, None
+            hook(run, run.global_step, key, metrics, outputs)
             self.emit({"stage": stage.value, "key": key, "epoch": run.epoch, "step": run.global_step, **metrics})
         self.records.flush()

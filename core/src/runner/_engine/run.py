@@ -32,6 +32,8 @@ class RunResult:
     stop_reason: str = ""
     interrupted: str = ""
     """The signal that stopped the run (``"SIGINT"``/``"SIGTERM"``), or ``""``."""
+    extras: dict[str, Any] = attrs.Factory(dict)
+    """What plugins added with ``run.add_summary(key, value)``."""
 
     def summary(self, name: str) -> str:
         parts = [f"{name}: {self.global_step} steps, {self.epochs} epochs in {self.seconds:.1f}s"]
@@ -95,6 +97,7 @@ def train_worker(job: Any, backend: Backend) -> RunResult:
         {k: v for k, v in run.last_metrics.items()},
         run.stop_reason,
         run.interrupted,
+        dict(run.added_summary),
     )
     if backend.is_primary:
         (run.run_dir / SUMMARY_FILE).write_text(

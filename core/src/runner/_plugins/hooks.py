@@ -73,11 +73,25 @@ class RunHooks:
     def on_end_train_epoch(self, run: RunContext, epoch: int, global_step: int) -> None:
         self.plugins.call("on_end_train_epoch", run=run, epoch=epoch, global_step=global_step)
 
-    def on_end_val_epoch(self, run: RunContext, global_step: int, key: str, metrics: dict[str, float]) -> None:
-        self.plugins.call("on_end_val_epoch", run=run, global_step=global_step, key=key, metrics=metrics)
+    def on_begin_val_epoch(self, run: RunContext, global_step: int, key: str) -> None:
+        self.plugins.call("on_begin_val_epoch", run=run, global_step=global_step, key=key)
 
-    def on_end_test_epoch(self, run: RunContext, global_step: int, key: str, metrics: dict[str, float]) -> None:
-        self.plugins.call("on_end_test_epoch", run=run, global_step=global_step, key=key, metrics=metrics)
+    def on_end_val_epoch(
+        self, run: RunContext, global_step: int, key: str, metrics: dict[str, float], outputs: tuple[Any, ...] | None
+    ) -> None:
+        self.plugins.call(
+            "on_end_val_epoch", run=run, global_step=global_step, key=key, metrics=metrics, outputs=outputs
+        )
+
+    def on_begin_test_epoch(self, run: RunContext, global_step: int, key: str) -> None:
+        self.plugins.call("on_begin_test_epoch", run=run, global_step=global_step, key=key)
+
+    def on_end_test_epoch(
+        self, run: RunContext, global_step: int, key: str, metrics: dict[str, float], outputs: tuple[Any, ...] | None
+    ) -> None:
+        self.plugins.call(
+            "on_end_test_epoch", run=run, global_step=global_step, key=key, metrics=metrics, outputs=outputs
+        )
 
     def on_log(self, run: RunContext, record: dict[str, Any]) -> None:
         self.plugins.call("on_log", run=run, record=record)

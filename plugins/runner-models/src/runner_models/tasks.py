@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runner import StepInfo, StepOutput, Task, batch_fields, forward_kwargs
+from runner import RunContext, Stage, StepInfo, StepOutput, Task, batch_fields, forward_kwargs
+from runner_models.metrics import EpochMetrics, record_matrices
 
 
 def predict(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,13 +37,51 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(-1) == targets).float().mean()
 
 
-class ClassificationTask(Task):
-    """Cross-entropy on logits (with optional label smoothing in training); accuracy."""
+class EpochMetricsMixin:
+    """Whole-epoch metrics named in the recipe (``metrics = [...]``), as run hooks of the task.
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    The task is a run object: these methods reset the metrics when a validation/test loader
+    begins and, when it ends, compute them (gathered from every process) and add the scalars
+    to that loader's record (``run.log_metrics``); a confusion matrix goes to
+    ``confusion_matrix.json`` and ``summary.json``.
+    """
+
+    epoch_metrics: EpochMetrics
+
+    def setup(self, run: RunContext, stage: Stage) -> None:
+        self.epoch_metrics.backend = run.backend
+
+    def on_begin_val_epoch(self) -> None:
+        self.epoch_metrics.reset()
+
+    def on_begin_test_epoch(self) -> None:
+        self.epoch_metrics.reset()
+
+    def on_end_val_epoch(self, run: RunContext, key: str) -> None:
+        self._finish(run, "val", key)
+
+    def on_end_test_epoch(self, run: RunContext, key: str) -> None:
+        self._finish(run, "test", key)
+
+    def _finish(self, run: RunContext, stage: str, key: str) -> None:
+        if not self.epoch_metrics or self.epoch_metrics.metrics is None:
+            return
+        scalars, others = self.epoch_metrics.compute()
+        self.epoch_metrics.reset()
+        if scalars:
+            run.log_metrics(scalars, stage=stage)
+        record_matrices(run, f"{stage}/{key}", others)
+
+
+class ClassificationTask(EpochMetricsMixin, Task):
+    """Cross-entropy on logits (with optional label smoothing in training); accuracy; the
+    recipe's whole-epoch ``metrics``."""
+
+    def __init__(self, label_smoothing: float = 0.0, metrics: list[str] | tuple[str, ...] = ()) -> None:
         if not 0 <= label_smoothing <= 1:
             raise ValueError(f"label_smoothing must be between 0 and 1, found {label_smoothing}")
         self.label_smoothing = label_smoothing
+        self.epoch_metrics = EpochMetrics(metrics, "classification")
 
     def train_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
         """Loss to backpropagate; accuracy only when ``step.want_metrics``."""
@@ -59,6 +98,7 @@ class ClassificationTask(Task):
         """Plain cross-entropy (comparable across label smoothing settings) and accuracy."""
         logits, targets = predict(model, batch)
         loss = F.cross_entropy(logits, targets)
+        self.epoch_metrics.update(logits, targets)
         return StepOutput(
             loss=loss, metrics={"accuracy": accuracy(logits, targets)}, count=targets.shape[0], outputs=(logits,)
         )
@@ -82,8 +122,11 @@ def align(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return targets
 
 
-class RegressionTask(Task):
-    """Mean squared error; mean absolute error (``mae``)."""
+class RegressionTask(EpochMetricsMixin, Task):
+    """Mean squared error; mean absolute error (``mae``); the recipe's whole-epoch ``metrics``."""
+
+    def __init__(self, metrics: list[str] | tuple[str, ...] = ()) -> None:
+        self.epoch_metrics = EpochMetrics(metrics, "regression")
 
     def train_step(self, model: nn.Module, batch: Any, step: StepInfo) -> StepOutput:
         """MSE loss to backpropagate; mae only when ``step.want_metrics``."""
@@ -102,4 +145,5 @@ class RegressionTask(Task):
         targets = align(predictions, targets)
         loss = F.mse_loss(predictions, targets)
         mae = (predictions - targets).abs().mean()
+        self.epoch_metrics.update(predictions, targets)
         return StepOutput(loss=loss, metrics={"mae": mae}, count=targets.shape[0], outputs=(predictions,))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 from runner import at_least, check, component, param
 from runner_models.components.checks import betas, probability, unit_interval
+from runner_models.components.metrics import classification_metrics, regression_metrics
 
 if TYPE_CHECKING:
     import torch
@@ -24,26 +25,38 @@ if TYPE_CHECKING:
 
 @component
 class Classification:
-    """Cross-entropy on logits; reports accuracy."""
+    """Cross-entropy on logits; reports accuracy, and whole-epoch metrics by name."""
 
     label_smoothing: float = param(
         0.0, doc="Label smoothing of the training loss (validation loss is plain cross-entropy).", check=unit_interval
+    )
+    metrics: list[str] = param(
+        [],
+        doc="Whole-epoch validation/test metrics (torchmetrics, synchronised across processes): accuracy, "
+        "top<k>_accuracy, precision_macro/_micro, recall_macro/_micro, f1_macro/_micro, auroc, confusion_matrix.",
+        check=classification_metrics,
     )
 
     def build(self) -> tasks.ClassificationTask:
         from runner_models import tasks
 
-        return tasks.ClassificationTask(label_smoothing=self.label_smoothing)
+        return tasks.ClassificationTask(label_smoothing=self.label_smoothing, metrics=self.metrics)
 
 
 @component
 class Regression:
-    """Mean squared error; reports mean absolute error (mae)."""
+    """Mean squared error; reports mean absolute error (mae), and whole-epoch metrics by name."""
+
+    metrics: list[str] = param(
+        [],
+        doc="Whole-epoch validation/test metrics (torchmetrics, synchronised across processes): mae, mse, rmse, r2.",
+        check=regression_metrics,
+    )
 
     def build(self) -> tasks.RegressionTask:
         from runner_models import tasks
 
-        return tasks.RegressionTask()
+        return tasks.RegressionTask(metrics=self.metrics)
 
 
 # -- optimizers ------------------------------------------------------------------------------
