@@ -31,7 +31,7 @@ class ArrayImages(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, classes: Sequence[str], dtype: Dtype) -> None:
-        self.images = torch.from_numpy(np.ascontiguousarray(images))
+        self.images = torch.from_numpy(np.array(images, dtype=np.uint8, order="C"))  # writable: frombuffer is not
         self.labels = torch.from_numpy(labels.astype(np.int64))
         self.dtype: Dtype = dtype
         _, channels, height, width = self.images.shape

@@ -35,7 +35,16 @@ def _num_classes(num_classes: int | None, ctx: BuildContext | None, family: str)
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise DataError(f"weights_path: {path} does not exist (a state dict file: .safetensors, .pt, .pth or .npz)")
-    loaded: Any = load_tensor_file(path)
+    loaded: Any
+    if path.suffix.lower() in (".pt", ".pth"):
+        try:  # weights_only: tensors and plain containers, never arbitrary objects
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise DataError(f"weights_path: {path}: cannot load: {type(exc).__name__}: {exc}") from None
+    else:
+        loaded = load_tensor_file(path)
+    if not isinstance(loaded, Mapping):
+        raise DataError(f"weights_path: {path} holds a {type(loaded).__name__}, not a state dict")
     for key in ("state_dict", "model"):  # common checkpoint wrappers
         if isinstance(loaded.get(key), Mapping):
             loaded = loaded[key]
