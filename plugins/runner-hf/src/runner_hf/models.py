@@ -70,6 +70,6 @@ def build(
         raise DataError('transformer: config needs model_type (e.g. "bert", "gpt2")')
     try:
         built = hf.AutoConfig.for_model(model_type, **{**table, **settings})
-    except ValueError as exc:
+        return auto.from_config(built)  # type: ignore[no-any-return]
+    except ValueError as exc:  # unknown model_type, inconsistent sizes
         raise DataError(f"transformer: config: {exc}") from None
-    return auto.from_config(built)  # type: ignore[no-any-return]
