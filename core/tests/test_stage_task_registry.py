@@ -160,6 +160,8 @@ def test_registry_rejects_duplicates_and_unknown_kinds() -> None:
 def test_install_hints_for_known_distributions() -> None:
     assert install_hint("backend", "ddp") == "it is provided by runner-ddp: pip install runner-ddp"
     assert install_hint("model", "mine") == ""
+    assert install_hint("dataset", "image_folder") == "it is provided by runner-vision: pip install runner-vision"
+    assert install_hint("processor", "tokenize") == "it is provided by runner-hf: pip install runner-hf"
 
 
 def test_did_you_mean() -> None:
