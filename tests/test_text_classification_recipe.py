@@ -86,9 +86,9 @@ def test_recipe_passes_verify_resume(run_cli: Any, workdir: Path) -> None:
         "verify-resume",
         RECIPE.name,
         "--kill-at",
-        "25",  # mid-epoch: 19 steps per epoch
+        "10",  # mid-epoch: 19 steps per epoch
         "-o",
-        "run.epochs=2",
+        "run.epochs=1",
         "--work-dir",
         workdir / "verify",
         cwd=workdir,
@@ -96,7 +96,7 @@ def test_recipe_passes_verify_resume(run_cli: Any, workdir: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 0, str(result)
-    assert "killed after observing: step 25" in result.stdout and "resumed from" in result.stdout
+    assert "killed after observing: step 10" in result.stdout and "resumed from" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].startswith("identical: "), result.stdout
 
 
