@@ -1,7 +1,8 @@
-"""Without runner-vision or runner-hf, their recipes fail validation naming the distribution to install."""
+"""runner-vision and runner-hf installed: their components are listed; left out: their recipes name the distribution."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,3 +27,22 @@ def test_recipe_without_its_plugin_names_the_distribution(
     for name in names:
         assert any(f"unknown {name}" in line and line.endswith(hint) for line in result.error_lines), str(result)
     assert "Traceback" not in result.stderr
+
+
+def test_installed_they_list_their_components(run_cli: Any) -> None:
+    result = run_cli("plugins", "--json")
+    assert result.returncode == 0, str(result)
+    listed = {p["distribution"]: p for p in json.loads(result.stdout)["plugins"]}
+    assert listed["runner-vision"]["components"] == {
+        "dataset": ["cifar10", "cifar100", "fashion_mnist", "image_folder", "mnist"],
+        "model": ["efficientnet", "resnet", "vit"],
+        "transform": ["torchvision"],
+    }
+    assert listed["runner-hf"]["components"] == {
+        "collate": ["dynamic_padding"],
+        "dataset": ["hf_dataset", "tokenized"],
+        "model": ["transformer"],
+        "processor": ["tokenize"],
+        "task": ["causal_lm", "text_classification"],
+    }
+    assert listed["runner-vision"]["commands"] == ["vision"] and listed["runner-hf"]["commands"] == ["hf"]
