@@ -59,6 +59,12 @@ def test_image_folder_missing_class_and_corrupt_image(folder: Path) -> None:
         dataset[0]
 
 
+def test_image_folder_refuses_decompression_bombs(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # the 8x8 images are then far too large
+    with pytest.raises(DataError, match=r"0\.png: cannot decode image: Image size \(64 pixels\) exceeds limit"):
+        image_folder(root=str(folder))[0]
+
+
 # -- CIFAR ----------------------------------------------------------------------------------
 
 

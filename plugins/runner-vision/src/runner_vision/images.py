@@ -42,7 +42,7 @@ def decode(path: Path, mode: Mode, size: Sequence[int] | None, dtype: Dtype) -> 
             if size is not None:
                 converted = converted.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             pixels = np.array(converted, dtype=np.uint8)  # a writable copy: torch warns on read-only memory
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot decode image: {exc}") from None
     return to_tensor(pixels, dtype)
 
