@@ -66,9 +66,9 @@ def test_recipe_passes_verify_resume(run_cli: Any, shapes: Path) -> None:
         "verify-resume",
         RECIPE,
         "--kill-at",
-        "9",  # mid-epoch: 6 steps per epoch
+        "3",  # mid-epoch: 6 steps per epoch
         "-o",
-        "run.epochs=2",
+        "run.epochs=1",
         "--work-dir",
         shapes / "verify",
         cwd=shapes,
@@ -76,5 +76,5 @@ def test_recipe_passes_verify_resume(run_cli: Any, shapes: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 0, str(result)
-    assert "killed after observing: step 9" in result.stdout and "resumed from" in result.stdout
+    assert "killed after observing: step 3" in result.stdout and "resumed from" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].startswith("identical: "), result.stdout
