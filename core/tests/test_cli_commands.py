@@ -262,6 +262,7 @@ def test_unknown_component_notes_the_failed_plugin(cli: Cli, toy_dir: Path, brok
         cli("recipe", "check", "toy.toml", env=broken_dist),
         [
             "toy.toml:18:1: model.name: unknown model 'resnet'; registered models: lin; "
+            "it is provided by runner-vision: pip install runner-vision; "
             "note: plugin runner-broken 0.3 failed to load: ImportError: No module named torchvision"
         ],
     )

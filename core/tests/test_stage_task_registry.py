@@ -168,6 +168,8 @@ def test_registry_keeps_clashing_names_unresolved_and_rejects_unknown_kinds() ->
 def test_install_hints_for_known_distributions() -> None:
     assert install_hint("backend", "ddp") == "it is provided by runner-ddp: pip install runner-ddp"
     assert install_hint("model", "mine") == ""
+    assert install_hint("dataset", "image_folder") == "it is provided by runner-vision: pip install runner-vision"
+    assert install_hint("processor", "tokenize") == "it is provided by runner-hf: pip install runner-hf"
 
 
 def test_did_you_mean() -> None:

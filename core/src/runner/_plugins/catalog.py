@@ -27,6 +27,22 @@ KNOWN: dict[tuple[str, str], str] = {
     ("collate", "pad"): "runner-collates",
     ("sampler", "weighted"): "runner-samplers",
     ("loader", "async"): "runner-dataserver",
+    ("dataset", "image_folder"): "runner-vision",
+    ("dataset", "cifar10"): "runner-vision",
+    ("dataset", "cifar100"): "runner-vision",
+    ("dataset", "mnist"): "runner-vision",
+    ("dataset", "fashion_mnist"): "runner-vision",
+    ("transform", "torchvision"): "runner-vision",
+    ("model", "resnet"): "runner-vision",
+    ("model", "efficientnet"): "runner-vision",
+    ("model", "vit"): "runner-vision",
+    ("dataset", "hf_dataset"): "runner-hf",
+    ("dataset", "tokenized"): "runner-hf",
+    ("processor", "tokenize"): "runner-hf",
+    ("collate", "dynamic_padding"): "runner-hf",
+    ("model", "transformer"): "runner-hf",
+    ("task", "text_classification"): "runner-hf",
+    ("task", "causal_lm"): "runner-hf",
 }
 
 

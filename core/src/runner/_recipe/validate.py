@@ -22,7 +22,7 @@ from runner._contract.recipe import (
     SplitConfig,
 )
 from runner._contract.suggest import did_you_mean
-from runner._plugins.catalog import install_hint
+from runner._plugins.catalog import KNOWN, install_hint
 from runner._plugins.registry import Registry
 from runner._recipe.locate import KeyPath
 from runner._recipe.source import RecipeSource, format_path
@@ -143,7 +143,9 @@ class _Validator:
             return clash
         message = self.registry.unknown_message(kind, name)
         hint = install_hint(kind, name)
-        if hint:
+        # An installed provider that failed to load is explained by its note below, not "pip install".
+        failed = {getattr(getattr(f, "plugin", None), "dist", None) for f in self.failures}
+        if hint and KNOWN.get((kind, name)) not in failed:
             message += f"; {hint}"
         if kind == "function":
             message += "; a plugin registers functions with register_functions (a recipe's plugins = [...] file can)"
