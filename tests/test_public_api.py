@@ -104,3 +104,16 @@ def test_every_public_name_resolves_and_is_documented(name: str) -> None:
 def test_public_modules_import() -> None:
     for module in PUBLIC_MODULES:
         importlib.import_module(module)
+
+
+def test_test_module_names_are_unique() -> None:
+    """pytest imports test modules by basename (rootdir mode): two with one name break collection."""
+    names = [
+        path.name
+        for path in [
+            *ROOT.glob("core/tests/test_*.py"),
+            *ROOT.glob("plugins/*/tests/test_*.py"),
+            *ROOT.glob("tests/test_*.py"),
+        ]
+    ]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
