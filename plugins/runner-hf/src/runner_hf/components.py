@@ -51,7 +51,7 @@ class HFDataset:
 class Tokenized:
     """A tokenize step's cached output as {input_ids, labels} samples.
 
-    Each sample keeps its own length (a ``dynamic_padding`` collate pads the batch).
+    Each sample keeps its own length (a dynamic_padding collate pads the batch).
     """
 
     output: str = param(doc="The tokenize step's output name.")
@@ -71,8 +71,8 @@ class Tokenized:
 class Tokenize:
     """Tokenize local text files with a local tokenizer into the processing cache.
 
-    A ``[[process]]`` step: text columns of local files (any ``hf_dataset`` format)
-    become ``input_ids``, ``length`` and ``label``.
+    A [[process]] step: each row of local files (any format hf_dataset reads) becomes
+    input_ids and length, plus its label when label_column is set.
     """
 
     tokenizer: str = param(doc="A tokenizers tokenizer.json, or a folder saved by save_pretrained holding one.")
@@ -102,7 +102,7 @@ class Tokenize:
 class DynamicPadding:
     """Pad input_ids to the batch's longest sample, with attention_mask and labels.
 
-    The batch holds the Hugging Face named fields ``input_ids``, ``attention_mask`` and ``labels``.
+    The batch holds the Hugging Face named fields input_ids, attention_mask and labels.
     """
 
     pad_token_id: int | None = param(None, doc="Padding id (default: the dataset's meta pad_token_id, else 0).")
@@ -134,7 +134,7 @@ def names_model_type(value: Any) -> str | None:
 class Transformer:
     """A Hugging Face model from a local folder or a config.
 
-    ``path`` loads a ``save_pretrained`` folder with ``local_files_only``; ``config``
+    Set exactly one: path loads a save_pretrained folder (local files only), config
     builds a randomly initialised model of any architecture transformers knows. The hub
     is never contacted.
     """
@@ -180,8 +180,8 @@ class Transformer:
 class TextClassification:
     """Cross-entropy and accuracy on named-field batches.
 
-    ``labels`` against the logits of the model's output (a Hugging Face model's output, or
-    a tensor); label smoothing applies to the training loss only.
+    Compares the batch's labels with the logits of the model's output (a Hugging Face
+    model output, or a tensor); label smoothing applies to the training loss only.
     """
 
     label_smoothing: float = param(0.0, doc="Label smoothing of the training loss.", check=at_least(0))
@@ -197,7 +197,7 @@ class CausalLM:
     """Next-token loss and perplexity on named-field batches.
 
     Next-token cross-entropy averaged over the batch's predicted tokens (labels -100, the
-    padding of a ``causal_lm`` collate, are ignored); perplexity in validation.
+    padding of a causal_lm collate, are ignored); perplexity in validation.
     """
 
     def build(self) -> tasks.CausalLM:

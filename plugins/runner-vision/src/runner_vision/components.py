@@ -38,8 +38,8 @@ def one_or_two_sizes(value: Any) -> str | None:
 class ImageFolder:
     """Images in one subfolder per class, decoded with PIL in loader workers.
 
-    ``root/cat/1.png``, ``root/dog/2.jpg``, ...: the class index is the folder's position
-    in ``classes`` (default: every subfolder, sorted).
+    root/cat/1.png, root/dog/2.jpg, ...: a sample's label is the index of its folder in
+    classes (default: every subfolder, sorted).
     """
 
     root: str = param(doc="Folder with one subfolder per class.")
@@ -65,8 +65,8 @@ class ImageFolder:
 class Cifar10:
     """CIFAR-10 from the python batches in a local folder (no download, no arbitrary unpickling).
 
-    The python version of the dataset as extracted from its archive
-    (``cifar-10-batches-py/``), under ``root`` or ``root`` itself.
+    The python version as extracted from its archive: a cifar-10-batches-py folder in
+    root, or its files in root itself.
     """
 
     #: Which CIFAR (a key of :data:`runner_vision.arrays.CIFAR`); not a recipe parameter.
@@ -86,8 +86,8 @@ class Cifar10:
 class Cifar100(Cifar10):
     """CIFAR-100 from the python batches in a local folder (no download, no arbitrary unpickling).
 
-    The python version of the dataset as extracted from its archive
-    (``cifar-100-python/``), under ``root`` or ``root`` itself; labels are the 100 fine labels.
+    The python version as extracted from its archive: a cifar-100-python folder in root,
+    or its files in root itself. Labels are the 100 fine labels.
     """
 
     variant: ClassVar[str] = "cifar100"
@@ -97,8 +97,8 @@ class Cifar100(Cifar10):
 class Mnist:
     """MNIST from local IDX files (no download).
 
-    ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
-    ``t10k-labels-idx1-ubyte``, gzipped or not.
+    The files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
+    and t10k-labels-idx1-ubyte, gzipped or not.
     """
 
     #: Which dataset (a key of :data:`runner_vision.arrays.MNIST_LIKE`); not a recipe parameter.
@@ -118,8 +118,8 @@ class Mnist:
 class FashionMnist(Mnist):
     """Fashion-MNIST from local IDX files (no download).
 
-    The same files as MNIST's (``train-images-idx3-ubyte``, ...), gzipped or not; torchvision
-    keeps them in ``root/FashionMNIST/raw``.
+    The same files as MNIST's (train-images-idx3-ubyte, ...), gzipped or not; torchvision
+    keeps them in root/FashionMNIST/raw.
     """
 
     variant: ClassVar[str] = "fashion_mnist"
@@ -137,7 +137,7 @@ def transform_list(value: Any) -> str | None:
 class Torchvision:
     """A torchvision transforms v2 pipeline from an allow-list, randomness keyed per sample.
 
-    For example ``transforms = [{ name = "RandomResizedCrop", size = 32 }]``.
+    For example transforms = [{ name = "RandomResizedCrop", size = 32 }].
     """
 
     transforms: list[dict[str, Any]] = param(
@@ -163,8 +163,8 @@ CLASSES_DOC = "Outputs (default: num_classes from the training dataset's meta)."
 class ResNet:
     """torchvision ResNet by depth.
 
-    ``torchvision.models.resnet18`` ... ``resnet152``, randomly initialised unless
-    ``weights_path`` names a local state dict.
+    torchvision.models.resnet18 ... resnet152, randomly initialised unless weights_path
+    names a local state dict.
     """
 
     size: Literal[18, 34, 50, 101, 152] = param(18, doc="Depth.")
@@ -184,8 +184,8 @@ class ResNet:
 class EfficientNet:
     """torchvision EfficientNet by variant.
 
-    ``torchvision.models.efficientnet_b0`` ... ``b7``, ``v2_s``, ``v2_m``, ``v2_l``,
-    randomly initialised unless ``weights_path`` names a local state dict.
+    torchvision.models.efficientnet_b0 ... b7, v2_s, v2_m, v2_l, randomly initialised
+    unless weights_path names a local state dict.
     """
 
     size: Literal["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "v2_s", "v2_m", "v2_l"] = param("b0", doc="Variant.")
@@ -216,8 +216,9 @@ VIT_DIMS = ("patch_size", "num_layers", "num_heads", "hidden_dim", "mlp_dim")
 class ViT:
     """torchvision Vision Transformer by variant.
 
-    ``b_16``, ``b_32``, ``l_16``, ``l_32``, ``h_14``; any of the variant's dimensions can be
-    overridden (a tiny ViT for small images: ``patch_size = 8``, ``num_layers = 2``, ...).
+    Variants b_16, b_32, l_16, l_32, h_14; any of the variant's dimensions can be
+    overridden (a tiny ViT for small images: patch_size = 8, num_layers = 2, ...).
+    image_size must be a multiple of the patch size, hidden_dim of num_heads.
     """
 
     size: Literal["b_16", "b_32", "l_16", "l_32", "h_14"] = param("b_16", doc="Variant.")
