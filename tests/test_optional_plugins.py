@@ -1,4 +1,5 @@
-"""runner-vision and runner-hf installed: their components are listed; left out: their recipes name the distribution."""
+"""runner-vision and runner-hf installed: their components are listed; left out: their recipes name the distribution;
+the torchvision import fix both carry is one text."""
 
 from __future__ import annotations
 
@@ -46,3 +47,12 @@ def test_installed_they_list_their_components(run_cli: Any) -> None:
         "task": ["causal_lm", "text_classification"],
     }
     assert listed["runner-vision"]["commands"] == ["vision"] and listed["runner-hf"]["commands"] == ["hf"]
+
+
+def test_both_carry_the_same_torchvision_import_fix() -> None:
+    # Independent distributions cannot import each other: each ships tv.py, and the copies stay equal.
+    plugins = Path(__file__).resolve().parents[1] / "plugins"
+    vision = (plugins / "runner-vision/src/runner_vision/tv.py").read_text(encoding="utf-8")
+    hf = (plugins / "runner-hf/src/runner_hf/tv.py").read_text(encoding="utf-8")
+    assert vision == hf
+    assert "runner_vision.tv" in vision and "runner_hf.tv" in vision

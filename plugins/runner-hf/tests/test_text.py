@@ -11,9 +11,7 @@ import pytest
 import torch
 
 from runner import DataError, StepInfo
-from runner_hf.collate import build as dynamic_padding
-from runner_hf.data import tokenized
-from runner_hf.models import build as transformer
+from runner_hf.components import DynamicPadding, Tokenized, Transformer
 from runner_hf.processor import Tokenize
 from runner_hf.tasks import CausalLM, TextClassification
 
@@ -66,7 +64,7 @@ def test_step_runs_through_the_cache_and_feeds_tokenized(demo: Path) -> None:
     first, again = runner_process(recipe), runner_process(recipe)
     assert first.returncode == 0 and "processed 1 shard(s)" in first.stdout, first.stdout + first.stderr
     assert "nothing to do" in again.stdout, again.stdout + again.stderr
-    dataset = tokenized(output="train_tokens")
+    dataset = Tokenized(output="train_tokens").build()
     sample = dataset[1]
     assert len(dataset) == 30 and sample["labels"] == 1 and 0 < len(sample["input_ids"]) <= 8
     assert dataset.meta == {"num_classes": 3} and len(dataset.lengths) == 30
@@ -74,7 +72,7 @@ def test_step_runs_through_the_cache_and_feeds_tokenized(demo: Path) -> None:
 
 def test_missing_output_and_tokenizer_are_clear_errors(demo: Path) -> None:
     with pytest.raises(DataError, match="no processed output 'nope'"):
-        tokenized(output="nope")
+        Tokenized(output="nope").build()
     with pytest.raises(DataError, match=r"tokenizer: .*missing\.json does not exist"):
         Tokenize(str(demo / "missing.json"))
     with pytest.raises(DataError, match=r"train.jsonl: no column \['body'\]"):
@@ -86,13 +84,25 @@ def test_dynamic_padding_pads_to_the_batch_and_masks() -> None:
         {"input_ids": torch.tensor([5, 6, 7]), "labels": torch.tensor(1)},
         {"input_ids": torch.tensor([8]), "labels": torch.tensor(0)},
     ]
-    batch = dynamic_padding(pad_token_id=0)(samples)
+    batch = DynamicPadding(pad_token_id=0).build()(samples)
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]] and batch["labels"].tolist() == [1, 0]
-    causal = dynamic_padding(causal_lm=True, pad_to_multiple_of=4)(samples)
+    causal = DynamicPadding(causal_lm=True, pad_to_multiple_of=4).build()(samples)
     assert causal["labels"].tolist() == [[5, 6, 7, -100], [8, -100, -100, -100]]
     with pytest.raises(DataError, match="expected dict samples with 'input_ids'"):
-        dynamic_padding()([(torch.tensor([1]), 0)])
+        DynamicPadding().build()([(torch.tensor([1]), 0)])
+
+
+def test_dynamic_padding_takes_the_pad_token_id_from_the_dataset_meta(tmp_path: Path) -> None:
+    from runner import BuildContext
+
+    class Padded:
+        meta = {"pad_token_id": 3}
+
+    ctx = BuildContext(recipe=None, seed=0, run_dir=tmp_path, train_dataset=Padded())  # type: ignore[arg-type]
+    samples = [{"input_ids": torch.tensor([5, 6])}, {"input_ids": torch.tensor([8])}]
+    assert DynamicPadding().build(ctx)(samples)["input_ids"].tolist() == [[5, 6], [8, 3]]
+    assert DynamicPadding(pad_token_id=1).build(ctx)(samples)["input_ids"].tolist() == [[5, 6], [8, 1]]
 
 
 class Meta:
@@ -106,16 +116,14 @@ def context(tmp_path: Path) -> Any:
 
 
 def test_transformer_from_config_then_from_its_saved_folder(demo: Path, tmp_path: Path) -> None:
-    model = transformer(config=BERT, tokenizer=str(demo / "tokenizer.json"), ctx=context(tmp_path))
+    model = Transformer(config=BERT, tokenizer=str(demo / "tokenizer.json")).build(context(tmp_path))
     assert model.config.num_labels == 3 and model.config.pad_token_id == 0
     assert model.config.vocab_size == Tokenize(str(demo / "tokenizer.json")).tokenizer.get_vocab_size()
     model.save_pretrained(str(tmp_path / "saved"))
-    loaded = transformer(path=str(tmp_path / "saved"), ctx=context(tmp_path))
+    loaded = Transformer(path=str(tmp_path / "saved")).build(context(tmp_path))
     assert torch.equal(loaded.classifier.weight, model.classifier.weight)
     with pytest.raises(DataError, match=r"has no config\.json"):
-        transformer(path=str(tmp_path), ctx=context(tmp_path))
-    with pytest.raises(DataError, match="exactly one of path"):
-        transformer(ctx=context(tmp_path))
+        Transformer(path=str(tmp_path)).build(context(tmp_path))
 
 
 def test_tasks_take_named_field_batches(tmp_path: Path) -> None:
@@ -124,8 +132,8 @@ def test_tasks_take_named_field_batches(tmp_path: Path) -> None:
         {"input_ids": torch.tensor([5, 6, 7]), "labels": torch.tensor(1)},
         {"input_ids": torch.tensor([8]), "labels": torch.tensor(2)},
     ]
-    batch = dynamic_padding()(samples)
-    classifier = transformer(config={**BERT, "vocab_size": 10}, ctx=context(tmp_path))
+    batch = DynamicPadding().build()(samples)
+    classifier = Transformer(config={**BERT, "vocab_size": 10}).build(context(tmp_path))
     classifier.eval()
     out = TextClassification().val_step(classifier, batch, StepInfo.__new__(StepInfo))
     assert out.count == 2 and out.loss is not None and 0 <= float(out.metrics["accuracy"]) <= 1
@@ -134,8 +142,8 @@ def test_tasks_take_named_field_batches(tmp_path: Path) -> None:
     assert torch.allclose(
         classifier(batch["input_ids"], attention_mask=batch["attention_mask"]).logits[1], alone[0], atol=1e-5
     )
-    lm = transformer(head="causal_lm", config={**GPT2, "vocab_size": 10})
-    causal = dynamic_padding(causal_lm=True)(samples)
+    lm = Transformer(head="causal_lm", config={**GPT2, "vocab_size": 10}).build()
+    causal = DynamicPadding(causal_lm=True).build()(samples)
     result = CausalLM().val_step(lm, causal, StepInfo.__new__(StepInfo))
     assert result.count == 2  # 2 predicted tokens in sample 0, none in sample 1 (its only token has no successor)
     assert float(result.metrics["perplexity"]) == pytest.approx(float(result.loss.detach().exp()), rel=1e-5)  # type: ignore[union-attr]

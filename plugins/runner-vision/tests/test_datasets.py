@@ -13,15 +13,14 @@ from PIL import Image
 from vision_files import write_cifar, write_idx, write_image_folder, write_mnist
 
 from runner import DataError
-from runner_vision.arrays import cifar10, cifar100, fashion_mnist, mnist
-from runner_vision.images import image_folder
+from runner_vision.components import Cifar10, Cifar100, FashionMnist, ImageFolder, Mnist
 
 # -- image_folder --------------------------------------------------------------------------
 
 
 def test_image_folder_labels_follow_sorted_class_folders(folder: Path) -> None:
     (folder / "cat" / "notes.txt").write_text("not an image")
-    dataset = image_folder(root=str(folder))
+    dataset = ImageFolder(root=str(folder)).build()
     assert len(dataset) == 5 and dataset.meta["classes"] == ["cat", "dog"] and dataset.meta["num_classes"] == 2
     image, label = dataset[3]
     assert label == 1 and image.shape == (3, 8, 8) and image.dtype == torch.float32
@@ -29,7 +28,7 @@ def test_image_folder_labels_follow_sorted_class_folders(folder: Path) -> None:
 
 
 def test_image_folder_options(folder: Path) -> None:
-    dataset = image_folder(root=str(folder), classes=["dog", "cat"], mode="L", image_size=[4, 6], dtype="uint8")
+    dataset = ImageFolder(root=str(folder), classes=["dog", "cat"], mode="L", image_size=[4, 6], dtype="uint8").build()
     image, label = dataset[0]
     assert label == 0 and image.shape == (1, 4, 6) and image.dtype == torch.uint8
     assert dataset.meta == {"num_classes": 2, "classes": ["dog", "cat"], "in_channels": 1, "image_size": [4, 6]}
@@ -47,14 +46,14 @@ def test_image_folder_layout_errors(tmp_path: Path, setup: object, expected: str
     root = tmp_path / "images"
     setup(root)  # type: ignore[operator]
     with pytest.raises(DataError, match=expected):
-        image_folder(root=str(root))
+        ImageFolder(root=str(root)).build()
 
 
 def test_image_folder_missing_class_and_corrupt_image(folder: Path) -> None:
     with pytest.raises(DataError, match=r"has no class folder 'bird'"):
-        image_folder(root=str(folder), classes=["cat", "bird"])
+        ImageFolder(root=str(folder), classes=["cat", "bird"]).build()
     (folder / "cat" / "0.png").write_bytes(b"\x89PNG broken")
-    dataset = image_folder(root=str(folder))
+    dataset = ImageFolder(root=str(folder)).build()
     with pytest.raises(DataError, match=r"0\.png: cannot decode image"):
         dataset[0]
 
@@ -62,7 +61,7 @@ def test_image_folder_missing_class_and_corrupt_image(folder: Path) -> None:
 def test_image_folder_refuses_decompression_bombs(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # the 8x8 images are then far too large
     with pytest.raises(DataError, match=r"0\.png: cannot decode image: Image size \(64 pixels\) exceeds limit"):
-        image_folder(root=str(folder))[0]
+        ImageFolder(root=str(folder)).build()[0]
 
 
 # -- CIFAR ----------------------------------------------------------------------------------
@@ -71,7 +70,10 @@ def test_image_folder_refuses_decompression_bombs(folder: Path, monkeypatch: pyt
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 def test_cifar10_reads_python_batches(tmp_path: Path, protocol: int) -> None:
     root = write_cifar(tmp_path, "cifar10", per_batch=4, protocol=protocol)
-    train, test = cifar10(root=str(root), split="train"), cifar10(root=str(root), split="test", dtype="uint8")
+    train, test = (
+        Cifar10(root=str(root), split="train").build(),
+        Cifar10(root=str(root), split="test", dtype="uint8").build(),
+    )
     assert len(train) == 20 and len(test) == 4
     image, label = train[5]  # the second batch, filled with 1
     assert image.shape == (3, 32, 32) and float(image.max()) == pytest.approx(1 / 255) and int(label) == 2
@@ -81,13 +83,13 @@ def test_cifar10_reads_python_batches(tmp_path: Path, protocol: int) -> None:
 
 def test_cifar_folder_may_be_the_root_itself(tmp_path: Path) -> None:
     root = write_cifar(tmp_path, "cifar100")
-    dataset = cifar100(root=str(root / "cifar-100-python"), split="test")
+    dataset = Cifar100(root=str(root / "cifar-100-python"), split="test").build()
     assert len(dataset) == 4 and dataset.meta["num_classes"] == 100
 
 
 def test_cifar_missing_files_say_what_to_put_where(tmp_path: Path) -> None:
     with pytest.raises(DataError) as caught:
-        cifar10(root=str(tmp_path), split="train")
+        Cifar10(root=str(tmp_path), split="train").build()
     message = str(caught.value)
     assert "nothing is downloaded" in message and "cifar-10-batches-py" in message and "data_batch_1" in message
 
@@ -103,7 +105,7 @@ def test_cifar_batches_cannot_run_code(tmp_path: Path, monkeypatch: pytest.Monke
     root = write_cifar(tmp_path / "data", "cifar10")
     (root / "cifar-10-batches-py" / "data_batch_3").write_bytes(pickle.dumps(payload, protocol=2))
     with pytest.raises(DataError, match=r"data_batch_3: not a CIFAR batch file this plugin will read"):
-        cifar10(root=str(root), split="train")
+        Cifar10(root=str(root), split="train").build()
     assert not (tmp_path / "pwned").exists()
 
 
@@ -112,7 +114,7 @@ def test_cifar_batch_with_wrong_content(tmp_path: Path) -> None:
     batch = {"data": np.zeros((2, 10), dtype=np.uint8), "labels": [0, 1]}
     (root / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(batch))
     with pytest.raises(DataError, match=r"test_batch: 'data' must be a uint8 array of shape \(N, 3072\)"):
-        cifar10(root=str(root), split="test")
+        Cifar10(root=str(root), split="test").build()
 
 
 # -- MNIST ----------------------------------------------------------------------------------
@@ -121,7 +123,7 @@ def test_cifar_batch_with_wrong_content(tmp_path: Path) -> None:
 @pytest.mark.parametrize("compress", [False, True])
 def test_mnist_reads_idx_files(tmp_path: Path, compress: bool) -> None:
     root = write_mnist(tmp_path, count=6, compress=compress)
-    train = mnist(root=str(root), split="train")
+    train = Mnist(root=str(root), split="train").build()
     image, label = train[1]
     assert len(train) == 6 and image.shape == (1, 28, 28) and int(label) == 1
     assert float(image[0, 0, 0]) == pytest.approx((28 * 28 % 256) / 255)
@@ -135,21 +137,21 @@ def test_mnist_reads_idx_files(tmp_path: Path, compress: bool) -> None:
 
 def test_fashion_mnist_in_torchvisions_layout(tmp_path: Path) -> None:
     write_mnist(tmp_path / "FashionMNIST" / "raw")
-    dataset = fashion_mnist(root=str(tmp_path), split="test")
+    dataset = FashionMnist(root=str(tmp_path), split="test").build()
     assert len(dataset) == 6 and dataset.meta["classes"][9] == "Ankle boot"
 
 
 def test_mnist_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nothing is downloaded: put the train files train-images-idx3-ubyte"):
-        mnist(root=str(tmp_path), split="train")
+        Mnist(root=str(tmp_path), split="train").build()
     write_mnist(tmp_path)
     images = tmp_path / "t10k-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:-5])
     with pytest.raises(DataError, match=r"header says \(6, 28, 28\)"):
-        mnist(root=str(tmp_path), split="test")
+        Mnist(root=str(tmp_path), split="test").build()
     write_idx(images, np.zeros((6, 28), dtype=np.uint8))
     with pytest.raises(DataError, match="expected an IDX file of uint8 with 3 dimensions"):
-        mnist(root=str(tmp_path), split="test")
+        Mnist(root=str(tmp_path), split="test").build()
 
 
 def test_generated_folder_helper_is_deterministic(tmp_path: Path) -> None:

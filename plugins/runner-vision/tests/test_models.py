@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from runner import BuildContext, DataError
-from runner_vision.models import efficientnet, resnet, vit
+from runner_vision.components import EfficientNet, ResNet, ViT
 
 TINY_VIT = {"patch_size": 8, "num_layers": 1, "num_heads": 2, "hidden_dim": 16, "mlp_dim": 32}
 
@@ -24,20 +24,20 @@ def ctx(tmp_path: Path) -> BuildContext:
 
 
 def test_num_classes_and_image_size_come_from_meta(tmp_path: Path) -> None:
-    model = vit(ctx=ctx(tmp_path), **TINY_VIT)  # type: ignore[arg-type]
+    model = ViT(**TINY_VIT).build(ctx(tmp_path))  # type: ignore[arg-type]
     assert model(torch.rand(2, 3, 16, 16)).shape == (2, 3)
-    assert resnet(ctx=ctx(tmp_path)).fc.out_features == 3
-    assert efficientnet(num_classes=5).classifier[1].out_features == 5
+    assert ResNet().build(ctx(tmp_path)).fc.out_features == 3
+    assert EfficientNet(num_classes=5).build().classifier[1].out_features == 5
     with pytest.raises(DataError, match="set num_classes"):
-        resnet()
+        ResNet().build()
     with pytest.raises(DataError, match="image_size 16 is not a multiple of patch_size 5"):
-        vit(ctx=ctx(tmp_path), **{**TINY_VIT, "patch_size": 5})  # type: ignore[arg-type]
+        ViT(**{**TINY_VIT, "patch_size": 5}).build(ctx(tmp_path))  # type: ignore[arg-type]
 
 
 def pretrained(tmp_path: Path, suffix: str = ".safetensors") -> tuple[Path, dict[str, torch.Tensor]]:
     """A 1000-class resnet18 state dict, as torchvision's ImageNet weights are."""
     torch.manual_seed(1)
-    state = resnet(num_classes=1000).state_dict()
+    state = ResNet(num_classes=1000).build().state_dict()
     path = tmp_path / f"resnet18{suffix}"
     if suffix == ".safetensors":
         save_file({k: v.contiguous() for k, v in state.items()}, str(path))
@@ -49,7 +49,7 @@ def pretrained(tmp_path: Path, suffix: str = ".safetensors") -> tuple[Path, dict
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
 def test_weights_load_and_a_head_of_another_size_is_replaced(tmp_path: Path, suffix: str) -> None:
     path, state = pretrained(tmp_path, suffix)
-    model = resnet(ctx=ctx(tmp_path), weights_path=str(path))
+    model = ResNet(weights_path=str(path)).build(ctx(tmp_path))
     assert torch.equal(model.conv1.weight, state["conv1.weight"])
     assert torch.equal(model.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
     assert model.fc.weight.shape == (3, 512)
@@ -60,9 +60,9 @@ def test_weights_of_another_architecture_are_one_clear_error(tmp_path: Path) -> 
     with pytest.raises(
         DataError, match=r"does not fit this architecture \(.*unexpected: layer1\.0\.conv3\.weight|missing"
     ):
-        resnet(size=50, num_classes=3, weights_path=str(path))
+        ResNet(size=50, num_classes=3, weights_path=str(path)).build()
     with pytest.raises(DataError, match="does not exist"):
-        resnet(num_classes=3, weights_path=str(tmp_path / "nope.pt"))
+        ResNet(num_classes=3, weights_path=str(tmp_path / "nope.pt")).build()
 
 
 def trainable(model: torch.nn.Module) -> set[str]:
@@ -70,7 +70,7 @@ def trainable(model: torch.nn.Module) -> set[str]:
 
 
 def test_freeze_backbone_trains_only_the_head_and_keeps_batchnorm_statistics(tmp_path: Path) -> None:
-    model = resnet(num_classes=3, freeze="backbone")
+    model = ResNet(num_classes=3, freeze="backbone").build()
     assert trainable(model) == {"fc"}
     before = model.bn1.running_mean.clone()
     model.train()
@@ -80,11 +80,11 @@ def test_freeze_backbone_trains_only_the_head_and_keeps_batchnorm_statistics(tmp
 
 
 def test_freeze_by_prefix(tmp_path: Path) -> None:
-    model: Any = resnet(num_classes=3, freeze=["conv1", "layer1"])
+    model: Any = ResNet(num_classes=3, freeze=["conv1", "layer1"]).build()
     assert trainable(model) == {"bn1", "layer2", "layer3", "layer4", "fc"}
     model.train()
     before = model.layer2[0].bn1.running_mean.clone()
     model(torch.rand(2, 3, 32, 32))
     assert not torch.equal(model.layer2[0].bn1.running_mean, before)  # not frozen: statistics still update
     with pytest.raises(DataError, match=r"freeze: no parameters under \['layer9'\]; top-level modules: bn1, conv1"):
-        resnet(num_classes=3, freeze=["layer9"])
+        ResNet(num_classes=3, freeze=["layer9"]).build()

@@ -11,7 +11,7 @@ import torch
 
 from runner import DataError
 from runner_vision.allowlist import V2_TRANSFORMS, check_transforms
-from runner_vision.transforms import build
+from runner_vision.components import Torchvision
 from runner_vision.tv import import_torchvision
 
 AUGMENT = [
@@ -55,7 +55,7 @@ def test_recipe_check_messages() -> None:
 
 
 def test_same_key_same_output_other_key_other_output() -> None:
-    transform = build(transforms=AUGMENT)
+    transform = Torchvision(transforms=AUGMENT).build()
     first = transform((image(), 1), keyed(0, 0, 5))
     again = transform((image(), 1), keyed(0, 0, 5))
     other = transform((image(), 1), keyed(0, 1, 5))
@@ -67,12 +67,12 @@ def test_global_torch_generator_is_left_alone() -> None:
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    build(transforms=AUGMENT)(image(), keyed(0, 0, 0))
+    Torchvision(transforms=AUGMENT).build()(image(), keyed(0, 0, 0))
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_pickles_by_its_tables_and_rebuilds() -> None:
-    transform = build(transforms=AUGMENT)
+    transform = Torchvision(transforms=AUGMENT).build()
     state = pickle.dumps(transform)
     assert b"torchvision.transforms" not in state  # a spawned worker rebuilds it through the import shim
     copy = pickle.loads(state)
@@ -81,13 +81,13 @@ def test_pickles_by_its_tables_and_rebuilds() -> None:
 
 def test_bad_values_fail_at_build_with_the_transform_named() -> None:
     with pytest.raises(DataError, match=r"torchvision transforms\[1\] \(RandomRotation\): .*degrees"):
-        build(transforms=[{"name": "RGB"}, {"name": "RandomRotation", "degrees": -3}])
+        Torchvision(transforms=[{"name": "RGB"}, {"name": "RandomRotation", "degrees": -3}]).build()
     with pytest.raises(DataError, match="unknown transform 'Lambda'"):
-        build(transforms=[{"name": "Lambda"}])
+        Torchvision(transforms=[{"name": "Lambda"}]).build()
 
 
 def test_field_selects_the_image() -> None:
-    flip = build(transforms=[{"name": "RandomHorizontalFlip", "p": 1.0}], field=1)
+    flip = Torchvision(transforms=[{"name": "RandomHorizontalFlip", "p": 1.0}], field=1).build()
     label, flipped = flip((7, image()), keyed(0, 0, 0))
     assert label == 7 and torch.equal(flipped, image().flip(-1))
     with pytest.raises(DataError, match="expected an image tensor or a tuple with field 1"):

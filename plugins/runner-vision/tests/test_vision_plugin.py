@@ -1,4 +1,4 @@
-"""The plugin contract: torch-free entry module, entry point, params matching factories, conformance."""
+"""The plugin contract: torch-free entry module, entry point, components declared once, rules, conformance."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 import attrs
 import pytest
 
-from runner._contract.params import REQUIRED
+from runner import RecipeError, RunnerError
+from runner._contract.declaration import is_declaration
 from runner._plugins.registry import RUNTIME_ARGS, resolve_reference
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
@@ -35,19 +36,19 @@ def registered(kind: str) -> dict[str, dict[str, Any]]:
 
     def register(name: str, factory: Any, *, params: Any = None, doc: str | None = None) -> None:
         assert name not in found, f"{kind} {name} registered twice"
-        found[name] = {"factory": factory, "params_ref": params, "params": resolve_reference(params), "doc": doc}
+        found[name] = {"ref": factory, "params": params, "doc": doc, "declaration": resolve_reference(factory)}
 
     HOOKS[kind](register=register)
     return found
 
 
-def normalised(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+def all_components() -> list[tuple[str, str]]:
+    return [(kind, name) for kind, names in EXPECTED.items() for name in names]
 
 
 def test_entry_module_imports_no_heavy_library() -> None:
     code = (
-        "import sys, runner_vision.plugin, runner_vision.params\n"
+        "import sys, runner_vision.plugin, runner_vision.components\n"
         "heavy = [m for m in ('torch', 'torchvision', 'numpy', 'PIL') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -60,40 +61,91 @@ def test_entry_point_is_declared() -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
-def test_registers_expected_names_lazily_with_docs(kind: str) -> None:
+def test_registers_one_lazy_declaration_per_component(kind: str) -> None:
     components = registered(kind)
     assert sorted(components) == EXPECTED[kind]
     for entry in components.values():
-        assert isinstance(entry["factory"], str) and isinstance(entry["params_ref"], str)
-        assert attrs.has(entry["params"]) and entry["doc"]
+        # A lazy reference and nothing else: the declaration's docstring is the documentation.
+        assert isinstance(entry["ref"], str) and entry["params"] is None and entry["doc"] is None
+        assert is_declaration(entry["declaration"]) and entry["declaration"].__doc__
 
 
-@pytest.mark.parametrize(("kind", "name"), [(k, n) for k, names in EXPECTED.items() for n in names])
-def test_params_match_the_factory_signature(kind: str, name: str) -> None:
-    entry = registered(kind)[name]
-    schema = schema_from_attrs(entry["params"])
-    signature = inspect.signature(resolve_reference(entry["factory"])).parameters
-    runtime = RUNTIME_ARGS.get(kind, frozenset()) | {"ctx"}
-    accepted = {k: p for k, p in signature.items() if k not in runtime}
-    assert set(schema.fields) == set(accepted)
-    for field in schema.fields.values():
-        default = accepted[field.name].default
-        expected = REQUIRED if default is inspect.Parameter.empty else normalised(default)
-        assert normalised(field.default) == expected, field.name
+def test_every_component_and_parameter_is_documented(runner_tester: Any) -> None:
+    registry = runner_tester.plugin_manager(plugin).registry
+    for kind, name in all_components():
+        component = registry.get(kind, name)
+        assert component.deprecation is None and component.summary.endswith("."), (kind, name)
+        assert all(field.doc for field in component.schema.fields.values()), (kind, name)
+    assert registry.get("dataset", "cifar100").summary == (
+        "CIFAR-100 from the python batches in a local folder (no download, no arbitrary unpickling)."
+    )
+
+
+@pytest.mark.parametrize(("kind", "name"), all_components())
+def test_build_asks_only_for_runtime_arguments_of_its_kind(kind: str, name: str) -> None:
+    build = inspect.signature(registered(kind)[name]["declaration"].build).parameters
+    assert set(build) - {"self"} <= RUNTIME_ARGS.get(kind, frozenset()) | {"ctx"}
+
+
+def test_variants_share_their_parameters_not_their_data() -> None:
+    datasets = registered("dataset")
+    for first, second in (("cifar10", "cifar100"), ("mnist", "fashion_mnist")):
+        one, other = datasets[first]["declaration"], datasets[second]["declaration"]
+        assert attrs.fields_dict(one).keys() == attrs.fields_dict(other).keys() == {"root", "split", "dtype"}
+        assert (one.variant, other.variant) == (first, second)
 
 
 def test_schema_rejects_bad_values() -> None:
-    fields = schema_from_attrs(registered("transform")["torchvision"]["params"]).fields
-    _, issues = check_table({"transforms": [{"name": "Lambda"}]}, fields)
+    def fields(kind: str, name: str) -> Any:
+        return schema_from_attrs(registered(kind)[name]["declaration"]).fields
+
+    _, issues = check_table({"transforms": [{"name": "Lambda"}]}, fields("transform", "torchvision"))
     assert [path for path, _ in issues] == [("transforms",)] and "unknown transform 'Lambda'" in issues[0][1]
-    _, issues = check_table({"transforms": []}, fields)
+    _, issues = check_table({"transforms": []}, fields("transform", "torchvision"))
     assert "at least one transform" in issues[0][1]
-    resnet = schema_from_attrs(registered("model")["resnet"]["params"]).fields
-    _, issues = check_table({"size": 19, "freeze": "everything"}, resnet)
+    _, issues = check_table({"size": 19, "freeze": "everything"}, fields("model", "resnet"))
     assert {path[0] for path, _ in issues} == {"size", "freeze"}
-    folder = schema_from_attrs(registered("dataset")["image_folder"]["params"]).fields
-    _, issues = check_table({"root": "x", "image_size": [1, 2, 3]}, folder)
+    _, issues = check_table({"root": "x", "image_size": [1, 2, 3]}, fields("dataset", "image_folder"))
     assert [path for path, _ in issues] == [("image_size",)]
+    _, issues = check_table({"split": "val"}, fields("dataset", "fashion_mnist"))
+    assert {path[0] for path, _ in issues} == {"root", "split"}
+
+
+RECIPE = """
+[run]
+max_steps = 1
+
+[data.train]
+dataset = { name = "image_folder", root = "images", image_size = 30 }
+
+[model]
+name = "vit"
+image_size = 30
+num_heads = 5
+
+[task]
+name = "classification"
+"""
+
+
+def test_recipe_check_relates_vit_dimensions(runner_tester: Any) -> None:
+    import runner_models.plugin
+
+    with pytest.raises(RecipeError) as caught:
+        runner_tester.recipe(RECIPE, plugin, runner_models.plugin)
+    assert [(p.path, p.message, p.line) for p in caught.value.problems] == [
+        ("model.hidden_dim", "hidden_dim 768 (size b_16's) is not a multiple of num_heads 5", 8),
+        ("model.image_size", "image_size 30 is not a multiple of patch_size 16 (size b_16's)", 10),
+    ]
+    fixed = ("model.patch_size=10", "model.num_heads=6")
+    recipe, _ = runner_tester.recipe(RECIPE, plugin, runner_models.plugin, overrides=fixed)
+    assert recipe.model.params["patch_size"] == 10
+
+
+def test_vit_rules_run_before_building_too(runner_tester: Any) -> None:
+    vit = runner_tester.plugin_manager(plugin).registry.get("model", "vit")
+    with pytest.raises(RunnerError, match=r"image_size: image_size 20 is not a multiple of patch_size 8$"):
+        vit.build({"image_size": 20, "patch_size": 8, "num_heads": 4, "hidden_dim": 8})
 
 
 def test_conformance(runner_tester: Any, data_root: Path) -> None:

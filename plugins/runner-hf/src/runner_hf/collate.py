@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from runner import BuildContext, DataError
+from runner import DataError
 
 IGNORE_INDEX = -100
 
@@ -49,18 +49,3 @@ class DynamicPadding:
             if key not in ("input_ids", "labels", "attention_mask") and isinstance(samples[0][key], torch.Tensor):
                 batch[key] = torch.stack([torch.as_tensor(s[key]) for s in samples])
         return batch
-
-
-def build(
-    *,
-    pad_token_id: int | None = None,
-    max_length: int | None = None,
-    pad_to_multiple_of: int = 1,
-    causal_lm: bool = False,
-    ctx: BuildContext | None = None,
-) -> DynamicPadding:
-    """Factory of the ``dynamic_padding`` collate (``pad_token_id`` default: the dataset's meta, else 0)."""
-    if pad_token_id is None:
-        found = (ctx.meta if ctx is not None else {}).get("pad_token_id")
-        pad_token_id = int(found) if isinstance(found, int) else 0
-    return DynamicPadding(pad_token_id, max_length, pad_to_multiple_of, causal_lm)

@@ -9,8 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from runner import DataError, load_output
-from runner_hf.tables import Format, load_local
+from runner import DataError
 
 
 def _num_classes(table: Any, label_column: str | None) -> dict[str, Any]:
@@ -53,19 +52,6 @@ class HFRows(Dataset[dict[str, Any]]):
         }
 
 
-def hf_dataset(
-    *,
-    path: str,
-    file_format: Format = "auto",
-    split: str = "train",
-    columns: list[str] | None = None,
-    label_column: str | None = "label",
-    cache_dir: str | None = None,
-) -> HFRows:
-    """Factory of the ``hf_dataset`` dataset."""
-    return HFRows(load_local(path, file_format, split, cache_dir), columns or [], label_column)
-
-
 class Tokenized(Dataset[dict[str, torch.Tensor]]):
     """``{"input_ids": (length,), "labels": ()}`` samples from a ``tokenize`` step's output.
 
@@ -92,8 +78,3 @@ class Tokenized(Dataset[dict[str, torch.Tensor]]):
         if self.labels is not None:
             sample["labels"] = self.labels[index].long()
         return sample
-
-
-def tokenized(*, output: str, cache_dir: str | None = None) -> Tokenized:
-    """Factory of the ``tokenized`` dataset."""
-    return Tokenized(load_output(output, cache_dir), output)

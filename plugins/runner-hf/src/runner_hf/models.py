@@ -36,18 +36,17 @@ def _tokenizer_settings(tokenizer: str | None) -> dict[str, Any]:
     return settings
 
 
-def build(
+def transformer(
     *,
-    head: Head = "sequence_classification",
-    path: str | None = None,
-    config: dict[str, Any] | None = None,
-    tokenizer: str | None = None,
-    num_labels: int | None = None,
-    ctx: BuildContext | None = None,
+    head: Head,
+    path: str | None,
+    config: dict[str, Any] | None,
+    tokenizer: str | None,
+    num_labels: int | None,
+    ctx: BuildContext | None,
 ) -> nn.Module:
-    """Factory of the ``transformer`` model (see the module docstring)."""
-    if (path is None) == (config is None):
-        raise DataError("transformer: set exactly one of path (a local save_pretrained folder) or config")
+    """The model from ``path``, else from ``config`` (declared by :class:`runner_hf.components.Transformer`,
+    whose rule makes sure exactly one is set); see the module docstring."""
     hf = transformers()
     auto = getattr(hf, AUTO[head])
     settings = _tokenizer_settings(tokenizer)

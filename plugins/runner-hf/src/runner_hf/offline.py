@@ -8,23 +8,20 @@ trying the network.
 
 ``transformers`` imports torchvision whenever it is installed. PyPI's CUDA torchvision
 wheel beside a CPU-only torch cannot load its compiled operators, and torchvision 0.28
-then fails to import (``operator torchvision::nms does not exist``); the same guard as
-runner-vision's declares the two missing operator schemas in exactly that case.
+then fails to import (``operator torchvision::nms does not exist``); so torchvision, when
+installed, is imported first through :func:`runner_hf.tv.import_torchvision` (runner-vision's
+guard, copied), which declares the two missing operator schemas in exactly that case.
 """
 
 from __future__ import annotations
 
 import os
-import sys
+from importlib.util import find_spec
 from types import ModuleType
-from typing import Any
+
+from runner_hf.tv import import_torchvision
 
 OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
-MISSING_SCHEMAS = (
-    "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
-    "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
-)
-_declared: Any = None  # the torch.library.Library must outlive the import
 
 
 def go_offline() -> None:
@@ -34,25 +31,9 @@ def go_offline() -> None:
 
 
 def _torchvision_importable() -> None:
-    global _declared
-    from importlib.util import find_spec
-
-    if "torchvision" in sys.modules or find_spec("torchvision") is None:
-        return
-    try:
-        import torchvision
-    except RuntimeError as exc:
-        if "torchvision::" not in str(exc) or "does not exist" not in str(exc):
-            raise
-        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-            del sys.modules[name]
-        import torch
-
-        if _declared is None:
-            _declared = torch.library.Library("torchvision", "DEF")
-            for schema in MISSING_SCHEMAS:
-                _declared.define(schema)
-        import torchvision  # noqa: F401
+    # Only when installed: transformers does without torchvision, and imports it when present.
+    if find_spec("torchvision") is not None:
+        import_torchvision()
 
 
 def transformers() -> ModuleType:

@@ -1,81 +1,47 @@
 """Entry module of the ``runner-hf`` plugin (entry point ``hf``): registers its components by name.
 
-Imports none of torch, datasets, tokenizers or transformers: factories and parameter
-classes are lazy references.
+Imports none of torch, datasets, tokenizers or transformers: every component is a lazy
+``module:attr`` reference to its declaration in :mod:`runner_hf.components`, so
+``runner --help`` builds no class.
 """
 
 from __future__ import annotations
 
 from runner import RegisterCommand, RegisterComponent, hookimpl
 
-_PARAMS = "runner_hf.params"
+_COMPONENTS = "runner_hf.components"
 
 
 @hookimpl
 def register_datasets(register: RegisterComponent) -> None:
     """Register ``hf_dataset`` and ``tokenized``."""
-    register(
-        "hf_dataset",
-        "runner_hf.data:hf_dataset",
-        params=f"{_PARAMS}:HFDatasetParams",
-        doc="Rows of a local Hugging Face dataset (parquet, JSON lines, CSV, Arrow, save_to_disk), memory-mapped.",
-    )
-    register(
-        "tokenized",
-        "runner_hf.data:tokenized",
-        params=f"{_PARAMS}:TokenizedParams",
-        doc="A tokenize step's cached output as {input_ids, labels} samples.",
-    )
+    register("hf_dataset", f"{_COMPONENTS}:HFDataset")
+    register("tokenized", f"{_COMPONENTS}:Tokenized")
 
 
 @hookimpl
 def register_processors(register: RegisterComponent) -> None:
     """Register ``tokenize``."""
-    register(
-        "tokenize",
-        "runner_hf.processor:Tokenize",
-        params=f"{_PARAMS}:TokenizeParams",
-        doc="Tokenize local text files with a local tokenizer into the processing cache.",
-    )
+    register("tokenize", f"{_COMPONENTS}:Tokenize")
 
 
 @hookimpl
 def register_collates(register: RegisterComponent) -> None:
     """Register ``dynamic_padding``."""
-    register(
-        "dynamic_padding",
-        "runner_hf.collate:build",
-        params=f"{_PARAMS}:DynamicPaddingParams",
-        doc="Pad input_ids to the batch's longest sample, with attention_mask and labels.",
-    )
+    register("dynamic_padding", f"{_COMPONENTS}:DynamicPadding")
 
 
 @hookimpl
 def register_models(register: RegisterComponent) -> None:
     """Register ``transformer``."""
-    register(
-        "transformer",
-        "runner_hf.models:build",
-        params=f"{_PARAMS}:TransformerParams",
-        doc="A Hugging Face model from a local folder or a config.",
-    )
+    register("transformer", f"{_COMPONENTS}:Transformer")
 
 
 @hookimpl
 def register_tasks(register: RegisterComponent) -> None:
     """Register ``text_classification`` and ``causal_lm``."""
-    register(
-        "text_classification",
-        "runner_hf.tasks:TextClassification",
-        params=f"{_PARAMS}:TextClassificationParams",
-        doc="Cross-entropy and accuracy on named-field batches.",
-    )
-    register(
-        "causal_lm",
-        "runner_hf.tasks:CausalLM",
-        params=f"{_PARAMS}:CausalLMParams",
-        doc="Next-token loss and perplexity on named-field batches.",
-    )
+    register("text_classification", f"{_COMPONENTS}:TextClassification")
+    register("causal_lm", f"{_COMPONENTS}:CausalLM")
 
 
 @hookimpl

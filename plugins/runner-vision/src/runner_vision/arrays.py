@@ -111,7 +111,7 @@ def _cifar_classes(folder: Path, meta_file: str, key: str, count: int) -> list[s
 
 
 def cifar(name: str, root: str, split: Split, dtype: Dtype) -> ArrayImages:
-    """CIFAR-10 or -100 ``split`` from the python batches under ``root``."""
+    """CIFAR-10 or -100 (``name``: ``cifar10`` or ``cifar100``) ``split`` from the python batches under ``root``."""
     folder = _cifar_folder(Path(root).expanduser(), name)
     _, train, test, label_key, meta_file, names_key = CIFAR[name]
     parts = [_cifar_batch(folder / f, label_key) for f in (train if split == "train" else test)]
@@ -121,16 +121,6 @@ def cifar(name: str, root: str, split: Split, dtype: Dtype) -> ArrayImages:
     if labels.size and (labels.min() < 0 or labels.max() >= count):
         raise DataError(f"{name}: labels must lie in [0, {count}), found {labels.min()}..{labels.max()} in {folder}")
     return ArrayImages(images, labels, _cifar_classes(folder, meta_file, names_key, count), dtype)
-
-
-def cifar10(*, root: str, split: Split, dtype: Dtype = "float32") -> ArrayImages:
-    """Factory of the ``cifar10`` dataset."""
-    return cifar("cifar10", root, split, dtype)
-
-
-def cifar100(*, root: str, split: Split, dtype: Dtype = "float32") -> ArrayImages:
-    """Factory of the ``cifar100`` dataset."""
-    return cifar("cifar100", root, split, dtype)
 
 
 # -- MNIST / Fashion-MNIST (IDX files) ---------------------------------------------------------
@@ -152,6 +142,8 @@ FASHION_CLASSES = [
     "Bag",
     "Ankle boot",
 ]
+#: Dataset name -> (its folder in torchvision's layout, root/<folder>/raw; class names).
+MNIST_LIKE = {"mnist": ("MNIST", MNIST_CLASSES), "fashion_mnist": ("FashionMNIST", FASHION_CLASSES)}
 
 
 def _find_idx(root: Path, folder: str, stem: str) -> Path | None:
@@ -183,8 +175,9 @@ def read_idx(path: Path, dims: int) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def mnist_like(folder: str, classes: list[str], root: str, split: Split, dtype: Dtype) -> ArrayImages:
-    """MNIST-format ``split`` from the IDX files under ``root``."""
+def mnist_like(name: str, root: str, split: Split, dtype: Dtype) -> ArrayImages:
+    """MNIST-format ``split`` (``name``: a key of :data:`MNIST_LIKE`) from the IDX files under ``root``."""
+    folder, classes = MNIST_LIKE[name]
     base = Path(root).expanduser()
     stems = IDX_FILES[split]
     paths = [_find_idx(base, folder, stem) for stem in stems]
@@ -202,13 +195,3 @@ def mnist_like(folder: str, classes: list[str], root: str, split: Split, dtype: 
     if labels.size and labels.max() >= len(classes):
         raise DataError(f"{labels_path}: labels must lie in [0, {len(classes)}), found {labels.max()}")
     return ArrayImages(images[:, None], labels, classes, dtype)
-
-
-def mnist(*, root: str, split: Split, dtype: Dtype = "float32") -> ArrayImages:
-    """Factory of the ``mnist`` dataset."""
-    return mnist_like("MNIST", MNIST_CLASSES, root, split, dtype)
-
-
-def fashion_mnist(*, root: str, split: Split, dtype: Dtype = "float32") -> ArrayImages:
-    """Factory of the ``fashion_mnist`` dataset."""
-    return mnist_like("FashionMNIST", FASHION_CLASSES, root, split, dtype)

@@ -116,15 +116,3 @@ def image_size_pair(value: int | Sequence[int] | None) -> tuple[int, int] | None
     if len(value) != 2:
         raise DataError(f"image_size: expected one size or [height, width], found {list(value)}")
     return (int(value[0]), int(value[1]))
-
-
-def image_folder(
-    *,
-    root: str,
-    classes: list[str] | None = None,
-    mode: Mode = "RGB",
-    image_size: int | list[int] | None = None,
-    dtype: Dtype = "float32",
-) -> ImageFolder:
-    """Factory of the ``image_folder`` dataset (see :class:`ImageFolder`)."""
-    return ImageFolder(Path(root).expanduser(), classes, mode, image_size_pair(image_size), dtype)

@@ -117,13 +117,13 @@ def _finish(model: nn.Module, family: str, weights_path: str | None, freeze_spec
 
 def resnet(
     *,
-    size: int = 18,
-    num_classes: int | None = None,
-    weights_path: str | None = None,
-    freeze: str | Sequence[str] = (),
-    ctx: BuildContext | None = None,
+    size: int,
+    num_classes: int | None,
+    weights_path: str | None,
+    freeze: str | Sequence[str],
+    ctx: BuildContext | None,
 ) -> nn.Module:
-    """torchvision's ``resnet{size}``."""
+    """torchvision's ``resnet{size}`` (declared by :class:`runner_vision.components.ResNet`)."""
     models = import_torchvision().models
     model = getattr(models, f"resnet{size}")(weights=None, num_classes=_num_classes(num_classes, ctx, "resnet"))
     return _finish(model, "resnet", weights_path, freeze)
@@ -131,62 +131,51 @@ def resnet(
 
 def efficientnet(
     *,
-    size: str = "b0",
-    num_classes: int | None = None,
-    weights_path: str | None = None,
-    freeze: str | Sequence[str] = (),
-    ctx: BuildContext | None = None,
+    size: str,
+    num_classes: int | None,
+    weights_path: str | None,
+    freeze: str | Sequence[str],
+    ctx: BuildContext | None,
 ) -> nn.Module:
-    """torchvision's ``efficientnet_{size}``."""
+    """torchvision's ``efficientnet_{size}`` (declared by :class:`runner_vision.components.EfficientNet`)."""
     models = import_torchvision().models
     classes = _num_classes(num_classes, ctx, "efficientnet")
     model = getattr(models, f"efficientnet_{size}")(weights=None, num_classes=classes)
     return _finish(model, "efficientnet", weights_path, freeze)
 
 
-#: torchvision's ViT sizes: (patch_size, num_layers, num_heads, hidden_dim, mlp_dim).
-VIT_SIZES = {
-    "b_16": (16, 12, 12, 768, 3072),
-    "b_32": (32, 12, 12, 768, 3072),
-    "l_16": (16, 24, 16, 1024, 4096),
-    "l_32": (32, 24, 16, 1024, 4096),
-    "h_14": (14, 32, 16, 1280, 5120),
-}
-
-
 def vit(
     *,
-    size: str = "b_16",
-    num_classes: int | None = None,
-    image_size: int | None = None,
-    patch_size: int | None = None,
-    num_layers: int | None = None,
-    num_heads: int | None = None,
-    hidden_dim: int | None = None,
-    mlp_dim: int | None = None,
-    weights_path: str | None = None,
-    freeze: str | Sequence[str] = (),
-    ctx: BuildContext | None = None,
+    image_size: int | None,
+    patch_size: int,
+    num_layers: int,
+    num_heads: int,
+    hidden_dim: int,
+    mlp_dim: int,
+    num_classes: int | None,
+    weights_path: str | None,
+    freeze: str | Sequence[str],
+    ctx: BuildContext | None,
 ) -> nn.Module:
-    """torchvision's ``VisionTransformer`` of ``size``, with any dimension overridden."""
+    """torchvision's ``VisionTransformer`` of these dimensions (declared by
+    :class:`runner_vision.components.ViT`, which resolves a variant's and checks them).
+
+    ``image_size`` None is the training dataset's meta ``image_size``, else 224; only that
+    one can be checked here, not when the recipe is.
+    """
     VisionTransformer = import_torchvision().models.VisionTransformer
-    default = VIT_SIZES[size]
-    given = (patch_size, num_layers, num_heads, hidden_dim, mlp_dim)
-    dims = [d if g is None else g for g, d in zip(given, default, strict=True)]
     if image_size is None:
         meta_size = (ctx.meta if ctx is not None else {}).get("image_size")
         image_size = int(meta_size[0]) if isinstance(meta_size, list) and meta_size else 224
-    if image_size % dims[0]:
-        raise DataError(f"vit: image_size {image_size} is not a multiple of patch_size {dims[0]}")
-    if dims[3] % dims[2]:
-        raise DataError(f"vit: hidden_dim {dims[3]} is not a multiple of num_heads {dims[2]}")
+    if image_size % patch_size:
+        raise DataError(f"vit: image_size {image_size} is not a multiple of patch_size {patch_size}")
     model = VisionTransformer(
         image_size=image_size,
-        patch_size=dims[0],
-        num_layers=dims[1],
-        num_heads=dims[2],
-        hidden_dim=dims[3],
-        mlp_dim=dims[4],
+        patch_size=patch_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        mlp_dim=mlp_dim,
         num_classes=_num_classes(num_classes, ctx, "vit"),
     )
     return _finish(model, "vit", weights_path, freeze)

@@ -97,9 +97,4 @@ class TorchvisionTransform:
         return tuple(items) if isinstance(sample, tuple) else items
 
 
-def build(*, transforms: list[dict[str, Any]], field: int = 0) -> TorchvisionTransform:
-    """Factory of the ``torchvision`` transform."""
-    return TorchvisionTransform(transforms, field)
-
-
-__all__ = ["V2_TRANSFORMS", "TorchvisionTransform", "build", "build_pipeline"]
+__all__ = ["V2_TRANSFORMS", "TorchvisionTransform", "build_pipeline"]

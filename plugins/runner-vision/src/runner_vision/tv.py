@@ -1,12 +1,17 @@
 """Import torchvision, also where its compiled operators cannot load.
 
+runner-vision (``runner_vision.tv``) and runner-hf (``runner_hf.tv``: transformers imports
+torchvision whenever it is installed) each carry this module, the two copies identical:
+they are independent distributions and cannot import each other. Change both together;
+a test keeps them equal.
+
 PyPI's Linux torchvision wheels are CUDA builds. Beside a CPU-only torch their compiled
 library (``torchvision/_C.so``, which needs ``libc10_cuda.so``) fails to load, which
 torchvision tolerates, but torchvision 0.28's ``_meta_registrations`` then calls
 ``torch.library.register_fake("torchvision::nms")`` without checking, and ``import
 torchvision`` dies with ``RuntimeError: operator torchvision::nms does not exist``. The
-pure-Python parts this plugin uses (the model architectures, transforms v2 on tensors)
-work without the compiled operators.
+pure-Python parts (the model architectures and transforms v2 on tensors runner-vision
+uses; transformers only needs the import to succeed) work without the compiled operators.
 
 :func:`import_torchvision` imports torchvision normally. Only if that import fails with
 exactly this error does it declare the two missing operator schemas (no kernels: calling
