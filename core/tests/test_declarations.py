@@ -21,9 +21,9 @@ from core_helpers import TOY, check_recipe, recipe_problems, write
 import runner
 from runner._contract.errors import PluginError, RunnerError
 from runner._contract.registration import PluginInfo
-from runner._data.resumable import declared_resumable
 from runner._plugins.manager import PluginManager
 from runner._plugins.registry import Component
+from runner._schema.resumable import declared_resumable
 from runner.testing import RunnerTester
 
 RANGES = '''

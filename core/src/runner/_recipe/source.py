@@ -39,6 +39,14 @@ class RecipeSource:
     def directory(self) -> Path:
         return Path(self.path).resolve().parent
 
+    def base_dir(self, path: KeyPath) -> Path:
+        """The directory a relative path at ``path`` is relative to: that of the recipe
+        file which wrote it (an included file's own), or the working directory for ``-o``."""
+        location = self.sources.find(path)
+        if location.file.startswith(COMMAND_LINE):
+            return Path.cwd()
+        return Path(location.file).resolve().parent
+
     def problem(self, path: KeyPath, message: str) -> Problem:
         """A problem at ``path``, located where the recipe (or an override) wrote it."""
         location = self.sources.find_written(path)
