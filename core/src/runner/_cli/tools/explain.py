@@ -300,11 +300,22 @@ def _show(value: Any) -> str:
 
 
 def render_text(
-    path: str, components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str], code: Iterable[str] = ()
+    path: str,
+    components: Iterable[Explained],
+    hooks: dict[str, list[Impl]],
+    notes: list[str],
+    code: Iterable[str] = (),
+    files: Iterable[str] = (),
+    merges: Iterable[str] = (),
 ) -> str:
     """The human-readable report ``runner explain`` prints; ``code``: the local plugins
-    the recipe loads (a recipe with plugins is code, and says so)."""
+    the recipe loads (a recipe with plugins is code, and says so); ``files``: the recipe
+    files composed; ``merges``: what composition and overrides dropped."""
     lines = [f"recipe {path}"]
+    included = [f for f in files if f != path]
+    if included:
+        lines.append(f"composed from: {', '.join(included)} (then {path})")
+    lines += [f"note: {merge}" for merge in merges]
     if code:
         lines.append(f"this recipe runs code from: {', '.join(code)}")
     lines.append("")
@@ -334,7 +345,12 @@ def render_text(
 
 
 def as_json(
-    components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str], code: Iterable[str] = ()
+    components: Iterable[Explained],
+    hooks: dict[str, list[Impl]],
+    notes: list[str],
+    code: Iterable[str] = (),
+    files: Iterable[str] = (),
+    merges: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The report as JSON-ready data (``runs_code_from``: the recipe's local plugins)."""
     from runner._schema.export import json_value
@@ -346,6 +362,8 @@ def as_json(
             return repr(value)
 
     return {
+        "files": list(files),
+        "merge_notes": list(merges),
         "runs_code_from": list(code),
         "components": [
             {
