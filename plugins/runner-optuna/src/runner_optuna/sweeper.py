@@ -119,7 +119,7 @@ class OptunaSweeper:
                     left[0] -= 1
                     trial = study.ask(distributions)
 
-                def report(step: int, value: float) -> bool:
+                def report(step: int, value: float, trial: Any = trial) -> bool:
                     with lock:
                         trial.report(value, step)
                         return not trial.should_prune()
