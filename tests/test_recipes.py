@@ -24,8 +24,10 @@ each_recipe = pytest.mark.parametrize("recipe", RECIPES, ids=[p.name for p in RE
 
 
 def load(path: Path) -> dict[str, Any]:
-    with path.open("rb") as f:
-        return tomllib.load(f)
+    """The recipe as composed (extends, defaults) and interpolated, before validation."""
+    from runner._recipe.source import read_recipe
+
+    return read_recipe(path).data
 
 
 def missing_from(original: Any, resolved: Any, where: str = "") -> list[str]:
