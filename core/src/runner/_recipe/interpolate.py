@@ -69,7 +69,7 @@ def _default(path: KeyPath) -> Any:
 
 
 def _env_value(raw: str) -> Any:
-    from runner._recipe.source import parse_value
+    from runner._recipe.values import parse_value
 
     try:
         return parse_value(raw)
@@ -176,8 +176,6 @@ def _set(data: Any, path: KeyPath, value: Any) -> None:
 def interpolate(data: dict[str, Any], sources: SourceMap) -> None:
     """Resolve every reference in ``data`` in place; raise :class:`RecipeError` with every
     problem, each at the value that refers."""
-    from runner._recipe.source import format_path
-
     interpolator = _Interpolator(data)
     problems: list[Problem] = []
     resolved: list[tuple[KeyPath, Any]] = []
@@ -186,7 +184,8 @@ def interpolate(data: dict[str, Any], sources: SourceMap) -> None:
             resolved.append((path, interpolator.resolve(path, text)))
         except _Unresolved as exc:
             location = sources.find(path)
-            problems.append(Problem(format_path(path), str(exc), location.file, location.line, location.column))
+            shown = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
+            problems.append(Problem(shown, str(exc), location.file, location.line, location.column))
     if problems:
         raise RecipeError(problems)
     for path, value in resolved:

@@ -14,6 +14,7 @@ import attrs
 from runner._contract.errors import Problem, RecipeError
 from runner._recipe.limits import MAX_NESTING, long_integer_position, nesting_position, value_problems
 from runner._recipe.locate import KeyPath, Location, SourceMap
+from runner._recipe.values import parse_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -147,28 +148,6 @@ def parse_override(item: str) -> tuple[KeyPath, Any]:
             raise ValueError(f"empty key in {key.strip()!r}")
         parts.append(int(part) if part.isdigit() else part)
     return tuple(parts), parse_value(raw)
-
-
-def parse_value(raw: str) -> Any:
-    """A command-line value: TOML (``3``, ``1e-3``, ``true``, ``[64, 64]``, ``"text"``,
-    ``{name = "x"}``), else text. What a shell leaves of ``run.name='my run'`` is
-    ``my run``: text that is not TOML is a string as it stands, unless it starts like a
-    TOML array, table or string (``[1,``: an unclosed array is a mistake, not a name)."""
-    raw = raw.strip()
-    if nesting_position(raw) is not None:
-        raise ValueError(f"value nested deeper than {MAX_NESTING} levels")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        if not raw or raw[0] in "[{\"'" or "\n" in raw:
-            shown = repr(raw if len(raw) <= 40 else raw[:40] + "...")
-            raise ValueError(f"cannot parse value {shown} as TOML (quote strings: key='text')") from None
-        value = raw
-    except RecursionError:  # a stack already deep when parsing began; nesting_position bounds the rest
-        raise ValueError(f"value nested too deeply (at most {MAX_NESTING} levels)") from None
-    except ValueError:  # Python refuses to read integers of more than 4300 digits
-        raise ValueError("integer too large: TOML integers are 64-bit (at most 19 digits)") from None
-    return value
 
 
 def apply_override(source: RecipeSource, item: str) -> Problem | None:
