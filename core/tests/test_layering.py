@@ -33,6 +33,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("runner._engine",),
     ("runner._builtin",),
     ("runner._cli",),
+    ("runner._sweep",),  # runner sweep: drives many `runner run` processes and reads their run directories
     ("runner.testing", "runner.__main__", "runner"),  # the public face
 ]
 

@@ -36,12 +36,14 @@ if TYPE_CHECKING:
         Logger,
         Processor,
         Sampler,
+        Sweeper,
         Transform,
     )
     from runner._contract.recipe import ComponentConfig, LoaderConfig, ProcessConfig, Recipe, RunConfig, SplitConfig
     from runner._contract.registration import PluginInfo, RegisterCommand, RegisterComponent
     from runner._contract.stage import Stage
     from runner._contract.suggest import did_you_mean
+    from runner._contract.sweep import Axis
     from runner._contract.task import StepInfo, StepOutput, Task
     from runner._data.build import apply_sample_transforms, build_dataset, build_transforms, tensors_of
     from runner._data.loader import Loader as MapLoader
@@ -63,6 +65,8 @@ if TYPE_CHECKING:
     from runner._processing.cache import Cache
     from runner._processing.shards import Shard, process_shard
     from runner._recipe.render import render as render_toml
+    from runner._sweep.ledger import Trial
+    from runner._sweep.sweep import Sweep
 
 #: Where each public name is defined (private modules), imported on first access: plugin
 #: entry modules import ``runner`` for ``hookimpl`` on every CLI call (``runner --help``),
@@ -146,6 +150,11 @@ _LAZY: dict[str, str] = {
     "flatten": "runner._engine.buffered",
     "metric_items": "runner._engine.buffered",
     "METRICS_FILE": "runner._engine.rundir",
+    # sweeps (register_sweepers)
+    "Sweep": "runner._sweep.sweep",
+    "Trial": "runner._sweep.ledger",
+    "Axis": "runner._contract.sweep",
+    "Sweeper": "runner._contract.protocols",
     # plugin commands
     "AppState": "runner._cli.state",
     "recipe_options": "runner._cli.common",
@@ -160,6 +169,7 @@ __all__ = [
     "REQUIRED",
     "TARGET_KEYS",
     "AppState",
+    "Axis",
     "Backend",
     "Batch",
     "BatchIndexSampler",
@@ -203,8 +213,11 @@ __all__ = [
     "Stage",
     "StepInfo",
     "StepOutput",
+    "Sweep",
+    "Sweeper",
     "Task",
     "Transform",
+    "Trial",
     "__version__",
     "apply_batch_transforms",
     "apply_sample_transforms",

@@ -198,6 +198,19 @@ def register_functions(register: RegisterComponent) -> None:
 
 
 @hookspec
+def register_sweepers(register: RegisterComponent) -> None:
+    """Register sweepers that ``runner sweep`` runs (``[sweep] name = "NAME"``). The
+    component's ``build`` returns an object with ``run(sweep)``, where ``sweep`` is a
+    :class:`runner.Sweep`: its axes, trial budget, parallelism, metric and direction, and
+    ``run_trial(params, report=...)`` / ``run_points(points)``, which run each trial as a
+    normal ``runner run`` in the sweep directory, record it in the trial ledger and return
+    it (a trial the ledger holds is returned without running again). ``report(step,
+    value)`` receives the trial's validation metric as it is logged and returns False to
+    stop (prune) the trial. Built in: ``grid``, ``random``.
+    """
+
+
+@hookspec
 def register_commands(register: RegisterCommand) -> None:
     """Register CLI subcommands: ``register(name, command, help=...)`` where ``command``
     is a ``click.Command`` or a lazy ``"module:attribute"`` reference to one.

@@ -9,6 +9,8 @@ KNOWN: dict[tuple[str, str], str] = {
     ("backend", "ddp"): "runner-ddp",
     ("backend", "ray"): "runner-ray",
     ("executor", "ray"): "runner-ray",
+    ("sweeper", "ray"): "runner-ray",
+    ("sweeper", "optuna"): "runner-optuna",
     ("checkpointer", "default"): "runner-checkpoint",
     ("logger", "tensorboard"): "runner-tensorboard",
     ("logger", "mlflow"): "runner-mlflow",
