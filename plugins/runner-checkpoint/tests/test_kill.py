@@ -137,7 +137,7 @@ def test_sigterm_to_the_process_group_saves_stops_and_resumes_exactly(uninterrup
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.005)
     os.killpg(process.pid, signal.SIGTERM)
-    assert process.wait(300) == 0, (tmp_path / "log.txt").read_text()
+    assert process.wait(300) == 128 + signal.SIGTERM, (tmp_path / "log.txt").read_text()
     log = (tmp_path / "log.txt").read_text()
     assert "received SIGTERM: saved" in log and "stopping" in log
     assert "stopped: SIGTERM: saved step-" in log
