@@ -381,6 +381,7 @@ class DDP:
             dist.barrier()
 
     # -- run hooks: the backend is a run object, so these fire only in runs that chose ddp
+    # (the train position is plugin state, see runner_ddp.plugin: other backends resume it)
 
     def setup(self, run: RunContext, stage: Stage) -> None:
         """Evaluate every validation/test sample exactly once across ranks (no padding)."""
@@ -388,19 +389,6 @@ class DDP:
             from runner_ddp import sharding
 
             sharding.unpad_eval_loaders(run)
-
-    def get_state(self, run: RunContext) -> dict[str, Any] | None:
-        """The train loader's global sample position, so any world size can resume it."""
-        from runner_ddp import sharding
-
-        position = sharding.position(run)
-        return {"position": position} if position is not None else None
-
-    def update_state(self, run: RunContext, state: dict[str, Any]) -> None:
-        """Continue the checkpoint's epoch from its global sample position."""
-        from runner_ddp import sharding
-
-        sharding.resume(run, state.get("position"))
 
 
 class Stopped(RunnerError):
