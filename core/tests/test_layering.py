@@ -32,6 +32,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("runner._engine",),
     ("runner._builtin",),
     ("runner._cli",),
+    ("runner._testkit",),  # what runner.testing exports
     ("runner.testing", "runner.__main__", "runner"),  # the public face
 ]
 

@@ -99,6 +99,8 @@ class Faults:
         (run.run_dir / "fault.txt").write_text(f"{time.time()}\n", encoding="utf-8")
         if self.kind == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.kind == "stop":  # hangs: the process no longer runs at all
+            os.kill(os.getpid(), signal.SIGSTOP)
         raise ValueError(f"injected failure at step {global_step}")
 
     def on_end_train(self, run: RunContext) -> None:
