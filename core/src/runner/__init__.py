@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     )
     from runner._data.transforms import Pipeline, Prefetch, ShuffleBuffer, apply_batch_transforms
     from runner._engine.buffered import BufferedLogger, flatten, metric_items
-    from runner._engine.rundir import METRICS_FILE
+    from runner._engine.rundir import METRICS_FILE, SUMMARY_FILE
     from runner._plugins.registry import Component, Registry
     from runner._processing import load_output, load_tensor_file
     from runner._processing.cache import Cache
@@ -135,6 +135,7 @@ _LAZY: dict[str, str] = {
     "flatten": "runner._engine.buffered",
     "metric_items": "runner._engine.buffered",
     "METRICS_FILE": "runner._engine.rundir",
+    "SUMMARY_FILE": "runner._engine.rundir",
     # plugin commands
     "AppState": "runner._cli.state",
     "recipe_options": "runner._cli.common",
@@ -145,6 +146,7 @@ _RENAMED = {"render_toml": "render", "MapLoader": "Loader"}
 __all__ = [
     "METRICS_FILE",
     "REQUIRED",
+    "SUMMARY_FILE",
     "AppState",
     "Backend",
     "BatchIndexSampler",
