@@ -33,6 +33,8 @@ from runner_checkpoint import faults, verify_resume
 from runner_checkpoint.beacon import PROGRESS_ENV
 from runner_checkpoint.verify_resume import run_and_kill
 
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runner_leftovers")]
+
 #: Two epochs (26 steps), loaded by two worker processes.
 WORKERS = {"data.train.loader.num_workers": 2, "run.epochs": 2}
 

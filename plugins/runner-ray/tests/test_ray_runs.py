@@ -46,6 +46,8 @@ from runner._processing import load_output, run_steps  # noqa: E402
 from runner._recipe.source import read_recipe  # noqa: E402
 from runner._recipe.validate import validate  # noqa: E402
 
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runner_leftovers")]
+
 PROCESSOR = HERE / "ray_processor.py"
 DIGITS = ROOT / "recipes" / "digits.toml"
 

@@ -159,22 +159,21 @@ class Leftovers:
         children: dict[int, list[int]] = {}
         for entry in table.values():
             children.setdefault(entry.ppid, []).append(entry.pid)
+        helpers = {pid for pid in children.get(me, []) if any(h in table[pid].command for h in _HELPERS)}
         mine: set[int] = set()
         todo = list(children.get(me, []))
         while todo:
             pid = todo.pop()
-            process = table.get(pid)
-            if process is None or pid in mine:
+            if pid not in table or pid in mine:
                 continue
-            helper = process.ppid == me and any(h in process.command for h in _HELPERS)
-            if pid in self._before and not helper:
+            if pid in self._before and pid not in helpers:
                 continue  # started before the block (a module's server): what it starts is its own
-            if not helper:
+            if pid not in helpers:
                 mine.add(pid)
             todo += children.get(pid, [])
         tag = f"{TAG_ENV}={self.tag}".encode()
         for pid, entry in table.items():
-            if pid in mine or pid == me:
+            if pid in mine or pid in helpers or pid == me:
                 continue
             if (self.marker and self.marker in entry.command) or _tagged(pid, tag):
                 mine.add(pid)
