@@ -212,6 +212,12 @@ class CrossEntropy:
         inputs, targets = batch
         return StepOutput(loss=F.cross_entropy(model(inputs), targets), count=targets.shape[0])
 
+    def val_step(self, model: torch.nn.Module, batch: Any, step: Any) -> Any:
+        return self.train_step(model, batch, step)
+
+    def test_step(self, model: torch.nn.Module, batch: Any, step: Any) -> Any:
+        return self.train_step(model, batch, step)
+
     def forward(self, stage: Any, model: torch.nn.Module, batch: Any, step: Any) -> Any:
         return self.train_step(model, batch, step)
 
