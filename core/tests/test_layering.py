@@ -34,6 +34,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("runner._builtin",),
     ("runner._cli",),
     ("runner._sweep",),  # runner sweep: drives many `runner run` processes and reads their run directories
+    ("runner._testkit",),  # what runner.testing exports
     ("runner.testing", "runner.__main__", "runner"),  # the public face
 ]
 

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     )
     from runner._data.transforms import Pipeline, Prefetch, ShuffleBuffer, apply_batch_transforms
     from runner._engine.buffered import BufferedLogger, flatten, metric_items
-    from runner._engine.rundir import METRICS_FILE
+    from runner._engine.rundir import METRICS_FILE, SUMMARY_FILE
     from runner._plugins.registry import Component, Registry
     from runner._processing import load_output, load_tensor_file
     from runner._processing.cache import Cache
@@ -155,6 +155,7 @@ _LAZY: dict[str, str] = {
     "Trial": "runner._sweep.ledger",
     "Axis": "runner._contract.sweep",
     "Sweeper": "runner._contract.protocols",
+    "SUMMARY_FILE": "runner._engine.rundir",
     # plugin commands
     "AppState": "runner._cli.state",
     "recipe_options": "runner._cli.common",
@@ -167,6 +168,7 @@ __all__ = [
     "INPUT_KEYS",
     "METRICS_FILE",
     "REQUIRED",
+    "SUMMARY_FILE",
     "TARGET_KEYS",
     "AppState",
     "Axis",
