@@ -69,6 +69,11 @@ class RunConfig:
     backend: str = param("single", doc="Registered backend that runs the loop (see the [backend] table).")
     deterministic: bool = param(False, doc="Use torch's deterministic algorithms (exact reruns).")
     test: bool = param(True, doc="Run the [data.test] loaders after training.")
+    save_model: bool = param(
+        True,
+        doc="Write the final weights (model.safetensors) and model.json into the run directory "
+        "when training ends; false for benchmarks.",
+    )
 
 
 @attrs.define
