@@ -31,6 +31,7 @@ FLOORS: list[tuple[str, ...]] = [
     ("runner._data",),
     ("runner._engine",),
     ("runner._builtin",),
+    ("runner._inference",),  # after training: predict, export, runner.fit/load
     ("runner._cli",),
     ("runner.testing", "runner.__main__", "runner"),  # the public face
 ]

@@ -1,0 +1,103 @@
+"""Open a run directory's trained model description: ``model.json``, the plugins it was
+trained with, and the run's resolved recipe (torch-free).
+
+The run's ``recipe.toml`` is validated again with the plugins ``model.json`` lists (local
+plugin files by their absolute paths), plus any the caller adds, and with ``-o``
+overrides (``-o run.device=cpu``, ``-o run.backend=ddp``). Plugin versions or local plugin
+files that changed since training are reported, not refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from runner._contract.errors import RunnerError
+from runner._contract.recipe import Recipe
+from runner._engine.modelfiles import read_model_json
+from runner._engine.provenance import plugin_changes, plugin_rows
+from runner._engine.rundir import RECIPE_FILE
+from runner._plugins.manager import PluginManager
+
+
+@attrs.define(eq=False)
+class TrainedRun:
+    """A run directory with a trained model, its recipe and a plugin manager to rebuild it."""
+
+    run_dir: Path
+    info: dict[str, Any]
+    """``model.json``."""
+    recipe: Recipe
+    plugins: PluginManager
+    notes: list[str]
+    """What changed since training (plugin versions, edited local plugin files)."""
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The training data's ``meta`` the model was built with."""
+        meta = self.info.get("meta")
+        return dict(meta) if isinstance(meta, dict) else {}
+
+    @property
+    def local_plugins(self) -> tuple[str, ...]:
+        return self.plugins.local_plugins
+
+
+def reload_specs(info: dict[str, Any], extra: Iterable[str] = ()) -> list[str]:
+    """The local plugin specs to load: those ``model.json`` lists (a file that no longer
+    exists is an error, unless ``extra`` brings a file of the same name), then ``extra``."""
+    extra = [str(spec) for spec in extra]
+    given = {Path(spec).name for spec in extra if spec.endswith(".py")}
+    specs = []
+    for spec in info.get("local_plugins", []):
+        if not isinstance(spec, str):
+            continue
+        if spec.endswith(".py") and not Path(spec).is_file():
+            if Path(spec).name in given:
+                continue
+            raise RunnerError(
+                f"the model was trained with the local plugin {spec}, which no longer exists; "
+                f"pass its new location with -p PATH (or plugins=[...])"
+            )
+        specs.append(spec)
+    return list(dict.fromkeys([*specs, *extra]))
+
+
+def open_run(
+    run_dir: str | Path,
+    *,
+    overrides: Iterable[str] = (),
+    plugins: Iterable[str] = (),
+    objects: Iterable[Any] = (),
+) -> TrainedRun:
+    """Read ``run_dir``'s ``model.json`` and recipe, load the plugins, validate the recipe.
+
+    ``plugins`` are extra ``-p`` specs; ``objects`` extra plugin objects (modules or
+    instances with hook implementations, for the Python API).
+    """
+    from runner._recipe.source import read_recipe
+    from runner._recipe.validate import validate
+
+    run_dir = Path(run_dir)
+    info = read_model_json(run_dir)
+    specs = reload_specs(info, plugins)
+    manager = PluginManager(local_plugins=specs).load()
+    for index, plugin in enumerate(objects):
+        from runner._contract.registration import PluginInfo
+
+        name = getattr(plugin, "__name__", type(plugin).__name__)
+        manager.add(plugin, PluginInfo(name=f"{name}", dist=f"<object {index}: {name}>", version="local"))
+    recipe_file = run_dir / RECIPE_FILE
+    if not recipe_file.is_file():
+        raise RunnerError(f"{run_dir} has a model.json but no {RECIPE_FILE}: not a complete run directory")
+    source = read_recipe(recipe_file, overrides, collect=True)
+    # The recipe's own plugins = [...] are relative to where it was first read: use the
+    # specs model.json recorded (absolute paths) instead.
+    source.data.pop("plugins", None)
+    recipe = validate(source, manager.registry, manager.failures)
+    saved = info.get("plugins")
+    notes = plugin_changes(saved if isinstance(saved, list) else [], plugin_rows(manager.plugins()))
+    return TrainedRun(run_dir, info, recipe, manager, notes)
