@@ -105,6 +105,20 @@ def predict_step(task: Any, model: torch.nn.Module, batch: Any, step: StepInfo) 
     return checked
 
 
+def samples_in(batch: Any) -> int | None:
+    """How many samples a batch holds (its inputs' first dimension), when that is known."""
+    from runner._contract.batch import batch_inputs
+
+    try:
+        inputs, _ = batch_inputs(batch)
+    except DataError:
+        return None
+    shape = getattr(inputs, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else None
+    return len(inputs) if isinstance(inputs, (list, tuple)) else None
+
+
 def autocast(recipe: Recipe, device: torch.device) -> Any:
     """The training precision's autocast context (a no-op context in fp32)."""
     import contextlib
@@ -172,6 +186,12 @@ def predict_worker(job: PredictJob, backend: Backend) -> PredictResult:
             for batch in loader:
                 outputs = predict_step(task, model, move_to_device(batch, device), step)
                 rows = next(iter(outputs.values())).shape[0]
+                samples = samples_in(batch)
+                if samples is not None and rows != samples:
+                    raise PluginError(
+                        f"task {type(task).__name__}: predict_step returned {rows} rows for a batch of {samples} "
+                        "samples; it returns one row per sample"
+                    )
                 if iterable:
                     indices += range(done, done + rows)
                 if done + rows > len(indices):

@@ -72,15 +72,15 @@ def resolve_weights(trained: TrainedRun, which: str | None) -> Weights:
     answer = RunHooks(trained.plugins).load_model_weights(trained.run_dir, which)
     if answer is not None:
         state, who = answer
-        return Weights(state, f"{which} ({who})")
-    names = ", ".join([*listed, "best", "last"]) if listed else "final"
+        return Weights(state, f"checkpoint {which} ({who})")
     if which in ("best", "last"):
         raise RunnerError(
-            f"--checkpoint {which}: no plugin provides checkpoints of {trained.run_dir} "
+            f"checkpoint {which!r}: no plugin provides checkpoints of {trained.run_dir} "
             "(train with a [checkpoint] table and runner-checkpoint installed)"
         )
+    names = ", ".join(dict.fromkeys([FINAL, "best", "last", *listed]))
     raise RunnerError(
-        f"--checkpoint {which}: not weights of {trained.run_dir} (choose one of {names}, a .safetensors file "
+        f"checkpoint {which!r}: not weights of {trained.run_dir} (choose one of {names}, a .safetensors file "
         "or a checkpoint directory)"
     )
 
