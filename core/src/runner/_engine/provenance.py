@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from runner._contract.registration import PluginInfo
 
 
+#: The version of a plugin object handed over in Python (``runner.fit(..., plugins=[obj])``).
+OBJECT_VERSION = "object"
+
+
 def local_spec(info: PluginInfo) -> str | None:
     """How to load a local (``-p`` or recipe ``plugins``) plugin again: its file's absolute
     path or its module name; None for an installed plugin."""
@@ -73,6 +77,10 @@ def plugin_changes(saved: list[dict[str, Any]], current: list[dict[str, Any]]) -
         if not isinstance(row, dict):
             continue
         dist = str(row.get("distribution"))
+        if row.get("version") == OBJECT_VERSION:
+            if dist not in now:
+                lines.append(f"the model was trained with the plugin object {dist}: pass it again with plugins=[...]")
+            continue
         if row.get("version") == "local" and row.get("path"):
             path = Path(str(row["path"]))
             try:

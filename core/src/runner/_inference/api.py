@@ -91,7 +91,7 @@ def _source(recipe: str | Path | Mapping[str, Any], overrides: Iterable[str]) ->
 def _manager(source: RecipeSource, specs: list[str], objects: list[Any]) -> PluginManager:
     """Plugins for a recipe: installed ones, the recipe's ``plugins = [...]`` (relative to
     its file), then ``plugins=`` specs and objects."""
-    from runner._contract.registration import PluginInfo
+    from runner._inference.rundir import add_objects
     from runner._plugins.manager import PluginManager
 
     listed = source.data.get("plugins", [])
@@ -99,9 +99,7 @@ def _manager(source: RecipeSource, specs: list[str], objects: list[Any]) -> Plug
     if isinstance(listed, list):
         own = [str(source.directory / p) if isinstance(p, str) and p.endswith(".py") else str(p) for p in listed]
     manager = PluginManager(local_plugins=list(dict.fromkeys([*own, *specs]))).load()
-    for index, plugin in enumerate(objects):
-        name = getattr(plugin, "__name__", type(plugin).__name__)
-        manager.add(plugin, PluginInfo(name=name, dist=f"<object {index}: {name}>", version="local"))
+    add_objects(manager, objects)
     return manager
 
 

@@ -33,6 +33,17 @@ def _plain(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def json_values(tensor: torch.Tensor) -> Any:
+    """The tensor as nested lists; float32 values in their shortest form (``0.9986753``,
+    which reads back as the same float32), not as the double they widen to."""
+    import numpy as np
+
+    tensor = _plain(tensor).cpu()
+    if tensor.dtype is torch.float32:
+        return tensor.numpy().astype(str).astype(np.float64).tolist()
+    return tensor.tolist()
+
+
 class JsonlWriter:
     """Streams rows to a JSON-lines file."""
 
@@ -43,7 +54,7 @@ class JsonlWriter:
         self.rows = 0
 
     def write(self, indices: list[int], outputs: dict[str, torch.Tensor]) -> None:
-        columns = {name: _plain(value).tolist() for name, value in outputs.items()}
+        columns = {name: json_values(value) for name, value in outputs.items()}
         for row, index in enumerate(indices):
             record = {"index": index, **{name: values[row] for name, values in columns.items()}}
             self.file.write(json.dumps(record) + "\n")

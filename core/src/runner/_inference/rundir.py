@@ -46,6 +46,23 @@ class TrainedRun:
         return self.plugins.local_plugins
 
 
+def add_objects(manager: PluginManager, objects: Iterable[Any]) -> None:
+    """Register plugin objects (modules or instances with hook implementations) given in
+    Python; ``model.json`` names them ``<object NAME>`` (they cannot be loaded again from it)."""
+    from runner._contract.registration import PluginInfo
+    from runner._engine.provenance import OBJECT_VERSION
+
+    taken: set[str] = set()
+    for plugin in objects:
+        name = getattr(plugin, "__name__", type(plugin).__name__)
+        dist, count = f"<object {name}>", 1
+        while dist in taken:
+            count += 1
+            dist = f"<object {name}#{count}>"
+        taken.add(dist)
+        manager.add(plugin, PluginInfo(name=dist, dist=dist, version=OBJECT_VERSION))
+
+
 def reload_specs(info: dict[str, Any], extra: Iterable[str] = ()) -> list[str]:
     """The local plugin specs to load: those ``model.json`` lists (a file that no longer
     exists is an error, unless ``extra`` brings a file of the same name), then ``extra``."""
@@ -85,11 +102,7 @@ def open_run(
     info = read_model_json(run_dir)
     specs = reload_specs(info, plugins)
     manager = PluginManager(local_plugins=specs).load()
-    for index, plugin in enumerate(objects):
-        from runner._contract.registration import PluginInfo
-
-        name = getattr(plugin, "__name__", type(plugin).__name__)
-        manager.add(plugin, PluginInfo(name=f"{name}", dist=f"<object {index}: {name}>", version="local"))
+    add_objects(manager, objects)
     recipe_file = run_dir / RECIPE_FILE
     if not recipe_file.is_file():
         raise RunnerError(f"{run_dir} has a model.json but no {RECIPE_FILE}: not a complete run directory")
