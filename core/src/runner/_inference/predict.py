@@ -313,4 +313,7 @@ def predict(
         local_plugins=trained.local_plugins,
         plugins=trained.plugins,
     )
-    return attrs.evolve(backend.launch(predict_worker, job), output=path)
+    result = backend.launch(predict_worker, job)
+    # Say the paths as the user gave them (the job's are absolute, for other processes).
+    weights = result.weights.replace(str(job.run_dir), str(trained.run_dir), 1)
+    return attrs.evolve(result, output=path, weights=weights)
