@@ -62,6 +62,10 @@ def run_without_torch(args: list[str], cwd: Path) -> subprocess.CompletedProcess
         (["explain", "bad.toml"], 2),
         (["plugins", "doctor"], 0),
         (["new-plugin", "scaffolded"], 0),
+        (["predict", "--help"], 0),
+        (["export", "--help"], 0),
+        (["predict", "done", "--split", "test"], 2),
+        (["export", "nowhere", "--format", "onnx"], 2),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )

@@ -51,11 +51,12 @@ def export_command(
       runner export runs/digits --format onnx
       runner export runs/digits --format torch-export --checkpoint best
     """
-    from runner._inference.export import export
     from runner._inference.rundir import open_run
 
     AppState.of(ctx)
-    trained = open_run(run_dir, overrides=overrides, plugins=local_plugins)
+    trained = open_run(run_dir, overrides=overrides, plugins=local_plugins)  # torch-free: errors come fast
+    from runner._inference.export import export
+
     for note in trained.notes:
         click.echo(f"warning: {note}", err=True)
     result = export(trained, fmt, output=output, which=which, split=split, atol=atol, rtol=rtol)

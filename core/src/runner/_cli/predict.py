@@ -60,11 +60,12 @@ def predict_command(
       runner predict runs/tabular --data new.csv --checkpoint best
     -o overrides apply to the run's recipe (-o run.device=cpu, -o run.backend=ddp).
     """
-    from runner._inference.predict import predict
     from runner._inference.rundir import open_run
 
     AppState.of(ctx)
-    trained = open_run(run_dir, overrides=overrides, plugins=local_plugins)
+    trained = open_run(run_dir, overrides=overrides, plugins=local_plugins)  # torch-free: errors come fast
+    from runner._inference.predict import predict
+
     for note in trained.notes:
         click.echo(f"warning: {note}", err=True)
     result = predict(trained, data=data, split=split, output=output, fmt=fmt, which=which)
