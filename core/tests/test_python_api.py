@@ -26,6 +26,7 @@ from runner import hookimpl
 class Noisy:
     def on_begin_train(self, run):
         torch.set_num_threads(1)
+        torch.set_default_dtype(torch.float64)  # the next model built in this process would be float64
         os.environ["NOISY_PLUGIN_WAS_HERE"] = "1"
 
 @hookimpl
@@ -90,6 +91,7 @@ def state() -> dict[str, Any]:
 
     return {
         "threads": torch.get_num_threads(),
+        "default dtype": torch.get_default_dtype(),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
         "sigint": signal.getsignal(signal.SIGINT),
         "sigterm": signal.getsignal(signal.SIGTERM),

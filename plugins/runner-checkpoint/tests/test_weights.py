@@ -77,3 +77,10 @@ def test_best_needs_a_monitored_metric(cli: Cli, tmp_path: Path) -> None:
         find_checkpoint(tmp_path / "run", "best")
     done = cli("predict", tmp_path / "run", "--split", "test", "--checkpoint", "best")
     assert done.code == 2 and "no checkpoint recorded a monitored metric" in done.err
+
+
+def test_saving_the_model_or_not_does_not_break_exact_resume() -> None:
+    from runner_checkpoint.provenance import is_breaking
+
+    assert not is_breaking("run.save_model")  # the model file is written after training; the run is the same
+    assert is_breaking("run.seed")
