@@ -169,3 +169,17 @@ def test_a_failing_export_names_the_operator_and_the_module(
     assert done.returncode == 2, done
     assert len(done.error_lines) == 1 and "Traceback" not in done.stderr, done
     assert done.error_lines[0].startswith(message.format(plugin=plugin)), done
+
+
+def test_a_model_loads_without_the_plugins_only_training_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trained with a TensorBoard logger; predicting needs only the model's, task's and data's plugins."""
+    import runner
+
+    allowed = "runner-models,runner-datasets,runner-tensorboard"
+    monkeypatch.setenv("RUNNER_PLUGINS", allowed)
+    logged = ["run.max_steps=3", "run.test=false", 'loggers=[{ name = "tensorboard" }]']
+    result = runner.fit(DIGITS, overrides=logged, run_dir=tmp_path / "run")
+    monkeypatch.setenv("RUNNER_PLUGINS", "runner-models,runner-datasets")
+    loaded = runner.load(result.run_dir)
+    assert loaded.recipe.loggers == () and loaded.recipe.model.name == "mlp"
+    assert set(loaded.predict(next(loaded.batches("val")))) == {"class", "probabilities"}

@@ -3,7 +3,9 @@ trained with, and the run's resolved recipe (torch-free).
 
 The run's ``recipe.toml`` is validated again with the plugins ``model.json`` lists (local
 plugin files by their absolute paths), plus any the caller adds, and with ``-o``
-overrides (``-o run.device=cpu``, ``-o run.backend=ddp``). Plugin versions or local plugin
+overrides (``-o run.device=cpu``, ``-o run.backend=ddp``), without the tables only
+training uses (optimizer, scheduler, callbacks, loggers, checkpoint): a machine that
+predicts needs the plugins of the model, task and data, not an experiment logger's. Plugin versions or local plugin
 files that changed since training are reported, not refused.
 """
 
@@ -21,6 +23,9 @@ from runner._engine.modelfiles import read_model_json
 from runner._engine.provenance import plugin_changes, plugin_rows
 from runner._engine.rundir import RECIPE_FILE
 from runner._plugins.manager import PluginManager
+
+#: Recipe tables that only training uses; dropped when a run is reopened for inference.
+TRAINING_ONLY = ("optimizer", "scheduler", "callbacks", "loggers", "checkpoint")
 
 
 @attrs.define(eq=False)
@@ -110,7 +115,12 @@ def open_run(
     # The recipe's own plugins = [...] are relative to where it was first read: use the
     # specs model.json recorded (absolute paths) instead.
     source.data.pop("plugins", None)
+    for key in TRAINING_ONLY:  # never built to predict: their plugins need not be installed here
+        source.data.pop(key, None)
     recipe = validate(source, manager.registry, manager.failures)
-    saved = info.get("plugins")
-    notes = plugin_changes(saved if isinstance(saved, list) else [], plugin_rows(manager.plugins()))
+    # Changes matter for the plugins that build what inference uses (and local plugin files).
+    used = {manager.registry.get(c.kind, c.name).plugin.dist for c in recipe.components()}
+    saved = [row for row in info.get("plugins") or [] if isinstance(row, dict)]
+    relevant = [row for row in saved if row.get("distribution") in used or row.get("path")]
+    notes = plugin_changes(relevant, plugin_rows(manager.plugins()))
     return TrainedRun(run_dir, info, recipe, manager, notes)
