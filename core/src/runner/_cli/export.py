@@ -9,7 +9,6 @@ import click
 
 from runner._cli.common import recipe_options
 from runner._cli.predict import checkpoint_option, run_dir_argument
-from runner._cli.state import AppState
 
 
 @click.command("export")
@@ -53,8 +52,8 @@ def export_command(
     """
     from runner._inference.rundir import open_run
 
-    AppState.of(ctx)
-    trained = open_run(run_dir, overrides=overrides, plugins=local_plugins)  # torch-free: errors come fast
+    given = (*ctx.find_root().params.get("local_plugins", ()), *local_plugins)  # runner -p X CMD, CMD -p X
+    trained = open_run(run_dir, overrides=overrides, plugins=given)  # torch-free: errors come fast
     from runner._inference.export import export
 
     for note in trained.notes:

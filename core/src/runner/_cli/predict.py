@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from runner._cli.common import recipe_options
-from runner._cli.state import AppState
 
 WEIGHTS_HELP = (
     "Which weights: final (default: model.safetensors), a name model.json lists (ema), best or last "
@@ -62,8 +61,8 @@ def predict_command(
     """
     from runner._inference.rundir import open_run
 
-    AppState.of(ctx)
-    trained = open_run(run_dir, overrides=overrides, plugins=local_plugins)  # torch-free: errors come fast
+    given = (*ctx.find_root().params.get("local_plugins", ()), *local_plugins)  # runner -p X CMD, CMD -p X
+    trained = open_run(run_dir, overrides=overrides, plugins=given)  # torch-free: errors come fast
     from runner._inference.predict import predict
 
     for note in trained.notes:
