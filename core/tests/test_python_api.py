@@ -16,6 +16,7 @@ from core_helpers import HERMETIC_ENV, TOY, runner_command, write
 
 import runner
 from runner._contract.errors import RecipeError, RunnerError
+from runner._recipe.source import parse_toml
 
 #: A local plugin that changes process state the way real plugins do, when its callback runs.
 NOISY = """
@@ -56,9 +57,7 @@ def test_fit_returns_the_summary_and_metrics(toy_dir: Path) -> None:
 def test_fit_takes_toml_text_or_a_dict(toy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(toy_dir)  # the recipe's plugins = ["toy_plugin.py"] is relative to the working directory
     from_text = runner.fit(TOY, run_dir=toy_dir / "text")
-    import tomllib
-
-    from_dict = runner.fit(tomllib.loads(TOY), run_dir=toy_dir / "dict")
+    from_dict = runner.fit(parse_toml(TOY, "toy"), run_dir=toy_dir / "dict")
     assert records(from_text.run_dir) == records(from_dict.run_dir)
     default = runner.fit(TOY, overrides=["run.max_steps=1"])  # no run_dir: runs/<name>, then runs/<name>-1
     again = runner.fit(TOY, overrides=["run.max_steps=1"])
