@@ -255,6 +255,7 @@ max_steps = {steps}
 device = "{device}"
 precision = "{precision}"
 backend = "ddp"
+save_model = false
 test = false
 
 [backend]

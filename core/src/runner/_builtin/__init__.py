@@ -52,3 +52,7 @@ def register_commands(register: RegisterCommand) -> None:
         "explain", "runner._cli.explain:explain_command", help="Show a recipe's components, value sources and hooks."
     )
     register("new-plugin", "runner._cli.scaffold:new_plugin_command", help="Create a new plugin distribution.")
+    register("predict", "runner._cli.predict:predict_command", help="Predict with a run's trained model.")
+    register(
+        "export", "runner._cli.export:export_command", help="Export a run's model (ONNX, torch.export, TorchScript)."
+    )

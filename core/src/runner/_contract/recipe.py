@@ -79,6 +79,11 @@ class RunConfig:
         False,
         doc="Compile the model with torch.compile (true, or a mode); state dict keys and checkpoints are unchanged.",
     )
+    save_model: bool = param(
+        True,
+        doc="Write the final weights (model.safetensors) and model.json into the run directory "
+        "when training ends; false for benchmarks.",
+    )
 
 
 @attrs.define

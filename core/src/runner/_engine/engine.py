@@ -259,6 +259,8 @@ class Engine:
             with SignalService(run.backend, run.device, announce=run.is_primary) as signals:
                 trainer.signals = signals
                 trainer.fit()
+                if run.recipe.run.save_model:  # also when a signal stopped training: its weights so far
+                    self._save_model()
                 if not run.interrupted and run.recipe.run.test and run.test_loaders:
                     self.hooks.setup(run, Stage.TEST)
                     trainer.test_all()
@@ -272,6 +274,11 @@ class Engine:
                 if heartbeat is not None:
                     heartbeat.stop(sys.exc_info()[1], interrupted=run.interrupted)
         return RunOutcome(time.perf_counter() - self.started)
+
+    def _save_model(self) -> None:
+        from runner._engine.savemodel import save_model
+
+        save_model(self.run, self.hooks, meta=self.ctx.meta, local_plugins=self.job.local_plugins)
 
     def release(self) -> None:
         """Close the records and unregister the run objects (also after a failed build)."""

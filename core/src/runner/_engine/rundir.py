@@ -9,6 +9,8 @@ it for the run's life. The engine then writes, on the primary process:
   refreshed every :data:`HEARTBEAT_SECS` by a daemon thread, and ``"ended"`` (plus
   ``"error"`` when the run raised) added when the run stops;
 - ``metrics.jsonl``: every record;
+- ``model.safetensors``, ``model.<name>.safetensors`` and ``model.json``: the trained
+  model, when training ends (:mod:`runner._engine.modelfiles`);
 - ``summary.json``: when the run finished.
 
 From these a run is *finished* (summary.json written after the heartbeat started),

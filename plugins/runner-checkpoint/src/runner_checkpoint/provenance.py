@@ -32,6 +32,7 @@ HARMLESS: tuple[str, ...] = (
     "run.val_every",
     "run.max_val_batches",
     "run.test",
+    "run.save_model",
     "checkpoint",
     "loggers",
     "callbacks",
