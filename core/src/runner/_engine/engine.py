@@ -241,7 +241,9 @@ class Engine:
             run.backend.barrier()  # every rank has restored before any trains or saves
             trainer.progress = Progress(trainer.total_steps, enabled=show_progress and run.is_primary)
             self.hooks.setup(run, Stage.TRAIN)
-            with SignalService(run.backend, run.device, announce=run.is_primary) as signals:
+            # With a checkpointer there is something to continue from: say how at the first signal.
+            hint = run.resume_command if run.recipe.checkpoint is not None else ""
+            with SignalService(run.backend, run.device, announce=run.is_primary, resume_hint=hint) as signals:
                 trainer.signals = signals
                 trainer.fit()
                 if not run.interrupted and run.recipe.run.test and run.test_loaders:
