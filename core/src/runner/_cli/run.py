@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ from runner._cli.common import _complete_recipe, recipe_options
 from runner._cli.state import AppState
 from runner._contract.errors import RunnerError
 from runner._engine.claim import Claim, check_not_foreign, claim, claim_default, os_error, unclaimed
-from runner._engine.rundir import COMMAND_FILE, HEARTBEAT_FILE, MARKER_FILE
+from runner._engine.rundir import COMMAND_FILE, HEARTBEAT_FILE, MARKER_FILE, started_since
 
 RESUME_LATEST = "latest"
 
@@ -167,11 +168,13 @@ def start_run(
         check_not_foreign(run_dir)  # before torch: `--run-dir .` in a project fails fast
     # The backend says whether this process is the run's primary, which claims the run
     # directory; it is built before the claim (importing torch) and before anything is written.
-    from runner._engine.command import save_command
+    from runner._engine.command import KeptFiles, save_command
     from runner._engine.run import build_backend, execute
 
     backend = build_backend(validated, state.plugins)
+    attempt = time.time()
     with claim_run_dir(validated.run.name, run_dir, resume=resume is not None, primary=backend.is_primary) as claimed:
+        kept = KeptFiles(claimed.path) if backend.is_primary and not claimed.fresh else None
         try:
             try:
                 if backend.is_primary:
@@ -193,7 +196,13 @@ def start_run(
                 where = Path(exc.filename) if exc.filename else claimed.path
                 raise RunnerError(f"{where}: {os_error(exc, where)}") from exc
         except BaseException:
-            claimed.discard_unstarted()  # a run that never started leaves no "crashed" run behind
+            # A start that never trained leaves no "crashed" run behind, and a directory that
+            # holds an earlier run still continues that run (a refused resume changes nothing).
+            if not started_since(claimed.path, attempt):
+                if kept is not None:
+                    kept.restore()
+                else:
+                    claimed.discard_unstarted()
             raise
     click.echo(result.summary(validated.run.name))
     sys.stdout.flush()

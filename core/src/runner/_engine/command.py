@@ -193,3 +193,35 @@ def changed_plugin_copies(run_dir: Path) -> list[str]:
         if path.is_file() and sha256_of(path) != row.get("sha256"):
             changed.append(str(path))
     return changed
+
+
+class KeptFiles:
+    """What a run directory says about the run it holds (``recipe.toml``, ``command.json``,
+    the plugin copies), kept before a new start writes them: a start that fails before it
+    trains (a refused resume, a logger that cannot connect) puts them back, so the
+    directory still continues its run."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        names = [RECIPE_FILE, COMMAND_FILE]
+        plugins = run_dir / PLUGINS_DIR
+        if plugins.is_dir():
+            names += [str(p.relative_to(run_dir)) for p in sorted(plugins.rglob("*.py"))]
+        self.files: dict[str, bytes | None] = {}
+        for name in names:
+            try:
+                self.files[name] = (run_dir / name).read_bytes()
+            except FileNotFoundError:
+                self.files[name] = None
+
+    def restore(self) -> None:
+        """Write the kept files back (best effort: the failed start's error is what matters)."""
+        for name, data in self.files.items():
+            path = self.run_dir / name
+            try:
+                if data is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    path.write_bytes(data)
+            except OSError:
+                continue

@@ -235,10 +235,12 @@ class Engine:
         assert trainer is not None
         heartbeat: Heartbeat | None = None
         try:
-            if run.is_primary:  # `runner runs` tells running from crashed runs by it
-                heartbeat = Heartbeat(run.run_dir).start()
             self._restore()
             run.backend.barrier()  # every rank has restored before any trains or saves
+            # `runner runs` tells running from crashed runs by the heartbeat; it starts once the
+            # run has restored, so a refused resume leaves the directory's earlier run as it was.
+            if run.is_primary:
+                heartbeat = Heartbeat(run.run_dir).start()
             trainer.progress = Progress(trainer.total_steps, enabled=show_progress and run.is_primary)
             self.hooks.setup(run, Stage.TRAIN)
             # With a checkpointer there is something to continue from: say how at the first signal.

@@ -45,6 +45,15 @@ MARKER_FILE = ".runner-run"
 HEARTBEAT_SECS = 20.0
 
 
+def started_since(run_dir: Path, since: float) -> bool:
+    """Whether a run in ``run_dir`` started training at or after time ``since`` (its heartbeat says so)."""
+    try:
+        beat = json.loads((Path(run_dir) / HEARTBEAT_FILE).read_text(encoding="utf-8"))
+        return float(beat["started"]) >= since
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 class Heartbeat:
     """Marks a run directory as in progress; :meth:`stop` records how the run ended."""
 
