@@ -216,6 +216,10 @@ class KeptFiles:
 
     def restore(self) -> None:
         """Write the kept files back (best effort: the failed start's error is what matters)."""
+        plugins = self.run_dir / PLUGINS_DIR
+        added = [p for p in plugins.rglob("*.py") if str(p.relative_to(self.run_dir)) not in self.files]
+        for path in added:  # copied by the failed start only
+            path.unlink(missing_ok=True)
         for name, data in self.files.items():
             path = self.run_dir / name
             try:
