@@ -13,5 +13,5 @@ def register_loggers(register: RegisterComponent) -> None:
         "runner_mlflow.logger:MlflowLogger",
         params="runner_mlflow.params:MlflowParams",
         doc="MLflow tracking: the recipe as params, metrics per step, the recipe and final checkpoint path "
-        "as artifacts. A local file store in the run directory by default.",
+        "as artifacts. One SQLite store (./mlflow.db) shared by every run started in the same directory by default.",
     )
