@@ -130,7 +130,7 @@ def test_an_online_run_without_a_login_fails_before_training(workdir: Path) -> N
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: wandb: cannot start a W&B run (online): "), lines
-    assert lines[0].endswith("; log in with `wandb login` or set mode = 'offline'")
+    assert lines[0].endswith("; log in with 'wandb login' or set mode = 'offline'")
     assert not (workdir / "runs").exists() or not list((workdir / "runs").iterdir())  # no crashed run
 
 

@@ -96,7 +96,7 @@ class WandbLogger:
             if log_config and resolved:
                 self.run.config.update(resolved, allow_val_change=True)
         except Exception as exc:
-            hint = "; log in with `wandb login` or set mode = 'offline'" if self.mode == "online" else ""
+            hint = "; log in with 'wandb login' or set mode = 'offline'" if self.mode == "online" else ""
             raise RunnerError(f"wandb: cannot start a W&B run ({self.mode}): {_one_line(exc)}{hint}") from exc
         # Steps an online run continued from W&B already holds (a resume logs them again).
         self._floor = int(getattr(self.run, "step", 0) or 0) if previous and self.mode == "online" else 0
