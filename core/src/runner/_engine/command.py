@@ -50,7 +50,11 @@ class LocalPlugin:
     @property
     def is_file(self) -> bool:
         """A ``.py`` file (copied into the run directory), not a module or ``no:NAME``."""
-        return self.spec.endswith(".py") and not self.spec.startswith("no:")
+        return _is_file(self.spec)
+
+
+def _is_file(spec: str) -> bool:
+    return spec.endswith(".py") and not spec.startswith("no:")
 
 
 def portable_plugins(specs: Sequence[str]) -> list[LocalPlugin]:
@@ -58,7 +62,7 @@ def portable_plugins(specs: Sequence[str]) -> list[LocalPlugin]:
     found: list[LocalPlugin] = []
     taken: dict[str, Path] = {}  # saved name -> the file it copies
     for spec in dict.fromkeys(specs):
-        if not LocalPlugin(spec, spec).is_file:
+        if not _is_file(spec):
             found.append(LocalPlugin(spec, spec))
             continue
         path = Path(spec).resolve()
