@@ -15,9 +15,11 @@ leaves the machine: ``wandb sync <run dir>/wandb/offline-run-*`` uploads the run
 run continued in its run directory (``runner resume``) continues the same W&B run (same
 id); steps an online W&B run already holds are not logged again.
 
-``wandb.log`` only hands the values to W&B's own service process, which writes and sends
-them: the logger needs no thread of its own. A W&B run that cannot start (online without a
-login, a bad entity) is a one-line :class:`runner.RunnerError` before training.
+Records are queued by :class:`runner.BufferedLogger` and handed to ``wandb.log`` by a
+background thread (a ``wandb.log`` call serialises the values and sends them to W&B's
+service process: about a millisecond, kept off the training step). A W&B run that cannot
+start (online without a login, a bad entity) is a one-line :class:`runner.RunnerError`
+before training.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runner import RunnerError, metric_items
+from runner import BufferedLogger, RunnerError, metric_items
 
 #: Written to the run directory: which W&B run the runner run logs to, and where its files are.
 LINK_FILE = "wandb.json"
@@ -62,7 +64,7 @@ def final_model(run_dir: Path) -> Path | None:
     return path if name and path.is_dir() else None
 
 
-class WandbLogger:
+class WandbLogger(BufferedLogger):
     """Logs a runner run to one W&B run (config, metrics by step, summary, model artifact)."""
 
     def __init__(
@@ -79,6 +81,7 @@ class WandbLogger:
         log_config: bool = True,
         log_model: bool = False,
     ) -> None:
+        super().__init__()
         self.run_dir = Path(run_dir)
         self.mode = mode or os.environ.get("WANDB_MODE", "") or "offline"
         if self.mode not in MODES:
@@ -152,11 +155,12 @@ class WandbLogger:
 
     # -- records --------------------------------------------------------------------------
 
-    def log(self, record: dict[str, Any]) -> None:
-        step = int(record.get("step", 0))
-        values = dict(metric_items(record))
-        if values and step >= self._floor:
-            self.run.log(values, step=step)
+    def write(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            step = int(record.get("step", 0))
+            values = dict(metric_items(record))
+            if values and step >= self._floor:
+                self.run.log(values, step=step)
 
     # -- run hooks (the engine calls them on the logger, a run object) ---------------------
 
@@ -174,8 +178,8 @@ class WandbLogger:
 
     # -- the end ---------------------------------------------------------------------------
 
-    def close(self) -> None:
-        error = sys.exc_info()[1]  # close() runs in the engine's finally: a crash is in flight
+    def finish(self, error: BaseException | None) -> None:
+        """After the last record: the summary, the model artifact, the W&B run's exit code."""
         if isinstance(error, KeyboardInterrupt):
             status, code = "interrupted", 130
         elif error is not None:
