@@ -24,6 +24,7 @@ before training.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -99,6 +100,9 @@ class WandbLogger(BufferedLogger):
             if log_config and resolved:
                 self.run.config.update(resolved, allow_val_change=True)
         except Exception as exc:
+            if getattr(self, "run", None) is not None:  # started, then failed: do not leave it running
+                with contextlib.suppress(Exception):
+                    self.run.finish(exit_code=1)
             hint = "; log in with 'wandb login' or set mode = 'offline'" if self.mode == "online" else ""
             raise RunnerError(f"wandb: cannot start a W&B run ({self.mode}): {_one_line(exc)}{hint}") from exc
         # Steps an online run continued from W&B already holds (a resume logs them again).
