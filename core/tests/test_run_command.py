@@ -242,3 +242,16 @@ def test_plugin_files_keep_their_names_in_the_run_directory(tmp_path: Path) -> N
         "plugins/2/p.py",
         "no:tensorboard",
     ]
+
+
+def test_resume_path_names_a_run_directory_unless_it_is_inside_one(runner: Runner, toy_dir: Path) -> None:
+    """``--resume DIR`` (no --run-dir) is the run directory when new, empty or a run; a
+    path that does not exist inside a run directory is still a (mistyped) checkpoint."""
+    args = ("run", "toy.toml", *CHECKPOINTED, "-o", "run.max_steps=1", "--no-progress")
+    code, out, err = runner(*args, "--resume", "jobs/first")
+    assert code == 0, err
+    assert out.endswith(" -> jobs/first\n") and err == "no checkpoint in jobs/first yet: starting from the beginning\n"
+    code, out, err = runner(*args, "--resume", "jobs/first/checkpoints/step-000009")
+    assert (code, err) == (2, "error: no valid checkpoint to resume from in jobs/first/checkpoints/step-000009\n")
+    assert not (toy_dir / "jobs" / "first" / "checkpoints").exists()
+    assert not (toy_dir / "runs").exists() or not list((toy_dir / "runs").iterdir())  # the failed start's dir
