@@ -42,6 +42,9 @@ def register_sweepers(register: RegisterComponent) -> None:
 @hookimpl
 def register_commands(register: RegisterCommand) -> None:
     register("run", "runner._cli.run:run_command", help="Train a recipe.")
+    register(
+        "resume", "runner._cli.run:resume_command", help="Continue a run from its run directory (recipe, plugins)."
+    )
     register("recipe", "runner._cli.recipe:recipe_group", help="Check and show recipes.")
     register("plugins", "runner._cli.plugins:plugins_command", help="List installed plugins and their components.")
     register("process", "runner._cli.process:process_command", help="Run a recipe's [[process]] steps (cached).")

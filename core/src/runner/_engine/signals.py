@@ -157,9 +157,11 @@ class _Agreement:
 class SignalService:
     """Installed around training in the main thread of every training process."""
 
-    def __init__(self, backend: Backend, device: Any, announce: bool = True) -> None:
+    def __init__(self, backend: Backend, device: Any, announce: bool = True, resume_hint: str = "") -> None:
         self.received: int | None = None
         self.announce = announce
+        #: The command that continues the run, printed with the first signal ("" for none).
+        self.resume_hint = resume_hint
         self._agreement = _Agreement(backend, device)
         self._previous: dict[int, Any] = {}
         self._owner = os.getpid()
@@ -212,8 +214,9 @@ class SignalService:
             if self.announce:
                 name = signal.Signals(signum).name
                 again = "Ctrl-C" if signum == signal.SIGINT else name
+                hint = f"; continue later with: {self.resume_hint}" if self.resume_hint else ""
                 print(
-                    f"\nreceived {name}: finishing the current step, then stopping ({again} again stops at once)",
+                    f"\nreceived {name}: finishing the current step, then stopping ({again} again stops at once){hint}",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -14,6 +14,7 @@ KNOWN: dict[tuple[str, str], str] = {
     ("checkpointer", "default"): "runner-checkpoint",
     ("logger", "tensorboard"): "runner-tensorboard",
     ("logger", "mlflow"): "runner-mlflow",
+    ("logger", "wandb"): "runner-wandb",
     ("dataset", "digits"): "runner-datasets",
     ("dataset", "synthetic"): "runner-datasets",
     ("dataset", "csv"): "runner-datasets",
