@@ -26,12 +26,16 @@ class SigintWatch:
         self.received = False
         self._installed = False
         self._previous: Any = None
+        self._ignored = False
 
     def __enter__(self) -> SigintWatch:
         import signal
 
         try:
-            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            current = signal.getsignal(signal.SIGINT)
+            # Ignored (a process started in the background by a shell): no Ctrl-C can arrive.
+            self._ignored = current is signal.SIG_IGN
+            if current is signal.default_int_handler:
                 self._previous = signal.signal(signal.SIGINT, self._handle)
                 self._installed = True
         except ValueError:  # not the main thread: signals are not delivered here
@@ -52,7 +56,7 @@ class SigintWatch:
     @property
     def from_user(self) -> bool:
         """Whether a KeyboardInterrupt raised inside the block should count as Ctrl-C."""
-        return self.received or self._previous is None
+        return self.received or (self._previous is None and not self._ignored)
 
 
 def failure_text(exc: BaseException) -> str:
