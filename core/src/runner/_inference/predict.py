@@ -22,17 +22,17 @@ from runner._contract.errors import DataError, PluginError, RunnerError
 from runner._contract.recipe import Recipe, SplitConfig
 from runner._contract.stage import Stage
 from runner._contract.task import StepInfo, default_predict_step
+from runner._engine.job import WorkerJob
 from runner._inference.outputs import JsonlWriter, ParquetWriter, open_writer
 from runner._plugins.manager import PluginManager
 
 if TYPE_CHECKING:
     from runner._contract.backend import Backend
-    from runner._contract.registration import PluginInfo
     from runner._inference.rundir import TrainedRun
 
 
-@attrs.define(eq=False)
-class PredictJob:
+@attrs.define(eq=False, getstate_setstate=False)  # WorkerJob's: the manager is dropped
+class PredictJob(WorkerJob):
     """What every process needs to predict (picklable: the manager is dropped and loaded
     again in a new process from ``local_plugins``)."""
 
@@ -46,23 +46,6 @@ class PredictJob:
     local_plugins: tuple[str, ...] = ()
     plugins: PluginManager | None = None
     restart: int = 0
-
-    def plugin_manager(self) -> PluginManager:
-        if self.plugins is None:
-            self.plugins = PluginManager(local_plugins=self.local_plugins).load()
-        return self.plugins
-
-    def plugin_infos(self) -> list[PluginInfo]:
-        return self.plugin_manager().plugins()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = {field.name: getattr(self, field.name) for field in attrs.fields(PredictJob)}
-        state["plugins"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            object.__setattr__(self, name, value)
 
 
 @attrs.frozen
