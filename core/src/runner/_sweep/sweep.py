@@ -16,7 +16,7 @@ from runner._contract.sweep import Axis
 from runner._sweep import ledger
 from runner._sweep.ledger import Trial
 from runner._sweep.metric import maximize
-from runner._sweep.trial import Report, TrialProcess, sigterm_status, trial_command
+from runner._sweep.trial import Report, TrialProcess, sigterm_statuses, trial_command
 
 _OUTPUT = threading.Lock()
 
@@ -145,7 +145,7 @@ class Sweep:
         value = better(v for _, v in reports) if reports else None
         if status == 0 and not process.stopped:
             outcome, note = "finished", ""
-        elif process.stopped and status in (0, sigterm_status()):
+        elif process.stopped and status in (0, *sigterm_statuses()):
             outcome, note = "pruned", "stopped by the sweeper"
         else:
             outcome, note = "failed", process.last_error() or f"exit status {status}"

@@ -140,6 +140,7 @@ def trial_command(recipe: str, plugins: Sequence[str], overrides: Sequence[str],
     return [*command, "--run-dir", str(run_dir), "--no-progress"]
 
 
-def sigterm_status() -> int:
-    """The exit status of a run stopped by SIGTERM (it exits 128 + 15)."""
-    return 128 + int(signal.SIGTERM)
+def sigterm_statuses() -> tuple[int, ...]:
+    """The exit statuses of a run stopped by SIGTERM: 128 + 15 when the engine handled it, and
+    -15 when it came as the run was exiting, after its summary (the engine's handler was gone)."""
+    return 128 + int(signal.SIGTERM), -int(signal.SIGTERM)
