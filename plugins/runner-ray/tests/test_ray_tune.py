@@ -179,6 +179,14 @@ def test_random_search_needs_a_budget(tmp_path: Path) -> None:
     assert len(plan(Sweep(recipe="r.toml", directory=tmp_path, axes=AXES, trials=3), "random")) == 3
 
 
+def test_asha_needs_to_know_the_metric_or_its_direction(tmp_path: Path) -> None:
+    from runner_ray.tune_params import RayTune
+
+    sweeper = RayTune().build()
+    with pytest.raises(RunnerError, match=r"set \[sweep\] metric .* or mode"):
+        sweeper.run(Sweep(recipe="r.toml", directory=tmp_path, axes=AXES, trials=2))
+
+
 def test_a_value_that_is_not_a_number_is_reported_as_the_worst() -> None:
     assert objective(0.25, maximize=True) == 0.25
     assert objective(math.nan, maximize=False) == WORST and objective(math.inf, maximize=False) == WORST

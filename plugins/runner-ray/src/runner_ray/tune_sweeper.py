@@ -161,6 +161,12 @@ class RayTuneSweeper:
 
     def run(self, sweep: Sweep) -> None:
         config = self.config
+        if config.scheduler == "asha" and not sweep.metric and sweep.mode == "auto":
+            # Each trial would pick its own first metric; ASHA needs one, and which way is better.
+            raise RunnerError(
+                f'{WHAT} stops trials by comparing one validation metric: set [sweep] metric (e.g. "main/accuracy" '
+                'or "main/loss"), or mode = "max" / "min"'
+            )
         planned = plan(sweep, config.search)
         finished = sweep.finished()
         done = {trial.number for trial in finished}
