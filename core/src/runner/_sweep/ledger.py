@@ -25,7 +25,8 @@ class Trial:
     """One trial of a sweep: its number, the values it set, and how it ended.
 
     ``status``: ``finished``, ``pruned`` (stopped by the sweeper), ``failed`` (the run
-    exited with an error) or ``interrupted`` (the sweep itself was stopped: not done).
+    exited with an error) or ``interrupted`` (a signal from outside the sweep stopped the
+    run, e.g. Ctrl-C or a killed sweep taking it down: not done, a resumed sweep runs it again).
     ``value``: the best value of the sweep's metric over the trial's validation records
     (None when it logged none). ``reports``: ``(step, value)`` of each of those records;
     ``metric``: the metric's name (``main/accuracy``); ``note``: why it was pruned or failed.

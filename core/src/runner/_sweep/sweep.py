@@ -16,7 +16,7 @@ from runner._contract.sweep import Axis
 from runner._sweep import ledger
 from runner._sweep.ledger import Trial
 from runner._sweep.metric import maximize
-from runner._sweep.trial import Report, TrialProcess, sigterm_status, trial_command
+from runner._sweep.trial import Report, TrialProcess, interrupted_statuses, sigterm_statuses, trial_command
 
 _OUTPUT = threading.Lock()
 
@@ -145,8 +145,12 @@ class Sweep:
         value = better(v for _, v in reports) if reports else None
         if status == 0 and not process.stopped:
             outcome, note = "finished", ""
-        elif process.stopped and status in (0, sigterm_status()):
+        elif process.stopped and status in (0, *sigterm_statuses()):
             outcome, note = "pruned", "stopped by the sweeper"
+        elif not process.stopped and status in interrupted_statuses():
+            # Ctrl-C to the process group, or the sweep's own runner going down (a killed
+            # sweep's Ray workers): not done, so a resumed sweep runs it again.
+            outcome, note = "interrupted", f"stopped by a signal (exit status {status}); runs again on resume"
         else:
             outcome, note = "failed", process.last_error() or f"exit status {status}"
         trial = Trial(number, values, outcome, value, str(run_dir), tuple(reports), note, metric)

@@ -140,6 +140,17 @@ def trial_command(recipe: str, plugins: Sequence[str], overrides: Sequence[str],
     return [*command, "--run-dir", str(run_dir), "--no-progress"]
 
 
-def sigterm_status() -> int:
-    """The exit status of a run stopped by SIGTERM (it exits 128 + 15)."""
-    return 128 + int(signal.SIGTERM)
+#: Signals that interrupt a run (Ctrl-C, ``kill``, a closed terminal) rather than fail it.
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def interrupted_statuses() -> tuple[int, ...]:
+    """The exit statuses of a run that an interrupting signal stopped: 128 + N when the
+    engine handled it, -N when the signal killed it (before the engine's handlers, or after)."""
+    return (*(128 + int(s) for s in INTERRUPTS), *(-int(s) for s in INTERRUPTS))
+
+
+def sigterm_statuses() -> tuple[int, ...]:
+    """The exit statuses of a run stopped by SIGTERM: 128 + 15 when the engine handled it, and
+    -15 when it came as the run was exiting, after its summary (the engine's handler was gone)."""
+    return 128 + int(signal.SIGTERM), -int(signal.SIGTERM)

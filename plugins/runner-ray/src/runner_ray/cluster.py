@@ -32,20 +32,25 @@ def require_ray(what: str) -> ModuleType:
 
 @contextlib.contextmanager
 def ray_session(
-    address: str, local_cpus: int | None, what: str, connect_timeout_s: float = 30.0
+    address: str, local_cpus: int | None, what: str, connect_timeout_s: float = 30.0, *, log_to_driver: bool = True
 ) -> Iterator[ModuleType]:
     """Ray, connected: an already initialised Ray is used as it is; otherwise ``address``
     (or ``$RAY_ADDRESS``) is joined, or a local instance started, and shut down on exit.
 
     Joining gives up after about ``connect_timeout_s`` seconds with one line naming the
-    address (a :class:`RunnerError`), instead of Ray's minutes of retries."""
+    address (a :class:`RunnerError`), instead of Ray's minutes of retries.
+    ``log_to_driver=False``: the workers' output stays in Ray's logs."""
     ray = require_ray(what)
     if ray.is_initialized():
         yield ray
         return
     # No dashboard: it costs seconds at start-up. (Ray Train's placement-group cleaner then
     # warns that the state API is unavailable; harmless.)
-    options: dict[str, object] = {"include_dashboard": False, "logging_level": logging.WARNING}
+    options: dict[str, object] = {
+        "include_dashboard": False,
+        "logging_level": logging.WARNING,
+        "log_to_driver": log_to_driver,
+    }
     target = address or os.environ.get("RAY_ADDRESS", "")
     joining = bool(target) and target != "local"
     where = "a local Ray instance"
