@@ -514,7 +514,7 @@ def test_doctor_flags_a_slow_import(fake_dists: Dists, monkeypatch: pytest.Monke
     assert problem.startswith("plugin runner-sleepy 1.0: importing its entry module 'runner_sleepy_")
     assert problem.endswith(
         " s, and every runner command (runner --help too) waits for it; "
-        "do slow work in factories or hooks, not at import"
+        "do slow work in build() methods or hooks, not at import"
     )
     assert report.import_seconds[report.checked[-1]] >= 0.3
     assert probe.SLOW_IMPORT_S == 1.0  # the real threshold
