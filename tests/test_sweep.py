@@ -42,8 +42,11 @@ lr = 0.1
 """
 
 
-def runner(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+def runner(*args: str, cwd: Path, columns: int | None = None) -> subprocess.CompletedProcess[str]:
+    """``runner ARGS...``; ``columns`` sets ``$COLUMNS`` (tables fit it: pytest's children see 80)."""
+    env = {**os.environ, "COLUMNS": str(columns)} if columns else None
+    command = [sys.executable, "-m", "runner", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
 
 
 def ledger(directory: Path) -> list[dict[str, object]]:
@@ -64,7 +67,8 @@ def test_a_four_trial_grid_from_command_line_axes(tmp_path: Path) -> None:
     points = {(t["params"]["optimizer.lr"], tuple(t["params"]["model.hidden"])) for t in trials}  # type: ignore[index]
     assert points == {(0.01, (4,)), (0.01, (16,)), (0.3, (4,)), (0.3, (16,))}
     assert "best: trial" in result.stdout
-    compared = runner("runs", "compare", "grid", "--sort", "main/accuracy", cwd=tmp_path)
+    # Wide enough for four run names side by side (narrower, the headers fold the names).
+    compared = runner("runs", "compare", "grid", "--sort", "main/accuracy", cwd=tmp_path, columns=200)
     assert compared.returncode == 0, compared.stderr
     assert all(f"trial-000{n}" in compared.stdout for n in range(4))
 

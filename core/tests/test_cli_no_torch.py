@@ -136,10 +136,12 @@ def test_lazy_exports_of_the_runner_package() -> None:
 
 def test_the_python_api_imports_torch_only_when_called() -> None:
     """``import runner`` and looking up ``runner.fit``/``runner.load`` stay torch-free (a
-    notebook's first cell is fast); calling them imports the engine."""
+    notebook's first cell is fast); calling them imports the engine. Looking up ``runner.import_torchvision``
+    is torch-free too (plugin modules import it at their top)."""
     code = (
         "import sys, runner\n"
         "runner.fit, runner.load, runner.FitResult, runner.LoadedRun, runner.batch_inputs\n"
+        "runner.import_torchvision\n"
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], env={**os.environ, **HERMETIC_ENV}, timeout=120).returncode == 0

@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: The first prefix that matches a module decides its floor.
 FLOORS: list[tuple[str, ...]] = [
     ("runner._version", "runner._contract"),  # the contract: imports nothing of runner's but itself
+    ("runner._compat",),  # workarounds for third-party packages: imports nothing of runner's
     ("runner.hookspecs",),
     # component schemas and the registry
     (

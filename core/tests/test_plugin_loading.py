@@ -20,12 +20,12 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from core_helpers import TOY, FakeDist
+from core_helpers import HERMETIC_ENV, TOY, FakeDist, runner_command
 
 import runner
 from runner._contract.errors import PluginError
@@ -117,6 +117,17 @@ def test_doctor_reports_a_plugin_calling_sys_exit(cli: Cli, installed: Callable[
     assert "runner-good 1.0" in result.stdout.splitlines()[0]
 
 
+@pytest.fixture(params=["default", "ignored", "left to the OS"])
+def sigint_handler(request: pytest.FixtureRequest) -> Iterator[None]:
+    """SIGINT as Python sets it up, ignored (a process started in the background, under
+    nohup, by some CI runners: no Ctrl-C can reach it) or left to the OS; put back after."""
+    handler = {"default": signal.default_int_handler, "ignored": signal.SIG_IGN, "left to the OS": signal.SIG_DFL}
+    previous = signal.signal(signal.SIGINT, handler[request.param])
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("sigint_handler")
 def test_keyboard_interrupt_raised_by_import_code_is_a_load_failure(
     fake_dists: Dists, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -134,7 +145,15 @@ def test_keyboard_interrupt_raised_by_import_code_is_a_load_failure(
 CTRL_C = "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(5)\n"
 
 
-@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler, reason="SIGINT is handled")
+@pytest.fixture
+def terminal_sigint() -> Iterator[None]:
+    """SIGINT as in a terminal (Python's handler), whatever pytest was started with; put back after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("terminal_sigint")
 def test_a_real_ctrl_c_while_plugins_load_stops_loading(fake_dists: Dists, monkeypatch: pytest.MonkeyPatch) -> None:
     fake_dists("runner-slow-import", CTRL_C)
     monkeypatch.setenv("RUNNER_PLUGINS", "runner-slow-import")
@@ -143,8 +162,20 @@ def test_a_real_ctrl_c_while_plugins_load_stops_loading(fake_dists: Dists, monke
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
-def test_a_real_ctrl_c_while_plugins_load_exits_130(cli: Cli, installed: Callable[..., dict[str, str]]) -> None:
-    result = cli("plugins", env=installed(("runner-slow-import", CTRL_C)))
+def test_a_real_ctrl_c_while_plugins_load_exits_130(installed: Callable[..., dict[str, str]], tmp_path: Path) -> None:
+    # Started as from a terminal: a process started with SIGINT ignored (pytest in the
+    # background, under nohup) passes that on, and no Ctrl-C would reach runner at all.
+    from_terminal = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", from_terminal, *runner_command(), "plugins"],
+        cwd=tmp_path,
+        env={**os.environ, **HERMETIC_ENV, **installed(("runner-slow-import", CTRL_C))},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     # click turns the KeyboardInterrupt into Abort: runner's one line for it, exit 130
     assert result.returncode == 130 and result.stderr.split() in (["aborted"], ["interrupted"]), result
 
@@ -514,7 +545,7 @@ def test_doctor_flags_a_slow_import(fake_dists: Dists, monkeypatch: pytest.Monke
     assert problem.startswith("plugin runner-sleepy 1.0: importing its entry module 'runner_sleepy_")
     assert problem.endswith(
         " s, and every runner command (runner --help too) waits for it; "
-        "do slow work in factories or hooks, not at import"
+        "do slow work in build() methods or hooks, not at import"
     )
     assert report.import_seconds[report.checked[-1]] >= 0.3
     assert probe.SLOW_IMPORT_S == 1.0  # the real threshold

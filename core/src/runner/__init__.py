@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from runner._builtin.single import SingleDevice
     from runner._cli.common import recipe_options, recipe_path
     from runner._cli.state import AppState
+    from runner._compat.torchvision import import_torchvision
     from runner._contract.backend import Backend, Job
     from runner._contract.batch import INPUT_KEYS, TARGET_KEYS, Batch, batch_fields, batch_inputs, forward_kwargs
     from runner._contract.context import BuildContext, RunContext
@@ -165,6 +166,8 @@ _LAZY: dict[str, str] = {
     "load": "runner._inference.api",
     "FitResult": "runner._inference.api",
     "LoadedRun": "runner._inference.api",
+    # third-party workarounds shared by plugins
+    "import_torchvision": "runner._compat.torchvision",
     # plugin commands
     "AppState": "runner._cli.state",
     "recipe_options": "runner._cli.common",
@@ -249,6 +252,7 @@ __all__ = [
     "flatten",
     "forward_kwargs",
     "hookimpl",
+    "import_torchvision",
     "known_length",
     "load",
     "load_output",

@@ -321,7 +321,10 @@ def test_a_latest_that_is_no_file_falls_back_with_one_warning(baseline: Path, tm
 
     result = bounded("run", recipe, "--run-dir", run_dir, "--resume", "--no-progress")
     assert result.code == 0, result.err
-    warnings = [line for line in result.err.splitlines() if "warning" in line]
+    # The slow-loading warning is the machine's, not the checkpointer's: ckpt_plugin.py imports
+    # torch, which takes over its 3 s on a loaded CI machine.
+    lines = [line for line in result.err.splitlines() if not line.startswith("warning: loading plugins took ")]
+    warnings = [line for line in lines if "warning" in line]
     moved = checkpoints / "damaged" / "latest"
     assert warnings == [
         f"checkpoint: warning: {latest} is not a regular file ({kind}); moved it to {moved}; "

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from runner import DataError
+from runner import DataError, import_torchvision
 from runner_vision.allowlist import V2_TRANSFORMS, check_transforms
 from runner_vision.components import Torchvision
-from runner_vision.tv import import_torchvision
 
 AUGMENT = [
     {"name": "RandomResizedCrop", "size": 8, "scale": [0.3, 1.0], "interpolation": "bicubic"},

@@ -27,6 +27,7 @@ from runner._contract.stage import Stage
 from runner._data.loader import known_length
 from runner._data.module import build_datamodule
 from runner._engine import state as run_state
+from runner._engine.compiling import compile_in_place
 from runner._engine.loop import Trainer
 from runner._engine.progress import Progress, announce
 from runner._engine.records import MetricsFile, Records
@@ -142,9 +143,7 @@ class Engine:
         model_component = self.registry.get("model", recipe.model.name)
         model = model_component.build(recipe.model.params, ctx=ctx).to(run.device)
         if recipe.run.compile is not False:
-            # In place (Module.compile): no wrapper, so state dict keys, checkpoints and the
-            # backend's wrapping stay those of the uncompiled module.
-            model.compile(mode=None if recipe.run.compile is True else recipe.run.compile)
+            compile_in_place(model, None if recipe.run.compile is True else recipe.run.compile)
         run.model = run.backend.wrap_model(model)
         task_component = self.registry.get("task", recipe.task.name)
         run.task = checked("task", recipe.task.name, task_component, task_component.build(recipe.task.params, ctx=ctx))

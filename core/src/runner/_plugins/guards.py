@@ -18,26 +18,28 @@ from typing import Any
 class SigintWatch:
     """While active, notes whether SIGINT was received (and still raises KeyboardInterrupt).
 
-    Only installed over Python's default handler, in the main thread; elsewhere (or when
-    someone else handles SIGINT) a KeyboardInterrupt is taken to be the user's.
+    Only installed over Python's default handler, in the main thread. Where SIGINT is
+    ignored or left to the OS (``SIG_IGN``, ``SIG_DFL``: a process started in the
+    background, under ``nohup`` or by some CI runners) no Ctrl-C can raise
+    KeyboardInterrupt, so one raised inside the block is the plugin's. Elsewhere (another
+    thread, or someone else's handler) it is taken to be the user's.
     """
 
     def __init__(self) -> None:
         self.received = False
         self._installed = False
         self._previous: Any = None
-        self._ignored = False
+        self._uninterruptible = False
 
     def __enter__(self) -> SigintWatch:
         import signal
 
         try:
             current = signal.getsignal(signal.SIGINT)
-            # Ignored (a process started in the background by a shell): no Ctrl-C can arrive.
-            self._ignored = current is signal.SIG_IGN
             if current is signal.default_int_handler:
                 self._previous = signal.signal(signal.SIGINT, self._handle)
                 self._installed = True
+            self._uninterruptible = current in (signal.SIG_IGN, signal.SIG_DFL)
         except ValueError:  # not the main thread: signals are not delivered here
             pass
         return self
@@ -56,7 +58,9 @@ class SigintWatch:
     @property
     def from_user(self) -> bool:
         """Whether a KeyboardInterrupt raised inside the block should count as Ctrl-C."""
-        return self.received or (self._previous is None and not self._ignored)
+        if self._uninterruptible:
+            return False
+        return self.received or self._previous is None
 
 
 def failure_text(exc: BaseException) -> str:

@@ -9,8 +9,8 @@ trying the network.
 ``transformers`` imports torchvision whenever it is installed. PyPI's CUDA torchvision
 wheel beside a CPU-only torch cannot load its compiled operators, and torchvision 0.28
 then fails to import (``operator torchvision::nms does not exist``); so torchvision, when
-installed, is imported first through :func:`runner_hf.tv.import_torchvision` (runner-vision's
-guard, copied), which declares the two missing operator schemas in exactly that case.
+installed, is imported first through :func:`runner.import_torchvision`, which declares the
+two missing operator schemas in exactly that case.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import os
 from importlib.util import find_spec
 from types import ModuleType
 
-from runner_hf.tv import import_torchvision
+from runner import import_torchvision
 
 OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 

@@ -8,17 +8,25 @@ only collective the contract guarantees), so every rank computes the same values
 process would over the same samples. Scalars go into the loader's record; a confusion
 matrix, which is not a scalar, goes into ``confusion_matrix.json`` in the run directory and
 into ``summary.json``.
+
+torchmetrics imports torchvision whenever it is installed, and PyPI's CUDA torchvision
+wheel beside a CPU-only torch fails to import; so an installed torchvision is imported
+first through :func:`runner.import_torchvision`, in every process that builds metrics
+(each DDP worker too).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from importlib.util import find_spec
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
 
+import runner
 from runner_models.components.metrics import TOP_K
 
 NON_SCALAR = ("confusion_matrix",)
@@ -50,9 +58,18 @@ def gather_with(backend: Any) -> Callable[..., list[torch.Tensor]]:
     return gather
 
 
+def _torchmetrics() -> ModuleType:
+    """``torchmetrics``, imported after an installed torchvision (see the module docstring)."""
+    if find_spec("torchvision") is not None:  # torchmetrics does without it
+        runner.import_torchvision()
+    import torchmetrics
+
+    return torchmetrics
+
+
 def classification_metric(name: str, num_classes: int) -> Any:
     """The torchmetrics object for a classification metric name (``params.metrics``)."""
-    from torchmetrics import classification as tmc
+    tmc = _torchmetrics().classification
 
     top_k = TOP_K.fullmatch(name)
     if top_k:
@@ -71,7 +88,7 @@ def classification_metric(name: str, num_classes: int) -> Any:
 
 def regression_metric(name: str, outputs: int) -> Any:
     """The torchmetrics object for a regression metric name."""
-    from torchmetrics import regression as tmr
+    tmr = _torchmetrics().regression
 
     if name == "r2":
         return tmr.R2Score(multioutput="uniform_average")

@@ -1,7 +1,7 @@
 """Decoding images with PIL into tensors, and the ``image_folder`` dataset.
 
 torchvision's own decoders (``torchvision.io.decode_image``...) are compiled operators, not
-available everywhere (see :mod:`runner_vision.tv`); PIL decodes every common format.
+available everywhere (see :func:`runner.import_torchvision`); PIL decodes every common format.
 Images are decoded in ``__getitem__``, i.e. in the loader worker that fetches the sample.
 """
 

@@ -16,8 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from runner import BuildContext, DataError, load_tensor_file
-from runner_vision.tv import import_torchvision
+from runner import BuildContext, DataError, import_torchvision, load_tensor_file
 
 #: The parameter-name prefix of each family's classifier head (replaced, never frozen by "backbone").
 HEADS = {"resnet": "fc.", "efficientnet": "classifier.", "vit": "heads."}

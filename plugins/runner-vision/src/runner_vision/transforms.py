@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from runner import DataError
+from runner import DataError, import_torchvision
 from runner_vision.allowlist import V2_TRANSFORMS, problems
-from runner_vision.tv import import_torchvision
 
 
 def _v2() -> Any:
