@@ -20,6 +20,7 @@ import torch
 
 from runner._contract.errors import RunnerError
 from runner._data.loader import IterableLoader, Loader
+from runner._data.reset import owners
 from runner._data.samplers import ResumableSampler, is_resumable
 from runner._data.transforms import IterablePipeline, Pipeline, TransformedDataset
 
@@ -40,11 +41,17 @@ __all__ = [
 
 
 class FoldedTensorDataset(torch.utils.data.Dataset[Any]):
-    """In-memory tensors after foldable transforms (keeps ``meta`` and the fast path)."""
+    """In-memory tensors after foldable transforms (keeps ``meta`` and the fast path).
 
-    def __init__(self, tensors: tuple[torch.Tensor, ...], meta: dict[str, Any]) -> None:
+    ``source`` is the dataset the tensors were folded from, kept only when it (or a dataset
+    it wraps) defines ``reset_state()``, which the loader still calls; otherwise it is
+    dropped, so its unfolded tensors can be freed.
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], meta: dict[str, Any], source: Any = None) -> None:
         self.tensors = tensors
         self.meta = meta
+        self.runner_wraps = source if any(owners(source)) else None
 
     def __len__(self) -> int:
         return len(self.tensors[0])
@@ -127,7 +134,7 @@ def apply_sample_transforms(dataset: Any, pipeline: Pipeline, seed: int, where: 
     tensors = tensors_of(dataset)
     if tensors is not None and remaining and callable(getattr(remaining[0], "fold", None)):
         folded, remaining = pipeline.fold_into(tensors)
-        dataset = FoldedTensorDataset(folded, dict(getattr(dataset, "meta", {}) or {}))
+        dataset = FoldedTensorDataset(folded, dict(getattr(dataset, "meta", {}) or {}), source=dataset)
     if remaining:
         dataset = TransformedDataset(dataset, remaining, seed)
     return dataset
