@@ -226,6 +226,7 @@ epochs = 1
 max_steps = {max_steps}
 log_every = 100
 test = false
+save_model = false
 
 [data.train]
 dataset = {{ name = "bench_rows" }}

@@ -11,6 +11,8 @@ rank, loss and optimizer:
 * ``runner``: ``runner._engine.run.execute`` on a recipe with ``[run] backend = "ddp"``,
   through the real path (this file is also the local plugin that registers the
   components; workers load it again by path).
+* ``runner, no agreement``: the same without the core's per-step signal agreement (the
+  asynchronous all-reduce of a "did any rank get SIGINT/SIGTERM?" flag), to measure it.
 
 Each worker times its own steps from the end of step ``--warmup`` to the end of the last
 step (synchronising CUDA first), so process start-up, rendezvous, building and the first
@@ -169,10 +171,19 @@ def run_hand(cfg: dict[str, Any]) -> float:
 
 
 class Timer:
-    """Times steps ``warmup``..``steps`` in every rank; rank 0 writes ``run_dir/time.json``."""
+    """Times steps ``warmup``..``steps`` in every rank; rank 0 writes ``run_dir/time.json``.
 
-    def __init__(self, warmup: int, steps: int, ctx: Any = None) -> None:
+    ``agreement = false`` replaces the core's per-step signal agreement (one asynchronous
+    all-reduce of a flag, read a step later) by the local flag, in this worker process
+    only, to measure what the agreement costs.
+    """
+
+    def __init__(self, warmup: int, steps: int, agreement: bool = True, ctx: Any = None) -> None:
         self.warmup, self.steps, self.started = warmup, steps, 0.0
+        if not agreement:
+            from runner._engine import signals
+
+            signals._Agreement.__call__ = lambda self, local: local  # type: ignore[method-assign]
 
     def on_end_train_step(self, run: Any, global_step: int) -> None:
         if global_step in (self.warmup, self.steps) and run.device.type == "cuda":
@@ -200,6 +211,12 @@ class CrossEntropy:
 
         inputs, targets = batch
         return StepOutput(loss=F.cross_entropy(model(inputs), targets), count=targets.shape[0])
+
+    def val_step(self, model: torch.nn.Module, batch: Any, step: Any) -> Any:
+        return self.train_step(model, batch, step)
+
+    def test_step(self, model: torch.nn.Module, batch: Any, step: Any) -> Any:
+        return self.train_step(model, batch, step)
 
     def forward(self, stage: Any, model: torch.nn.Module, batch: Any, step: Any) -> Any:
         return self.train_step(model, batch, step)
@@ -238,6 +255,7 @@ max_steps = {steps}
 device = "{device}"
 precision = "{precision}"
 backend = "ddp"
+save_model = false
 test = false
 
 [backend]
@@ -262,10 +280,11 @@ name = "ddpbench_sgd"
 name = "ddpbench_timer"
 warmup = {warmup}
 steps = {steps}
+agreement = {agreement}
 """
 
 
-def run_runner(cfg: dict[str, Any], root: Path) -> float:
+def run_runner(cfg: dict[str, Any], root: Path, agreement: bool = True) -> float:
     from runner._engine.run import execute
     from runner._plugins.manager import PluginManager
     from runner._recipe.source import read_recipe
@@ -273,7 +292,7 @@ def run_runner(cfg: dict[str, Any], root: Path) -> float:
 
     directory = Path(tempfile.mkdtemp(dir=root))
     path = directory / "recipe.toml"
-    path.write_text(RECIPE.format(seed=SEED, **cfg), encoding="utf-8")
+    path.write_text(RECIPE.format(seed=SEED, agreement=str(agreement).lower(), **cfg), encoding="utf-8")
     # This file is the local plugin, under another name than the installed "ddp" plugin.
     plugin = root / "ddp_bench.py"
     if not plugin.exists():
@@ -329,22 +348,31 @@ def main() -> None:
         f"start method {cfg['start_method']}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}, "
         f"torch {torch.__version__}"
     )
-    variants = ["hand", "runner", "hand again (A/A)"]
+    variants = ["hand", "runner", "runner, no agreement", "hand again (A/A)"]
     times: dict[str, list[float]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="ddp-bench-") as root:
         for number in range(rounds):
-            order = variants[number % 3 :] + variants[: number % 3]
+            order = variants[number % len(variants) :] + variants[: number % len(variants)]
             for variant in order:
-                value = run_runner(cfg, Path(root)) if variant == "runner" else run_hand(cfg)
+                if variant.startswith("runner"):
+                    value = run_runner(cfg, Path(root), agreement=variant == "runner")
+                else:
+                    value = run_hand(cfg)
                 times[variant].append(value)
             print(f"  round {number + 1}: " + ", ".join(f"{v} {times[v][-1]:.0f} us" for v in variants), flush=True)
     hand, hand_min = statistics.median(times["hand"]), min(times["hand"])
-    print(f"\n{'variant':<18} {'median us/step':>15} {'min':>10} {'max':>10} {'ratio':>7} {'min/min':>8}")
+    print(f"\n{'variant':<22} {'median us/step':>15} {'min':>10} {'max':>10} {'ratio':>7} {'min/min':>8}")
     for variant in variants:
         values = times[variant]
         median = statistics.median(values)
         row = f"{median:>15.0f} {min(values):>10.0f} {max(values):>10.0f} {median / hand:>7.3f}"
-        print(f"{variant:<18} {row} {min(values) / hand_min:>8.3f}")
+        print(f"{variant:<22} {row} {min(values) / hand_min:>8.3f}")
+    paired = [a / b for a, b in zip(times["runner"], times["runner, no agreement"], strict=True)]
+    print(
+        f"signal agreement: runner / runner without it = {statistics.median(paired):.3f} "
+        f"(median of {len(paired)} paired rounds; "
+        f"{statistics.median(times['runner']) - statistics.median(times['runner, no agreement']):+.0f} us/step)"
+    )
     target = TARGETS[args.workload]
     ratio = statistics.median(times["runner"]) / hand
     print(f"\nrunner / hand = {ratio:.3f} (target <= {target} on GPU with NCCL; the A/A row is the noise floor)")

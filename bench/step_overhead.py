@@ -64,6 +64,7 @@ max_steps = {steps}
 device = "cpu"
 log_every = {log_every}
 test = false
+save_model = false
 
 [data.train.dataset]
 name = "bench_blobs"

@@ -32,6 +32,8 @@ DISTRIBUTIONS = [REPO / "core", *sorted(p for p in (REPO / "plugins").glob("runn
 #: Declared but never imported by name, on purpose (the reason is the value).
 IMPORTED_INDIRECTLY: dict[tuple[str, str], str] = {
     ("runner-tensorboard", "tensorboard"): "torch.utils.tensorboard imports it",
+    ("runner-mlflow", "sqlalchemy"): "MLflow's SQL tracking store (the default sqlite:///mlflow.db) imports it",
+    ("runner-mlflow", "alembic"): "MLflow's SQL tracking store creates and migrates its tables with it",
 }
 #: Imported but not declared, on purpose (the reason is the value).
 PROVIDED_BY_THE_IMPORTER: dict[tuple[str, str], str] = {

@@ -23,8 +23,8 @@ import attrs
 import pytest
 
 from runner import hookspecs
+from runner._contract.grammar import RECIPE
 from runner._contract.recipe import LoaderConfig, ProcessConfig, RunConfig
-from runner._recipe.validate import TOP_LEVEL
 from runner._schema.fields import schema_from_attrs
 
 if sys.version_info >= (3, 11):
@@ -187,7 +187,7 @@ def recipes_md() -> str:
 @pytest.mark.parametrize(
     ("heading", "keys"),
     [
-        ("## Top-level keys", list(TOP_LEVEL)),
+        ("## Top-level keys", [key.name for key in RECIPE.keys]),
         ("## `[run]`", [f.name for f in attrs.fields(RunConfig)]),
         ("### Loader tables", [f.name for f in attrs.fields(LoaderConfig)]),
         ("## `[[process]]` steps", [f.name for f in attrs.fields(ProcessConfig)]),

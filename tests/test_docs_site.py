@@ -19,9 +19,9 @@ from types import ModuleType
 import attrs
 import pytest
 
+from runner._contract.grammar import RECIPE
 from runner._contract.recipe import LoaderConfig, ProcessConfig, RunConfig
 from runner._plugins.manager import PluginManager
-from runner._recipe.validate import TOP_LEVEL
 from runner._schema.fields import schema_from_attrs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def section_rows(text: str, heading: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("heading", "cls"),
-    [("## `[run]`", RunConfig), ("## Loader tables", LoaderConfig), ("## `[[process]]` framework keys", ProcessConfig)],
+    [("## `[run]`", RunConfig), ("## `[data.train.loader]`", LoaderConfig), ("## `[[process]]`", ProcessConfig)],
 )
 def test_recipe_keys_lists_every_core_key_with_its_default(recipe_keys: str, heading: str, cls: type) -> None:
     rows = section_rows(recipe_keys, heading)
@@ -68,8 +68,8 @@ def test_recipe_keys_lists_every_core_key_with_its_default(recipe_keys: str, hea
 
 
 def test_recipe_keys_lists_top_level_keys_and_every_component(recipe_keys: str) -> None:
-    top = re.findall(r"^\| `([^`]+)` \| [^|]* \|$", recipe_keys.split("## Top-level keys", 1)[1], re.M)
-    assert top[: len(TOP_LEVEL)] == list(TOP_LEVEL)
+    top = re.findall(r"^\| `([^`]+)` \| [^|]* \| [^|]* \|$", recipe_keys.split("## Top-level keys", 1)[1], re.M)
+    assert top[: len(RECIPE.keys)] == [key.name for key in RECIPE.keys]
     for component in PluginManager().registry:
         assert f"#### `{component.name}` ({component.kind})" in recipe_keys, component
         for name in component.schema.fields:

@@ -1,6 +1,7 @@
 """Fuzzed recipes end in a valid recipe or a clean recipe error, never a crash.
 
-Mutants of ``recipes/digits.toml``: at a random key, a hostile value (integers far beyond
+Mutants of ``recipes/digits.toml`` (also as a variant that ``extends`` it): at a random key,
+a hostile value (integers far beyond
 64 bits or thousands of digits long, inf and nan, arrays, inline tables and dotted keys
 nested thousands deep, huge or control-character strings, values of the wrong type) or an
 extra key. Each goes through reading and validation as ``runner recipe check`` does it,
@@ -130,6 +131,32 @@ strings = st.one_of(
     st.sampled_from(["", ".", "..", "../../outside", "/abs", "-x", "a\x00b", "x" * 300, "\n", "~", "runs"]),
     st.integers(100, 2_000_000).map(lambda n: "x" * n),
     st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF, blacklist_categories=("Cs",)), max_size=20),
+    # interpolation: references, environment variables, cycles, resolvers, broken syntax
+    st.sampled_from(
+        [
+            "${run.seed}",
+            "${run.name}-${run.seed}",
+            "${data.train.loader.batch_size}",
+            "${model}",
+            "x${model}",
+            "${env:HOME}",
+            "${env:RUNNER_FUZZ_UNSET,3}",
+            "${env:RUNNER_FUZZ_UNSET}",
+            "${nope.nope}",
+            "${run.name}${run.name}${run.name}",
+            "${",
+            "$${run.seed}",
+            "${os:system}",
+            "${__import__('os')}",
+            "${callbacks.0.name}",
+            "${optimizer.lr}",
+            "${}",
+            "${.}",
+            "${run..seed}",
+            "${99999999999999999999999}",
+        ]
+    ),
+    st.text(alphabet="${}.:,abc01 ", max_size=30),
 )
 plain = st.one_of(
     st.booleans(),
@@ -147,12 +174,24 @@ values = st.recursive(
 )
 hostile = st.one_of(values, numbers, nesting)
 dotted_keys = depths.map(lambda d: Raw(".".join(["k"] * d)))
-new_keys = st.one_of(st.text(max_size=20), st.sampled_from(["name", "seed", "plugins", "epochs", "lr"]), dotted_keys)
+new_keys = st.one_of(
+    st.text(max_size=20),
+    st.sampled_from(["name", "seed", "plugins", "epochs", "lr", "extends", "defaults"]),
+    dotted_keys,
+)
+#: What a composing recipe names: itself (a cycle), the base, nothing there, directories, odd groups.
+includes = st.one_of(
+    st.sampled_from(["fuzz.toml", "base.toml", "nope.toml", ".", "..", "/", "", "base.toml/x", "model/mlp", "a//b"]),
+    st.lists(st.sampled_from(["base.toml", "fuzz.toml", "model/mlp", "model/..", "../x", "x/"]), max_size=3),
+    strings,
+)
 
 
 @st.composite
-def mutants(draw: Callable[..., Any]) -> str:
-    tree = json.loads(json.dumps(TREE))  # a deep copy
+def mutants(draw: Callable[..., Any], base: dict[str, Any] | None = None) -> str:
+    tree = json.loads(json.dumps(TREE if base is None else base))  # a deep copy
+    if draw(st.integers(0, 4)) == 0:  # composition keys with odd values
+        tree[draw(st.sampled_from(["extends", "defaults"]))] = draw(includes)
     for _ in range(draw(st.integers(1, 3))):
         keys = paths(tree)  # of this mutant: an earlier mutation may have replaced a table
         if draw(st.booleans()):  # replace the value at a random key
@@ -207,3 +246,20 @@ def test_fuzzed_recipes_are_valid_or_clean_errors(tmp_path_factory: pytest.TempP
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 def test_2000_fuzzed_recipes_are_valid_or_clean_errors(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     check_clean(text, tmp_path_factory.getbasetemp() / "fuzz-slow.toml")
+
+
+VARIANT: dict[str, Any] = {"extends": "base.toml", "run": {"name": "variant-${run.seed}"}, "model": {"hidden": [64]}}
+
+
+@given(mutants(base=VARIANT))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_fuzzed_variants_of_an_included_base_are_valid_or_clean_errors(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    """The mutant extends digits.toml (as base.toml); the base itself may be mutated too."""
+    directory = tmp_path_factory.getbasetemp() / "variants"
+    directory.mkdir(exist_ok=True)
+    (directory / "base.toml").write_text(document(TREE), encoding="utf-8")
+    (directory / "model").mkdir(exist_ok=True)
+    (directory / "model" / "mlp.toml").write_text('name = "mlp"\nhidden = [32]\n', encoding="utf-8")
+    check_clean(text, directory / "fuzz.toml")

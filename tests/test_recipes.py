@@ -33,8 +33,10 @@ GENERATED_DATA = {
 
 
 def load(path: Path) -> dict[str, Any]:
-    with path.open("rb") as f:
-        return tomllib.load(f)
+    """The recipe as composed (extends, defaults) and interpolated, before validation."""
+    from runner._recipe.source import read_recipe
+
+    return read_recipe(path).data
 
 
 def missing_from(original: Any, resolved: Any, where: str = "") -> list[str]:
@@ -54,6 +56,15 @@ def missing_from(original: Any, resolved: Any, where: str = "") -> list[str]:
         if not isinstance(resolved, list) or len(resolved) != len(original):
             return [f"{where}: array of tables became {resolved!r}"]
         return [p for i, item in enumerate(original) for p in missing_from(item, resolved[i], f"{where}[{i}]")]
+    if isinstance(original, list) and isinstance(resolved, list) and len(original) == len(resolved):
+        return [p for i, item in enumerate(original) for p in missing_from(item, resolved[i], f"{where}[{i}]")]
+    if (
+        isinstance(original, str)
+        and isinstance(resolved, str)
+        and resolved.startswith("/")
+        and resolved.endswith("/" + original.lstrip("./"))
+    ):
+        return []  # a path, resolved against the recipe's directory
     return [] if original == resolved else [f"{where}: {original!r} became {resolved!r}"]
 
 

@@ -86,12 +86,46 @@ def _fields_table(fields: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _section_title(path: tuple[Any, ...]) -> str:
+    """``[run]``, ``[data.val.<key>.loader]``, ``[[process]]``: how the table is written."""
+    if path and path[-1] == "<n>":
+        return f"`[[{'.'.join(str(part) for part in path[:-1])}]]`"
+    return f"`[{'.'.join(str(part) for part in path)}]`"
+
+
+def _slots(grammar: Any) -> list[str]:
+    """Where each kind of component goes, from the grammar."""
+    rows = ["| table | kind | registered by |", "|---|---|---|"]
+    for path, node, _ in grammar.component_slots():
+        where = _section_title(path)
+        if node.chosen_by is not None:
+            where += f" (name: `{'.'.join(map(str, node.chosen_by))}`)"
+        rows.append(f"| {where} | {node.kind} | `register_{node.kind}s` |")
+    return rows
+
+
+def _sections(grammar: Any, schema_from_attrs: Any) -> list[str]:
+    """A table per class of core keys the grammar holds, under the key paths it sits at."""
+    by_class: dict[type, list[tuple[Any, ...]]] = {}
+    what: dict[type, str] = {}
+    for path, cls, kind in grammar.fields_sections():
+        by_class.setdefault(cls, []).append(path)
+        what[cls] = kind
+    lines: list[str] = []
+    for cls, paths in by_class.items():
+        lines += [f"## {_section_title(paths[0])}", ""]
+        if len(paths) > 1 or what[cls] != "table":
+            shown = ", ".join(_section_title(p) for p in paths)
+            lines += [f"{shown}: {_cell(what[cls])}. {_cell((cls.__doc__ or '').strip().splitlines()[0])}", ""]
+        lines += [*_fields_table(schema_from_attrs(cls).fields), ""]
+    return lines
+
+
 def recipe_keys_markdown(registry: Any = None) -> str:
     """The recipe key reference, from the code and the installed plugins' registrations."""
-    from runner._contract.recipe import LoaderConfig, ProcessConfig, RunConfig
+    from runner._contract import grammar
     from runner._plugins.manager import PluginManager
     from runner._plugins.registry import KINDS
-    from runner._recipe.validate import TOP_LEVEL
     from runner._schema.fields import schema_from_attrs
 
     if registry is None:
@@ -112,29 +146,16 @@ def recipe_keys_markdown(registry: Any = None) -> str:
         "",
         "## Top-level keys",
         "",
-        "| key | what |",
-        "|---|---|",
-        *[f"| `{key}` | {_cell(text)} |" for key, text in TOP_LEVEL.items()],
+        "| key | form | what |",
+        "|---|---|---|",
+        *[f"| `{key.name}` | {_cell(key.form)} | {_cell(key.doc)} |" for key in grammar.RECIPE.keys],
         "",
-        "## `[run]`",
-        "",
-        *_fields_table(schema_from_attrs(RunConfig).fields),
-        "",
-        "## Loader tables",
-        "",
-        "`[data.train.loader]`, `[data.val.<key>.loader]`, `[data.test.<key>.loader]`.",
-        "",
-        *_fields_table(schema_from_attrs(LoaderConfig).fields),
-        "",
-        "## `[[process]]` framework keys",
-        "",
-        "Next to the processor's own parameters (below, under *processors*).",
-        "",
-        *_fields_table(schema_from_attrs(ProcessConfig).fields),
-        "",
+        *_sections(grammar, schema_from_attrs),
         "## Components",
         "",
-        "A component table holds `name = ...` and the component's parameters.",
+        "A component table holds `name = ...` and the component's parameters. Where each kind goes:",
+        "",
+        *_slots(grammar),
         "",
     ]
     for kind in KINDS:

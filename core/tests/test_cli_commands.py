@@ -286,7 +286,18 @@ def test_run_writes_metrics_recipe_and_summary(in_toy_dir: Path, capsys: pytest.
     assert "; val/main loss " in out
     run_dir = in_toy_dir / "runs" / "toy"
     written = sorted(p.name for p in run_dir.iterdir())
-    assert written == [".runner-run", "heartbeat.json", "metrics.jsonl", "recipe.toml", "summary.json"]
+    assert written == [
+        ".runner-run",
+        "command.json",
+        "heartbeat.json",
+        "metrics.jsonl",
+        "model.json",
+        "model.safetensors",
+        "plugins",
+        "recipe.toml",
+        "summary.json",
+    ]
+    assert (run_dir / "plugins" / "toy_plugin.py").read_bytes() == (in_toy_dir / "toy_plugin.py").read_bytes()
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(r["stage"], r["step"]) for r in records] == [
         ("train", 2),

@@ -62,6 +62,10 @@ def run_without_torch(args: list[str], cwd: Path) -> subprocess.CompletedProcess
         (["explain", "bad.toml"], 2),
         (["plugins", "doctor"], 0),
         (["new-plugin", "scaffolded"], 0),
+        (["predict", "--help"], 0),
+        (["export", "--help"], 0),
+        (["predict", "done", "--split", "test"], 2),
+        (["export", "nowhere", "--format", "onnx"], 2),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, list) else None,
 )
@@ -128,3 +132,14 @@ def test_lazy_exports_of_the_runner_package() -> None:
         assert getattr(runner, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         runner.nope  # noqa: B018
+
+
+def test_the_python_api_imports_torch_only_when_called() -> None:
+    """``import runner`` and looking up ``runner.fit``/``runner.load`` stay torch-free (a
+    notebook's first cell is fast); calling them imports the engine."""
+    code = (
+        "import sys, runner\n"
+        "runner.fit, runner.load, runner.FitResult, runner.LoadedRun, runner.batch_inputs\n"
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], env={**os.environ, **HERMETIC_ENV}, timeout=120).returncode == 0

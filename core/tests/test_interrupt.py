@@ -45,6 +45,7 @@ def test_a_signal_finishes_the_step_and_stops_cleanly(tmp_path: Path, signum: in
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == code, stderr  # the shell's status for the signal, not success
     assert "finishing the current step" in stderr
+    assert "continue later with" not in stderr  # no checkpointer: nothing to continue from
     assert f"stopped: interrupted by {label}" in stdout
     records = [json.loads(line) for line in metrics.read_text().splitlines()]  # every line whole
     assert records[-1]["stage"] == "train"  # no final validation or test after an interruption

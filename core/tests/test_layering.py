@@ -32,7 +32,10 @@ FLOORS: list[tuple[str, ...]] = [
     ("runner._data",),
     ("runner._engine",),
     ("runner._builtin",),
+    ("runner._inference",),  # after training: predict, export, runner.fit/load
     ("runner._cli",),
+    ("runner._sweep",),  # runner sweep: drives many `runner run` processes and reads their run directories
+    ("runner._testkit",),  # what runner.testing exports
     ("runner.testing", "runner.__main__", "runner"),  # the public face
 ]
 

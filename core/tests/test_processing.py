@@ -341,9 +341,17 @@ def test_analysis_is_stored_with_the_cache(manager: PluginManager, tmp_path: Pat
     assert manifest["analysis"]["rows"] == 6
 
 
-def test_missing_input_is_a_data_error(manager: PluginManager, tmp_path: Path) -> None:
-    validated = recipe(manager, tmp_path, [str(tmp_path / "nope.txt")], 1, "c")
-    with pytest.raises(DataError, match=r"nope\.txt' does not exist"):
+def test_missing_input_is_a_recipe_problem_at_its_key(manager: PluginManager, tmp_path: Path) -> None:
+    """recipe check finds it (before: a DataError once processing started)."""
+    with pytest.raises(RecipeError, match=r":14:11: process\[0\]\.inputs\[0\]: no file matches '.*nope\.txt'"):
+        recipe(manager, tmp_path, [str(tmp_path / "nope.txt")], 1, "c")
+
+
+def test_an_input_that_disappears_before_processing_is_a_data_error(manager: PluginManager, tmp_path: Path) -> None:
+    (tmp_path / "gone.txt").write_text("1\n", encoding="utf-8")
+    validated = recipe(manager, tmp_path, [str(tmp_path / "gone.txt")], 1, "c")
+    (tmp_path / "gone.txt").unlink()
+    with pytest.raises(DataError, match=r"gone\.txt' does not exist"):
         run_steps(validated, manager, report=None)
 
 

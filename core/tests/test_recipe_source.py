@@ -129,8 +129,8 @@ def test_override_values_are_toml_and_bare_words_are_strings(item: str, path: tu
         ("a..b=1", "empty key in 'a..b'"),
         ("a.=1", "empty key in 'a.'"),
         ("a=[1,", "cannot parse value '[1,' as TOML (quote strings: key='text')"),
-        ("a=two words", "cannot parse value 'two words' as TOML"),
-        ("a=x=y", "cannot parse value 'x=y' as TOML"),
+        ("a={x = 1", "cannot parse value '{x = 1' as TOML"),
+        ("a='unclosed", 'cannot parse value "\'unclosed" as TOML'),
         ("a=", "cannot parse value '' as TOML"),
     ],
 )

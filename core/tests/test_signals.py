@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -92,3 +93,48 @@ def test_a_shielded_child_never_outlives_the_training_process() -> None:
         time.sleep(0.05)
     os.kill(child, signal.SIGKILL)
     pytest.fail("the forked child outlived its parent")
+
+
+_AGREE = """
+import os, signal, sys, torch.distributed as dist
+from types import SimpleNamespace
+from runner._engine import signals
+
+rank, path, spaced = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "spaced"
+dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=2)
+if spaced:  # the slowest wish wins: every 5th boundary
+    signals.MIN_INTERVAL_S, signals.MAX_EVERY = 1000.0, 5
+else:
+    signals.MIN_INTERVAL_S = 0.0
+backend = SimpleNamespace(world_size=2, rank=rank, is_primary=rank == 0)
+with signals.SignalService(backend, "cpu", announce=False) as service:
+    for call in range(1, 100):
+        if rank == 1 and call == 30:
+            os.kill(os.getpid(), signal.SIGTERM)  # only rank 1 is signalled
+        if service.agreed():
+            print(call, service._agreement.every, flush=True)
+            break
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("spacing", "stop", "every"), [("every-step", 31, 1), ("spaced", 35, 5)])
+def test_ranks_stop_at_the_same_boundary_however_the_agreement_is_spaced(
+    tmp_path: Path, spacing: str, stop: int, every: int
+) -> None:
+    """Two gloo ranks, a SIGTERM on rank 1 only at boundary 30: both stop at the same
+    boundary, one agreement later (the next one when it runs every step, boundary 35 when
+    the ranks agreed to run it every 5th)."""
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    command = [sys.executable, "-c", _AGREE]
+    procs = [
+        subprocess.Popen([*command, str(rank), str(store), spacing], stdout=subprocess.PIPE, text=True)
+        for rank in (0, 1)
+    ]
+    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outputs == [f"{stop} {every}\n", f"{stop} {every}\n"]

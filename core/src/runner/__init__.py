@@ -7,6 +7,8 @@ private and may change in any release. Plugins implement hooks from
 :mod:`runner.hookspecs`, marked with :data:`hookimpl`, and are discovered through the
 ``runner`` entry-point group.
 
+Scripts and notebooks train and use models with :func:`fit` and :func:`load`.
+
 Importing ``runner`` never imports torch: names are resolved on first access.
 """
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from runner._cli.common import recipe_options, recipe_path
     from runner._cli.state import AppState
     from runner._contract.backend import Backend, Job
-    from runner._contract.batch import INPUT_KEYS, TARGET_KEYS, Batch, batch_fields, forward_kwargs
+    from runner._contract.batch import INPUT_KEYS, TARGET_KEYS, Batch, batch_fields, batch_inputs, forward_kwargs
     from runner._contract.context import BuildContext, RunContext
     from runner._contract.declaration import check, component
     from runner._contract.errors import Problem
@@ -36,12 +38,14 @@ if TYPE_CHECKING:
         Logger,
         Processor,
         Sampler,
+        Sweeper,
         Transform,
     )
     from runner._contract.recipe import ComponentConfig, LoaderConfig, ProcessConfig, Recipe, RunConfig, SplitConfig
     from runner._contract.registration import PluginInfo, RegisterCommand, RegisterComponent
     from runner._contract.stage import Stage
     from runner._contract.suggest import did_you_mean
+    from runner._contract.sweep import Axis
     from runner._contract.task import StepInfo, StepOutput, Task
     from runner._data.build import apply_sample_transforms, build_dataset, build_transforms, tensors_of
     from runner._data.loader import Loader as MapLoader
@@ -57,12 +61,15 @@ if TYPE_CHECKING:
     )
     from runner._data.transforms import Pipeline, Prefetch, ShuffleBuffer, apply_batch_transforms
     from runner._engine.buffered import BufferedLogger, flatten, metric_items
-    from runner._engine.rundir import METRICS_FILE
+    from runner._engine.rundir import METRICS_FILE, SUMMARY_FILE
+    from runner._inference.api import FitResult, LoadedRun, fit, load
     from runner._plugins.registry import Component, Registry
     from runner._processing import load_output, load_tensor_file
     from runner._processing.cache import Cache
     from runner._processing.shards import Shard, process_shard
     from runner._recipe.render import render as render_toml
+    from runner._sweep.ledger import Trial
+    from runner._sweep.sweep import Sweep
 
 #: Where each public name is defined (private modules), imported on first access: plugin
 #: entry modules import ``runner`` for ``hookimpl`` on every CLI call (``runner --help``),
@@ -79,6 +86,7 @@ _LAZY: dict[str, str] = {
     # the batch convention (collates produce, tasks consume)
     "Batch": "runner._contract.batch",
     "batch_fields": "runner._contract.batch",
+    "batch_inputs": "runner._contract.batch",
     "forward_kwargs": "runner._contract.batch",
     "INPUT_KEYS": "runner._contract.batch",
     "TARGET_KEYS": "runner._contract.batch",
@@ -146,6 +154,17 @@ _LAZY: dict[str, str] = {
     "flatten": "runner._engine.buffered",
     "metric_items": "runner._engine.buffered",
     "METRICS_FILE": "runner._engine.rundir",
+    # sweeps (register_sweepers)
+    "Sweep": "runner._sweep.sweep",
+    "Trial": "runner._sweep.ledger",
+    "Axis": "runner._contract.sweep",
+    "Sweeper": "runner._contract.protocols",
+    "SUMMARY_FILE": "runner._engine.rundir",
+    # after training: the Python API for scripts and notebooks
+    "fit": "runner._inference.api",
+    "load": "runner._inference.api",
+    "FitResult": "runner._inference.api",
+    "LoadedRun": "runner._inference.api",
     # plugin commands
     "AppState": "runner._cli.state",
     "recipe_options": "runner._cli.common",
@@ -158,8 +177,10 @@ __all__ = [
     "INPUT_KEYS",
     "METRICS_FILE",
     "REQUIRED",
+    "SUMMARY_FILE",
     "TARGET_KEYS",
     "AppState",
+    "Axis",
     "Backend",
     "Batch",
     "BatchIndexSampler",
@@ -173,8 +194,10 @@ __all__ = [
     "DataError",
     "DataModule",
     "Executor",
+    "FitResult",
     "IndexSampler",
     "Job",
+    "LoadedRun",
     "Loader",
     "LoaderConfig",
     "Logger",
@@ -203,13 +226,17 @@ __all__ = [
     "Stage",
     "StepInfo",
     "StepOutput",
+    "Sweep",
+    "Sweeper",
     "Task",
     "Transform",
+    "Trial",
     "__version__",
     "apply_batch_transforms",
     "apply_sample_transforms",
     "at_least",
     "batch_fields",
+    "batch_inputs",
     "between",
     "build_dataset",
     "build_transforms",
@@ -218,10 +245,12 @@ __all__ = [
     "component",
     "did_you_mean",
     "epoch_generator",
+    "fit",
     "flatten",
     "forward_kwargs",
     "hookimpl",
     "known_length",
+    "load",
     "load_output",
     "load_tensor_file",
     "metric_items",

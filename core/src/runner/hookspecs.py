@@ -1,7 +1,7 @@
 """Every hook a runner plugin can implement, in one place.
 
 Plugins mark implementations with :data:`runner.hookimpl` and need only accept the
-arguments they use (pluggy passes arguments by name). Hooks fall in four sections:
+arguments they use (pluggy passes arguments by name). Hooks fall in five sections:
 
 1. *Registration* hooks receive a ``register`` callback and declare components that
    recipes then name. They run once, when plugins load, and must not import torch.
@@ -9,8 +9,10 @@ arguments they use (pluggy passes arguments by name). Hooks fall in four section
 3. *Training contract* hooks (PyMarlin ``ModuleInterface``): optimizers, and the
    callbacks the engine fires around steps and epochs.
 4. *State* hooks, so any plugin's state travels in checkpoints.
+5. *Trained models*: weights a run leaves besides its final ones, and weights that
+   ``runner predict``/``export`` and :func:`runner.load` read from a plugin's files.
 
-Sections 2-4 are *run hooks*. Besides plugin modules (whose implementations, marked with
+Sections 2-4 and ``get_model_weights`` are *run hooks*. Besides plugin modules (whose implementations, marked with
 ``@hookimpl``, apply to every run in a process that loaded the plugin), the objects a
 recipe chooses receive them by defining methods of the same name, without markers, and
 only in runs that chose them: the backend, the task, the model, the checkpointer, the
@@ -31,6 +33,9 @@ import pluggy
 from runner._contract.registration import RegisterCommand, RegisterComponent
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
     from runner._contract.context import RunContext
     from runner._contract.recipe import Recipe
     from runner._contract.stage import Stage
@@ -198,6 +203,19 @@ def register_functions(register: RegisterComponent) -> None:
 
 
 @hookspec
+def register_sweepers(register: RegisterComponent) -> None:
+    """Register sweepers that ``runner sweep`` runs (``[sweep] name = "NAME"``). The
+    component's ``build`` returns an object with ``run(sweep)``, where ``sweep`` is a
+    :class:`runner.Sweep`: its axes, trial budget, parallelism, metric and direction, and
+    ``run_trial(params, report=...)`` / ``run_points(points)``, which run each trial as a
+    normal ``runner run`` in the sweep directory, record it in the trial ledger and return
+    it (a trial the ledger holds is returned without running again). ``report(step,
+    value)`` receives the trial's validation metric as it is logged and returns False to
+    stop (prune) the trial. Built in: ``grid``, ``random``.
+    """
+
+
+@hookspec
 def register_commands(register: RegisterCommand) -> None:
     """Register CLI subcommands: ``register(name, command, help=...)`` where ``command``
     is a ``click.Command`` or a lazy ``"module:attribute"`` reference to one.
@@ -343,4 +361,40 @@ def get_state(run: RunContext) -> dict[str, Any] | None:
 def update_state(run: RunContext, state: dict[str, Any]) -> None:
     """Restore from a checkpoint: ``state`` is exactly what this implementation's owner
     returned from :func:`get_state` (not called when the checkpoint holds nothing of it).
+    """
+
+
+# ---------------------------------------------------------------------------
+# 5. Trained models (runner predict, runner export, runner.load)
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def get_model_weights(run: RunContext) -> Mapping[str, Mapping[str, Any]] | None:
+    """Offer alternative weights of the model, to be saved next to its final ones.
+
+    Return ``{name: state_dict}`` (or None): each state dict has the keys of the model's
+    own ``state_dict()`` (the unwrapped model's) and is written as
+    ``model.<name>.safetensors`` in the run directory when training ends, with
+    ``[run] save_model`` (the default), by the primary process; ``model.json`` lists it.
+    An exponential moving average returns ``{"ema": averaged_weights}``; users then
+    predict with ``--checkpoint ema`` or ``runner.load(run_dir, checkpoint="ema")``.
+    Names are letters, digits, ``-`` and ``_``; ``final``, ``best`` and ``last`` are
+    taken. Called once, after ``on_end_train``, on every process (so an implementation
+    may gather across ranks); a run object (callback, task, model) defines it as a method.
+    """
+
+
+@hookspec(firstresult=True)
+def load_model_weights(run_dir: Path, which: str) -> Mapping[str, Any] | None:
+    """The model weights (a state dict) that ``which`` names for the run in ``run_dir``,
+    read from files this plugin wrote (e.g. checkpoints), or None when ``which`` is not
+    one of yours.
+
+    Asked by ``runner predict --checkpoint WHICH``, ``runner export --checkpoint WHICH``
+    and ``runner.load(run_dir, checkpoint=WHICH)`` for anything but the run's own weights
+    files: ``"best"``, ``"last"`` or a path (runner-checkpoint answers for its
+    checkpoints). Stops at the first non-None result. Must not unpickle anything; raise
+    a :class:`runner.RunnerError` saying what is wrong when ``which`` is yours but
+    unusable (a damaged checkpoint, no ``monitor`` for ``best``).
     """

@@ -10,6 +10,11 @@ Fixture ``runner_tester`` gives you:
   plugin registers has a readable schema, its defaults validate, it builds, and what it
   builds implements its kind's interface (``runner.Sampler``, ``runner.Logger``, ...).
 
+For tests that start processes (several ranks, servers, runs killed on purpose), the
+``runner_leftovers`` fixture, or the ``no_leftovers(tmp_path)`` context manager, fails
+the test when a process it started is still running afterwards, or a new ``/dev/shm``
+entry is left behind.
+
 Example::
 
     import my_plugin
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +44,7 @@ from runner._contract.registration import PluginInfo
 from runner._plugins.manager import PluginManager
 from runner._plugins.registry import Component, Registry
 from runner._schema.check import check_table
+from runner._testkit.leftovers import Leftovers, no_leftovers
 
 if TYPE_CHECKING:
     from runner._contract.recipe import Recipe
@@ -222,4 +228,12 @@ def runner_tester(tmp_path: Path) -> RunnerTester:
     return RunnerTester(tmp_path)
 
 
-__all__ = ["Examples", "RunOutcome", "RunnerTester", "runner_tester"]
+@pytest.fixture
+def runner_leftovers(tmp_path: Path) -> Iterator[Leftovers]:
+    """Fails the test when it leaves a process or a ``/dev/shm`` entry behind: see
+    :func:`no_leftovers` (processes whose command line mentions ``tmp_path`` count)."""
+    with no_leftovers(tmp_path) as check:
+        yield check
+
+
+__all__ = ["Examples", "Leftovers", "RunOutcome", "RunnerTester", "no_leftovers", "runner_leftovers", "runner_tester"]

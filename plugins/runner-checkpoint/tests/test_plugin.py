@@ -19,7 +19,7 @@ from runner_checkpoint.checkpointer import DefaultCheckpointer
 from runner_checkpoint.params import CheckpointParams
 
 
-@pytest.mark.parametrize("module", ["plugin", "cli", "store", "verify_resume"])
+@pytest.mark.parametrize("module", ["plugin", "cli", "store", "verify_resume", "weights"])
 def test_modules_that_must_not_import_torch(module: str) -> None:
     """The entry module (registration), and ``runner checkpoints``, stay fast."""
     code = f"import sys, runner_checkpoint.{module}; sys.exit('torch' in sys.modules)"

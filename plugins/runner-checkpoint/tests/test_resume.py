@@ -149,7 +149,11 @@ def test_changed_batch_size_is_refused_with_a_diff(cli: Cli, baseline: Path, tmp
     result = cli("run", changed, "--run-dir", run_dir, "--resume", "--no-progress")
     assert result.code == 2
     assert "! data.train.loader.batch_size: 4 -> 8  (breaks exact resume)" in result.err
-    assert "  run.epochs: 3 -> 4" in result.err
+    schedule = "(breaks exact resume: changes the learning-rate schedule)"
+    assert f"! run.epochs: 3 -> 4  {schedule}" in result.err
+    assert f"! schedule.steps_per_epoch: 13 -> 7  {schedule}" in result.err
+    assert f"! schedule.total_steps: 39 -> 28  {schedule}" in result.err
+    assert f"continue with the run's own recipe and plugins: runner resume {run_dir}" in result.err
     assert "pass --allow-recipe-change" in result.err
     assert (run_dir / "metrics.jsonl").read_bytes() == (baseline / "run" / "metrics.jsonl").read_bytes()
 
@@ -161,13 +165,34 @@ def test_changed_batch_size_is_refused_with_a_diff(cli: Cli, baseline: Path, tmp
 
 def test_harmless_changes_resume(cli: Cli, baseline: Path, tmp_path: Path) -> None:
     _, run_dir = copy_run(baseline, tmp_path)
-    longer = write_recipe(
-        tmp_path / "longer.toml",
-        **{"run.epochs": 4, "run.log_every": 2, "data.train.loader.num_workers": 1, "checkpoint.keep_last": 5},
+    step_36 = run_dir / "checkpoints" / "step-000036"
+    other = write_recipe(
+        tmp_path / "other.toml",
+        **{"run.log_every": 2, "data.train.loader.num_workers": 1, "checkpoint.keep_last": 5},
     )
-    result = cli("run", longer, "--run-dir", run_dir, "--resume", "--no-progress")
+    result = cli("run", other, "--run-dir", run_dir, "--resume", step_36, "--no-progress")
     assert result.code == 0, result.err
-    assert "run.epochs: 3 -> 4" in result.err and "(breaks" not in result.err
+    assert "run.log_every: 1 -> 2" in result.err and "(breaks" not in result.err
+    train = [r for r in records(run_dir) if r["stage"] == "train"]
+    assert train[-1]["step"] == 38  # logged every 2 steps from 36 on
+
+
+def test_a_longer_run_with_a_scheduler_is_refused_unless_allowed(cli: Cli, baseline: Path, tmp_path: Path) -> None:
+    """The scheduler was built for 39 steps: 52 would splice two schedules into one run."""
+    _, run_dir = copy_run(baseline, tmp_path)
+    step_36 = run_dir / "checkpoints" / "step-000036"
+    longer = write_recipe(tmp_path / "longer.toml", **{"run.epochs": 4})
+    result = cli("run", longer, "--run-dir", run_dir, "--resume", step_36, "--no-progress")
+    assert result.code == 2
+    schedule = "(breaks exact resume: changes the learning-rate schedule)"
+    assert f"! run.epochs: 3 -> 4  {schedule}" in result.err
+    assert f"! schedule.total_steps: 39 -> 52  {schedule}" in result.err
+    assert "steps_per_epoch" not in result.err  # unchanged
+    assert (run_dir / "metrics.jsonl").read_bytes() == (baseline / "run" / "metrics.jsonl").read_bytes()
+
+    result = cli("run", longer, "--run-dir", run_dir, "--resume", step_36, "--allow-recipe-change", "--no-progress")
+    assert result.code == 0, result.err
+    assert "resuming anyway" in result.err
     train = [r for r in records(run_dir) if r["stage"] == "train"]
     assert train[-1]["step"] == 52
 
@@ -181,7 +206,7 @@ def test_a_signal_saves_then_stops_cleanly_and_the_resume_is_exact(
     preempted = write_recipe(tmp_path / "preempted.toml", callbacks=callbacks)
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     result = cli("run", preempted, "--run-dir", run_dir, "--no-progress")
-    assert result.code == (130 if signum == "SIGINT" else 143), result.err  # interrupted, not finished
+    assert result.code == 128 + getattr(signal, signum), result.err  # 143 (SIGTERM) or 130 (SIGINT)
     assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
     assert f"received {signum}: saved" in result.err and "step-000008" in result.err
     assert f"stopped: {signum}: saved step-000008 at step 8" in result.out

@@ -28,6 +28,9 @@ from runner_dataserver import plugin
 from runner_dataserver.loader import AsyncLoader, DataServerError
 from runner_dataserver.params import AsyncLoaderParams
 
+# Servers are processes: none may outlive its test, nor leave a /dev/shm segment.
+pytestmark = pytest.mark.usefixtures("runner_leftovers")
+
 RECIPE = """
 [run]
 epochs = 2

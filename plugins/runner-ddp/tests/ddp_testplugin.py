@@ -70,9 +70,10 @@ def indexed(
 
 
 class Faults:
-    """Injects a failure on one rank at one step of the first attempt; can stop the run
-    early (``stop_at_step``) and save the final weights (``save_final``). Records the
-    worker's pid in ``run_dir/pid-rank<R>-attempt<A>.txt``."""
+    """Injects a failure on one rank at one step of the first attempt (``kind``: raise,
+    kill, or stop: SIGSTOP, a hang); can stop the run early (``stop_at_step``), pause every
+    rank at a step (``pause_at_step``, ``pause_s``) and save the final weights
+    (``save_final``). Records the worker's pid in ``run_dir/pid-rank<R>-attempt<A>.txt``."""
 
     def __init__(
         self,
@@ -81,16 +82,24 @@ class Faults:
         kind: str = "raise",
         stop_at_step: int = 0,
         save_final: bool = False,
+        pause_at_step: int = 0,
+        pause_s: float = 0.0,
         ctx: BuildContext | None = None,
     ) -> None:
         self.rank, self.step, self.kind = rank, step, kind
         self.stop_at_step, self.save_final = stop_at_step, save_final
+        self.pause_at_step, self.pause_s = pause_at_step, pause_s
         if ctx is not None:  # let tests check that no worker outlives the job
             run_dir = Path(ctx.run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / f"pid-rank{ctx.rank}-attempt{attempt()}.txt").write_text(str(os.getpid()), encoding="utf-8")
 
     def on_end_train_step(self, run: RunContext, global_step: int) -> None:
+        if global_step == self.pause_at_step and not attempt():
+            # Every rank waits here (a test signals the launcher meanwhile): the run then
+            # stops at a known step, the next one (the ranks agree one step late).
+            (run.run_dir / f"paused-rank{run.backend.rank}.txt").write_text(str(os.getpid()), encoding="utf-8")
+            time.sleep(self.pause_s)
         if global_step == self.stop_at_step:
             run.should_stop = True
             run.stop_reason = f"stopped at step {global_step}"
@@ -99,6 +108,8 @@ class Faults:
         (run.run_dir / "fault.txt").write_text(f"{time.time()}\n", encoding="utf-8")
         if self.kind == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.kind == "stop":  # hangs: the process no longer runs at all
+            os.kill(os.getpid(), signal.SIGSTOP)
         raise ValueError(f"injected failure at step {global_step}")
 
     def on_end_train(self, run: RunContext) -> None:

@@ -35,6 +35,9 @@ from ddp_helpers import (
 
 from runner_ddp.backend import free_port, port_in_use
 
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runner_leftovers")]
+
+ROOT = Path(__file__).resolve().parents[3]
 TIMEOUT_S = 20  # [backend] timeout_s of the test recipes
 #: Loss curves of 2 x B (ddp) and 1 x 2B (single process) agree to this: only the float summation
 #: order differs (observed: at most 2e-7 relative over 19 AdamW steps on digits).
@@ -166,7 +169,9 @@ def test_restarted_workers_resume_from_the_checkpoint(tmp_path: Path) -> None:
     assert {attempt for attempt, _, _ in seen} == {0, 1}
     assert set(counts(seen, 0)) == set(range(60)) and set(counts(seen, 1)) == set(range(60))
     resumed = [i for attempt, epoch, i in seen if attempt == 1 and epoch == 0]
-    assert len(resumed) == len(set(resumed)) == 60 - 3 * 3 * 2  # from step 3 on, once each
+    # The fault fires in step 3's on_end_train_step, before the checkpointer (a run object
+    # after the callbacks) saves step 3: the restart resumes from step 2, each sample once.
+    assert len(resumed) == len(set(resumed)) == 60 - 2 * 3 * 2
     steps = [r["step"] for r in records(tmp_path / "run") if r["stage"] == "train"]
     assert steps == list(range(1, 21))  # the failed attempt's records after the checkpoint are gone
     _assert_no_workers_left(tmp_path / "run")
@@ -272,6 +277,40 @@ def test_ranks_with_different_recipes_refuse_to_train(tmp_path: Path) -> None:
     for proc, (_, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 2, stderr
         assert "error: the recipe of rank 1 differs from rank 0's" in stderr, stderr
+
+
+def test_process_steps_under_a_launcher_are_done_by_rank_0_alone(tmp_path: Path) -> None:
+    """Two ranks started as torchrun would (RANK/WORLD_SIZE set, join mode) on a recipe with
+    a three-shard ``[[process]]`` step: rank 0 processes every shard before training while
+    rank 1 waits in the rendezvous (rank 0 used to process its RANK/WORLD_SIZE share and
+    wait an hour for shards no other rank processes)."""
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "recipes" / "data", data)
+    text = (ROOT / "recipes" / "blobs_process.toml").read_text(encoding="utf-8")
+    path = tmp_path / "blobs.toml"
+    path.write_text(text.replace("epochs = 5", 'epochs = 1\ndevice = "cpu"\ntest = false'), encoding="utf-8")
+    port = str(free_port())
+    cache = tmp_path / "cache"
+    procs = []
+    for rank in (0, 1):
+        env = clean_env(
+            RANK=str(rank),
+            WORLD_SIZE="2",
+            LOCAL_RANK=str(rank),
+            LOCAL_WORLD_SIZE="2",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=port,
+            RUNNER_CACHE_DIR=str(cache),
+        )
+        args = [runner_script(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]
+        procs.append(start([*args, "-o", "run.backend=ddp", "-o", "backend.timeout_s=120"], env))
+    with stopped_at_exit(procs):
+        outputs = [proc.communicate(timeout=180) for proc in procs]
+    for proc, (_, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, stderr
+    assert "processed 3 shard(s), 0 cached" in outputs[0][1]
+    assert "process" not in outputs[1][1]  # rank 1 ran no step
+    assert (tmp_path / "run" / "summary.json").exists()
 
 
 def test_two_nodes_one_launched_by_runner_one_by_torchrun(tmp_path: Path) -> None:

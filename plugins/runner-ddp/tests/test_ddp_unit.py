@@ -188,7 +188,7 @@ def test_several_nodes_need_an_endpoint(tmp_path: Path) -> None:
 
 
 def _job(tmp_path: Path) -> Any:
-    from runner._engine.job import Job  # the engine's concrete job (runner.Job is its interface)
+    from runner._engine.job import Job  # runner.Job is the protocol; this is the engine's class
 
     return Job(recipe=_recipe(tmp_path), run_dir=tmp_path / "run")
 

@@ -170,3 +170,32 @@ def test_batches_must_follow_the_convention() -> None:
         ClassificationTask().train_step(Scale(), (LOGITS, LABELS, LABELS), info())
     with pytest.raises(DataError, match="found a dict with keys 'x', 'y'"):
         RegressionTask().val_step(Scale(), {"x": LOGITS, "y": LABELS}, info(Stage.VAL))
+
+
+# -- predictions ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [LOGITS, (LOGITS,), (LOGITS, LABELS), {"inputs": LOGITS}, {"inputs": LOGITS, "targets": LABELS}],
+    ids=["tensor", "1-tuple", "pair", "fields", "fields with targets"],
+)
+def test_classification_predicts_class_and_probabilities_with_or_without_targets(batch: Any) -> None:
+    out = ClassificationTask().predict_step(Scale(), batch, info(Stage.TEST))
+    assert set(out) == {"class", "probabilities"}
+    assert out["class"].tolist() == [0, 1, 1]
+    expected = [[math.exp(v) / sum(math.exp(w) for w in row) for v in row] for row in LOGITS.tolist()]
+    assert torch.allclose(out["probabilities"], torch.tensor(expected))
+
+
+def test_regression_predicts_one_number_per_sample_for_one_output() -> None:
+    single = torch.tensor([[0.5], [1.5]])
+    out = RegressionTask().predict_step(Scale(), (single,), info(Stage.TEST))
+    assert set(out) == {"prediction"} and out["prediction"].tolist() == [0.5, 1.5]
+    wide = torch.tensor([[0.5, 1.0], [1.5, 2.0]])
+    assert RegressionTask().predict_step(Scale(), wide, info(Stage.TEST))["prediction"].tolist() == wide.tolist()
+
+
+def test_a_batch_without_inputs_cannot_be_predicted() -> None:
+    with pytest.raises(DataError, match="expected inputs, \\(inputs,\\), \\(inputs, targets\\) or named fields"):
+        ClassificationTask().predict_step(Scale(), {"targets": LABELS}, info(Stage.TEST))

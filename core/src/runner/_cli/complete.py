@@ -19,11 +19,6 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem
 
-from runner._contract.recipe_keys import COMPONENT_ARRAYS as _ARRAYS
-from runner._contract.recipe_keys import COMPONENT_TABLES as _TABLES
-
-_SPLIT_PARTS = {"dataset": "dataset", "sampler": "sampler", "collate": "collate"}
-
 
 def complete_recipe(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """Directories and ``.toml`` files starting with ``incomplete``."""
@@ -55,8 +50,9 @@ def _describe(schema: dict[str, Any]) -> str:
 
 
 def _recipe_keys(recipe: dict[str, Any], registry: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Key paths of the components a parsed recipe names, with the schema of each value."""
-    from runner._contract.recipe import LoaderConfig, RunConfig
+    """Key paths of a parsed recipe, from the grammar: the core's keys, and the parameters
+    of the components the recipe names, each with the schema of its value."""
+    from runner._contract import grammar
     from runner._schema.export import field_schema, params_schema
     from runner._schema.fields import schema_from_attrs
 
@@ -66,10 +62,7 @@ def _recipe_keys(recipe: dict[str, Any], registry: Any) -> list[tuple[str, dict[
         for name, schema in params_schema(params)["properties"].items():
             keys.append((f"{prefix}.{name}", schema))
 
-    def component(prefix: str, kind: str, table: Any) -> None:
-        names = registry.names(kind)
-        keys.append((f"{prefix}.name", {"enum": names, "description": f"a registered {kind}"}))
-        name = table.get("name") if isinstance(table, dict) else None
+    def named(prefix: str, kind: str, name: Any) -> None:
         found = registry.find(kind, name) if isinstance(name, str) else None
         if found is None:
             return
@@ -77,39 +70,48 @@ def _recipe_keys(recipe: dict[str, Any], registry: Any) -> list[tuple[str, dict[
             fields_of(prefix, found.schema)
         except Exception:  # a broken component: complete the rest
             return
-        if kind == "processor":
-            from runner._contract.recipe import ProcessConfig
 
-            for field in schema_from_attrs(ProcessConfig).fields.values():
-                keys.append((f"{prefix}.{field.name}", field_schema(field)))
+    def chosen_name(node: grammar.Component) -> Any:
+        assert node.chosen_by is not None
+        section, key = (str(part) for part in node.chosen_by)
+        table = recipe.get(section)
+        if isinstance(table, dict) and key in table:
+            return table[key]
+        chooser = grammar.node_at((section,))
+        if isinstance(chooser, grammar.Fields):
+            return schema_from_attrs(chooser.cls).fields[key].default
+        return None
 
-    fields_of("run", schema_from_attrs(RunConfig))
-    run: dict[str, Any] = recipe["run"] if isinstance(recipe.get("run"), dict) else {}
-    backend = registry.find("backend", str(run.get("backend", RunConfig().backend)))
-    if backend is not None:
-        fields_of("backend", backend.schema)
-    for key, kind in _TABLES.items():
-        component(key, kind, recipe.get(key, {}))
-    for key, kind in _ARRAYS.items():
-        items = recipe.get(key)
-        for index, item in enumerate(items if isinstance(items, list) else []):
-            component(f"{key}.{index}", kind, item)
-    data: dict[str, Any] = recipe["data"] if isinstance(recipe.get("data"), dict) else {}
-    splits: list[tuple[str, Any]] = [("data.train", data.get("train"))]
-    for section in ("val", "test"):
-        keyed = data.get(section)
-        if isinstance(keyed, dict):
-            splits += [(f"data.{section}.{k}", v) for k, v in keyed.items()]
-    for prefix, split in splits:
-        if not isinstance(split, dict):
-            continue
-        for part, kind in _SPLIT_PARTS.items():
-            if part in split or part == "dataset":
-                component(f"{prefix}.{part}", kind, split.get(part, {}))
-        fields_of(f"{prefix}.loader", schema_from_attrs(LoaderConfig))
-        transforms = split.get("transforms")
-        for index, item in enumerate(transforms if isinstance(transforms, list) else []):
-            component(f"{prefix}.transforms.{index}", "transform", item)
+    def visit(node: grammar.Node, value: Any, prefix: str) -> None:
+        table = value if isinstance(value, dict) else {}
+        if isinstance(node, grammar.Table):
+            for key in node.keys:
+                visit(key.node, table.get(key.name), f"{prefix}.{key.name}" if prefix else key.name)
+        elif isinstance(node, grammar.Fields):
+            fields_of(prefix, schema_from_attrs(node.cls))
+            if node.component is not None:
+                keys.append((f"{prefix}.name", {"enum": registry.names(node.component)}))
+                named(prefix, node.component, table.get("name"))
+        elif isinstance(node, grammar.Component):
+            if node.chosen_by is not None:
+                named(prefix, node.kind, chosen_name(node))
+                return
+            names = registry.names(node.kind)
+            keys.append((f"{prefix}.name", {"enum": names, "description": f"a registered {node.kind}"}))
+            named(prefix, node.kind, table.get("name", node.default_name))
+            if node.framework is not None:
+                for field in schema_from_attrs(node.framework).fields.values():
+                    keys.append((f"{prefix}.{field.name}", field_schema(field)))
+        elif isinstance(node, grammar.Array) and isinstance(value, list):
+            for index, item in enumerate(value):
+                visit(node.item, item, f"{prefix}.{index}")
+        elif isinstance(node, grammar.Keyed):
+            for key, item in table.items():
+                visit(node.item, item, f"{prefix}.{key}")
+        elif isinstance(node, grammar.Strings):
+            keys.append((prefix, {"type": "array"}))
+
+    visit(grammar.RECIPE, recipe, "")
     return keys
 
 

@@ -33,6 +33,8 @@ def explain_command(
     components = explain.explain_components(source, validated, state.plugins)
     hooks, notes = explain.explain_hooks(validated, state.plugins)
     if as_json:
-        click.echo(json.dumps(explain.as_json(components, hooks, notes, state.recipe_code), indent=2))
+        data = explain.as_json(components, hooks, notes, state.recipe_code, source.files, source.notes)
+        click.echo(json.dumps(data, indent=2))
     else:
-        click.echo(explain.render_text(recipe, components, hooks, notes, state.recipe_code), nl=False)
+        text = explain.render_text(recipe, components, hooks, notes, state.recipe_code, source.files, source.notes)
+        click.echo(text, nl=False)

@@ -65,7 +65,9 @@ def show_command(ctx: click.Context, recipe: str, overrides: tuple[str, ...], lo
 
     state = AppState.of(ctx)
     state.add_local_plugins(local_plugins)
-    _, validated = state.load_recipe(recipe, overrides)
+    source, validated = state.load_recipe(recipe, overrides)
+    for note in source.notes:  # stderr: stdout stays a recipe
+        click.echo(f"note: {note}", err=True)
     click.echo(render(validated.resolved), nl=False)
 
 

@@ -172,50 +172,74 @@ def _recipe_tree(run_dir: Path) -> dict[str, Any]:
 
 
 @runs_group.command("compare")
-@click.argument("first", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("second", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--all", "show_all", is_flag=True, help="Show every recipe key, not only those that differ.")
-def compare_command(first: Path, second: Path, show_all: bool) -> None:
-    """Compare two runs: their recipe differences (from each run's recipe.toml) next to
-    their status, steps, wall time and final metrics."""
+@click.option(
+    "--sort",
+    "sort_metric",
+    metavar="METRIC",
+    help="Order the runs by their best value of this validation metric (main/accuracy, loss, ...), best first.",
+)
+def compare_command(runs: tuple[Path, ...], show_all: bool, sort_metric: str | None) -> None:
+    """Compare runs: their recipe differences (from each run's recipe.toml) next to their
+    status, steps, wall time and final metrics. A directory of runs (a sweep directory,
+    runs/) stands for every run in it."""
     from rich.markup import escape
     from rich.table import Table
 
-    from runner._cli.tools.runs import read_records, read_run
+    from runner._cli.tools.runs import find_runs, is_run_dir, read_records, read_run
     from runner._engine.buffered import flatten
 
-    recipes = [flatten(_recipe_tree(d)) for d in (first, second)]
-    infos = [read_run(d) for d in (first, second)]
-    finals = [_final_metrics(read_records(d)) for d in (first, second)]
-    a_name, b_name = str(first), str(second)
+    dirs: list[Path] = []
+    for path in runs:
+        dirs += [path] if is_run_dir(path) else find_runs(path)
+    dirs = list(dict.fromkeys(dirs))
+    if len(dirs) < 2:
+        raise RunnerError(f"runs compare needs two runs or more; found {len(dirs)} in {', '.join(map(str, runs))}")
+    infos = [read_run(d, sort_metric) for d in dirs]
+    if sort_metric is not None:
+        from runner._cli.tools.runs import lower_is_better
+
+        lower = lower_is_better(sort_metric)
+
+        def rank(index: int) -> tuple[bool, float]:
+            best = infos[index].best
+            return (best is None, 0.0 if best is None else (best.value if lower else -best.value))
+
+        order = sorted(range(len(dirs)), key=rank)
+        dirs, infos = [dirs[i] for i in order], [infos[i] for i in order]
+    recipes = [flatten(_recipe_tree(d)) for d in dirs]
+    finals = [_final_metrics(read_records(d)) for d in dirs]
+    names = [str(d) for d in dirs]
     missing = "[dim]-[/]"
 
-    table = Table(title=escape(f"{a_name} vs {b_name}"), title_justify="left")
+    table = Table(title=escape(" vs ".join(names) if len(names) == 2 else f"{len(names)} runs"), title_justify="left")
     table.add_column("", no_wrap=True)
-    table.add_column(escape(a_name), overflow="fold")
-    table.add_column(escape(b_name), overflow="fold")
+    for name in names:
+        table.add_column(escape(name), overflow="fold")
+    blank = [""] * (len(names) - 1)
 
-    keys = list(dict.fromkeys([*recipes[0], *recipes[1]]))
-    differing = [k for k in keys if recipes[0].get(k) != recipes[1].get(k)]
+    keys = list(dict.fromkeys(k for r in recipes for k in r))
+    differing = [k for k in keys if len({repr(r.get(k)) for r in recipes}) > 1]
     table.add_section()
-    table.add_row("[bold]recipe[/]", "", "" if differing or show_all else "[dim]identical[/]")
+    table.add_row("[bold]recipe[/]", *blank, "" if differing or show_all else "[dim]identical[/]")
     for key in keys if show_all else differing:
-        values = [r.get(key) for r in recipes]
         style = "yellow" if key in differing else "default"
-        cells = [missing if v is None else f"[{style}]{escape(str(v))}[/]" for v in values]
+        cells = [missing if r.get(key) is None else f"[{style}]{escape(str(r.get(key)))}[/]" for r in recipes]
         table.add_row(escape(key), *cells)
 
     table.add_section()
-    table.add_row("[bold]run[/]", "", "")
+    table.add_row("[bold]run[/]", *blank, "")
     table.add_row("status", *(f"[{STATUS_STYLE[i.status]}]{i.status}[/]" for i in infos))
     table.add_row("steps", *("-" if i.steps is None else str(i.steps) for i in infos))
     table.add_row("wall time", *(_duration(i.seconds) for i in infos))
+    if sort_metric is not None:
+        table.add_row(f"best {escape(sort_metric)}", *("-" if i.best is None else f"{i.best.value:.6g}" for i in infos))
     if any(i.note for i in infos):
         table.add_row("note", *(escape(i.note) for i in infos))
 
     table.add_section()
-    table.add_row("[bold]final metrics[/]", "", "")
-    for name in dict.fromkeys([*finals[0], *finals[1]]):
-        values = [f.get(name) for f in finals]
-        table.add_row(escape(name), *(missing if v is None else f"{v:.6g}" for v in values))
+    table.add_row("[bold]final metrics[/]", *blank, "")
+    for name in dict.fromkeys(k for f in finals for k in f):
+        table.add_row(escape(name), *(missing if f.get(name) is None else f"{f[name]:.6g}" for f in finals))
     _console().print(table)

@@ -45,6 +45,11 @@ class AppState:
                 self._plugins = None  # disabling needs a fresh manager
 
     @property
+    def local_specs(self) -> tuple[str, ...]:
+        """The local plugins (``-p`` and the last recipe's ``plugins``) this invocation loads."""
+        return tuple(self._local)
+
+    @property
     def has_plugins(self) -> bool:
         """Whether the plugin manager was created (and plugins loaded) in this invocation."""
         return self._plugins is not None
@@ -77,7 +82,11 @@ class AppState:
         source = read_recipe(path, overrides, collect=True)
         plugins = source.data.get("plugins", [])
         if isinstance(plugins, list):
-            specs = [str(source.directory / p) if isinstance(p, str) and p.endswith(".py") else str(p) for p in plugins]
+            # A .py file is relative to the recipe file that lists it (an included one's own directory).
+            specs = [
+                str(source.base_dir(("plugins", i)) / p) if isinstance(p, str) and p.endswith(".py") else str(p)
+                for i, p in enumerate(plugins)
+            ]
             self.recipe_code = [_shown(spec) for spec in specs if not spec.startswith("no:")]
             self.add_local_plugins(specs)
         manager = self.plugins

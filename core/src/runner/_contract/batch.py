@@ -70,6 +70,28 @@ def batch_fields(batch: Any) -> tuple[Any, Any, dict[str, Any]]:
     )
 
 
+def batch_inputs(batch: Any) -> tuple[Any, dict[str, Any]]:
+    """``(inputs, extras)`` of a batch that may lack targets (what prediction needs).
+
+    Accepts everything :func:`batch_fields` does, and also named fields without
+    ``targets``, a 1-tuple ``(inputs,)`` and a bare tensor. Targets are dropped; the
+    other named fields are the extras (``lengths``, ``attention_mask``, ...).
+    """
+    if isinstance(batch, Mapping):
+        inputs_key = _first_key(batch, INPUT_KEYS)
+        if inputs_key is not None:
+            extras = {k: v for k, v in batch.items() if k != inputs_key and k not in TARGET_KEYS}
+            return batch[inputs_key], extras
+    elif isinstance(batch, (tuple, list)) and len(batch) in (1, 2):
+        return batch[0], {}
+    elif hasattr(batch, "shape"):  # a bare tensor (or array): the inputs themselves
+        return batch, {}
+    raise DataError(
+        f"batch: expected inputs, (inputs,), (inputs, targets) or named fields with 'inputs' (or 'input_ids'), "
+        f"found {describe(batch)}; make the collate return one of them (see Batches in docs/data.md)"
+    )
+
+
 def _first_key(batch: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     for key in keys:
         if key in batch:

@@ -60,6 +60,14 @@ class RunServices(Protocol):
     def plugin_of(self, owner: str) -> PluginInfo | None: ...
 
 
+def resume_command(run_dir: Path | str) -> str:
+    """``runner resume RUN_DIR``: the command that continues the run in ``run_dir`` from
+    what that directory holds (shell-quoted)."""
+    import shlex
+
+    return f"runner resume {shlex.quote(str(run_dir))}"
+
+
 #: The stages whose records :meth:`RunContext.log_metrics` can add to.
 STAGES = ("train", "val", "test")
 
@@ -136,6 +144,13 @@ class RunContext:
     def is_primary(self) -> bool:
         """True on the process that writes records, progress and checkpoints (rank 0)."""
         return self.backend.is_primary
+
+    @property
+    def resume_command(self) -> str:
+        """The command that continues this run from its run directory alone
+        (``runner resume runs/NAME``): it reuses the run's recipe, overrides and local
+        plugins, as saved there. Print it in interrupt and resume hints."""
+        return resume_command(self.run_dir)
 
     def metric(self, name: str) -> float | None:
         """Look up ``"val/main/accuracy"``-style names in :attr:`last_metrics`."""

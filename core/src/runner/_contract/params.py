@@ -22,6 +22,7 @@ def param(
     check: Check | None = None,
     finite: bool = True,
     registered: str | None = None,
+    path: bool | str = False,
     **kwargs: Any,
 ) -> Any:
     """An attrs field carrying documentation and an optional value constraint.
@@ -32,8 +33,23 @@ def param(
     ``registered="function"`` makes the value (a string, or a list of strings) the name
     of a registered component of that kind: an unknown name is a recipe error with a
     did-you-mean, and the factory looks the name up (e.g. ``registry.function(name)``).
+
+    ``path=True`` makes the value (a string, or a list of strings) a file the component
+    reads: a relative path is resolved against the recipe file that wrote it (the working
+    directory for ``-o``), and ``runner recipe check`` reports one that does not exist.
+    ``path="glob"``: patterns that must match a file; ``path="output"``: a place the
+    component writes, resolved the same way but not checked. A ``pathlib.Path`` field is
+    a ``path=True`` parameter unless it says otherwise.
     """
-    metadata: dict[str, Any] = {"doc": doc, "check": check, "finite": finite, "registered": registered}
+    if path not in (False, True, "glob", "output"):
+        raise ValueError(f'param(path=...) takes True, "glob" or "output", found {path!r}')
+    metadata: dict[str, Any] = {
+        "doc": doc,
+        "check": check,
+        "finite": finite,
+        "registered": registered,
+        "path": path,
+    }
     if isinstance(default, (list, dict, set)):
         value = default
         return attrs.field(factory=lambda: type(value)(value), metadata=metadata, **kwargs)

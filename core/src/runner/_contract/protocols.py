@@ -135,6 +135,15 @@ class Executor(Protocol):
 
 
 @runtime_checkable
+class Sweeper(Protocol):
+    """Searches a ``[sweep]``: ``run(sweep)`` proposes trials and runs each with
+    ``sweep.run_trial`` / ``sweep.run_points`` (a :class:`runner.Sweep`), which keep the
+    trial ledger, so a restarted sweep skips the trials that finished."""
+
+    def run(self, sweep: Any) -> None: ...
+
+
+@runtime_checkable
 class DataModuleProtocol(Protocol):
     """``prepare_data()`` once on the primary, ``setup(stage)`` and ``teardown()`` in every
     process, and the split loaders."""
@@ -165,6 +174,7 @@ PROTOCOLS: dict[str, type] = {
     "task": TaskProtocol,
     "processor": Processor,
     "executor": Executor,
+    "sweeper": Sweeper,
     "datamodule": DataModuleProtocol,
 }
 

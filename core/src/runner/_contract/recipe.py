@@ -79,6 +79,11 @@ class RunConfig:
         False,
         doc="Compile the model with torch.compile (true, or a mode); state dict keys and checkpoints are unchanged.",
     )
+    save_model: bool = param(
+        True,
+        doc="Write the final weights (model.safetensors) and model.json into the run directory "
+        "when training ends; false for benchmarks.",
+    )
 
 
 @attrs.define
@@ -111,7 +116,9 @@ class ProcessConfig:
     """Framework keys of a ``[[process]]`` step, next to the processor's own parameters."""
 
     inputs: list[str] = param(
-        [], doc="Input files or glob patterns (relative to the recipe's directory), split across processes."
+        [],
+        doc="Input files or glob patterns (relative to the recipe file), split across processes.",
+        path="glob",
     )
     process_count: int = param(1, doc="Processes (or threads) that share the inputs.", check=at_least(1))
     executor: str | dict[str, Any] = param(
@@ -125,7 +132,7 @@ class ProcessConfig:
     )
     format: Literal["safetensors", "npz"] = param("safetensors", doc="File format of the cached shards.")
     cache_dir: str | None = param(
-        None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else ~/.cache/runner/process)."
+        None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else ~/.cache/runner/process).", path="output"
     )
     analyze: bool = param(False, doc="Also run the processor's analyze() and store its statistics.")
 
@@ -184,6 +191,9 @@ class Recipe:
     datamodule: ComponentConfig | None = None
     process: tuple[ComponentConfig, ...] = ()
     plugins: tuple[str, ...] = ()
+    sections: dict[str, Any] = attrs.Factory(dict)
+    """Every top-level section's validated value by key (``sections["sweep"]``), those with
+    attributes above included: a table added to the grammar needs no new attribute."""
 
     def components(self) -> list[ComponentConfig]:
         """Every component the recipe names, in recipe order."""

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from runner._contract.batch import batch_inputs, forward_kwargs
 from runner._contract.stage import Stage
 
 if TYPE_CHECKING:
@@ -58,6 +59,17 @@ class Task:
         """One test batch; defaults to :meth:`val_step`."""
         return self.val_step(model, batch, step)
 
+    def predict_step(self, model: torch.nn.Module, batch: Any, step: StepInfo) -> dict[str, Any]:
+        """One batch of predictions (``runner predict``, :meth:`runner.LoadedRun.predict`).
+
+        Returns named outputs, each a tensor with one row per sample of the batch
+        (``{"class": ..., "probabilities": ...}``). Called with the model in eval mode,
+        without gradients, on a batch that may have no targets; ``step.stage`` is
+        :attr:`Stage.TEST`. The default returns the model's output as ``{"output": ...}``
+        (see :func:`default_predict_step`); override it to return what users want to read.
+        """
+        return default_predict_step(model, batch)
+
     def forward(self, stage: Stage, model: torch.nn.Module, batch: Any, step: StepInfo) -> StepOutput:
         """Dispatch to the step of ``stage`` (PyMarlin ``forward(stage, ...)``)."""
         if stage is Stage.TRAIN:
@@ -67,3 +79,10 @@ class Task:
         if stage is Stage.TEST:
             return self.test_step(model, batch, step)
         raise ValueError(f"unknown stage {stage!r}")
+
+
+def default_predict_step(model: Any, batch: Any) -> dict[str, Any]:
+    """``{"output": model(inputs, **extras)}``: the prediction of a task without a
+    ``predict_step`` (inputs and extras as :func:`runner.batch_inputs` finds them)."""
+    inputs, extras = batch_inputs(batch)
+    return {"output": model(inputs, **forward_kwargs(model, extras))}

@@ -215,9 +215,16 @@ def prepare_primary(recipe: Recipe, plugins: Any, run_dir: Any = None) -> None:
     if recipe.process:
         import sys
 
-        from runner._processing import run_steps
+        from runner._processing import DistArgs, run_steps
 
-        run_steps(recipe, plugins, report=lambda line: print(line, file=sys.stderr, flush=True))
+        # Only the primary runs the steps here (under torchrun or srun the other ranks wait
+        # in the process-group rendezvous), so it processes every shard: a share computed
+        # from RANK/WORLD_SIZE would wait for shards no other rank ever processes.
+        # `runner process` under a launcher is where each rank processes its share.
+        def report(line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
+
+        run_steps(recipe, plugins, dist=DistArgs(), report=report)
     plugins.call("prepare_data", recipe=recipe)
     if recipe.datamodule is not None:
         ctx = BuildContext(recipe=recipe, seed=recipe.run.seed, run_dir=run_dir)

@@ -19,6 +19,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -80,13 +81,38 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
 
 
 class Claim:
-    """A claimed run directory; :meth:`release` (or leaving the ``with`` block) unlocks it."""
+    """A claimed run directory; :meth:`release` (or leaving the ``with`` block) unlocks it.
 
-    def __init__(self, path: Path, fd: int | None) -> None:
+    ``fresh``: the directory was new or empty when claimed, so everything in it is this
+    run's; ``created``: this claim created it.
+    """
+
+    def __init__(self, path: Path, fd: int | None, *, fresh: bool = False, created: bool = False) -> None:
         self.path = path
+        self.fresh = fresh
+        self.created = created
         self._fd = fd
         if fd is not None:
             _HELD.add(fd)
+
+    def discard_unstarted(self) -> bool:
+        """Remove what a run that failed before training started wrote, when the directory
+        was fresh: ``runner runs`` then lists no crashed run that never ran. A directory the
+        run's heartbeat reached, or that held an earlier run, is kept. Whether it removed."""
+        if self._fd is None or not self.fresh or (self.path / HEARTBEAT_FILE).exists():
+            return False
+        try:
+            for entry in os.scandir(self.path):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            self.release()
+            if self.created:
+                os.rmdir(self.path)
+        except OSError:  # best effort: the run's own error is what the user must see
+            return False
+        return True
 
     def release(self) -> None:
         if self._fd is not None and self._fd in _HELD:  # not in a forked child
@@ -108,6 +134,7 @@ def claim(path: Path, *, resume: bool) -> Claim:
     a runner run, when another run holds it, or, unless ``resume``, when it already
     holds a run. OS errors (read-only, no space, a file in the way) name the path.
     """
+    created = not path.exists()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -132,7 +159,7 @@ def claim(path: Path, *, resume: bool) -> Claim:
     except BaseException:
         os.close(fd)
         raise
-    return Claim(path, fd)
+    return Claim(path, fd, fresh=not entries - {MARKER_FILE}, created=created)
 
 
 def check_not_foreign(path: Path) -> None:

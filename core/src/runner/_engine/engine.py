@@ -248,17 +248,23 @@ class Engine:
         assert trainer is not None
         heartbeat: Heartbeat | None = None
         try:
-            if run.is_primary:  # `runner runs` tells running from crashed runs by it
-                heartbeat = Heartbeat(run.run_dir).start()
             if run.resume or self.job.restart:
                 announce("restoring the checkpoint")
             self._restore()
             run.backend.barrier()  # every rank has restored before any trains or saves
+            # `runner runs` tells running from crashed runs by the heartbeat; it starts once the
+            # run has restored, so a refused resume leaves the directory's earlier run as it was.
+            if run.is_primary:
+                heartbeat = Heartbeat(run.run_dir).start()
             trainer.progress = Progress(trainer.total_steps, enabled=show_progress and run.is_primary, run=run)
             self.hooks.setup(run, Stage.TRAIN)
-            with SignalService(run.backend, run.device, announce=run.is_primary) as signals:
+            # With a checkpointer there is something to continue from: say how at the first signal.
+            hint = run.resume_command if run.recipe.checkpoint is not None else ""
+            with SignalService(run.backend, run.device, announce=run.is_primary, resume_hint=hint) as signals:
                 trainer.signals = signals
                 trainer.fit()
+                if run.recipe.run.save_model:  # also when a signal stopped training: its weights so far
+                    self._save_model()
                 if not run.interrupted and run.recipe.run.test and run.test_loaders:
                     self.hooks.setup(run, Stage.TEST)
                     trainer.test_all()
@@ -272,6 +278,11 @@ class Engine:
                 if heartbeat is not None:
                     heartbeat.stop(sys.exc_info()[1], interrupted=run.interrupted)
         return RunOutcome(time.perf_counter() - self.started)
+
+    def _save_model(self) -> None:
+        from runner._engine.savemodel import save_model
+
+        save_model(self.run, self.hooks, meta=self.ctx.meta, local_plugins=self.job.local_plugins)
 
     def release(self) -> None:
         """Close the records and unregister the run objects (also after a failed build)."""

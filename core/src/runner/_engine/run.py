@@ -14,7 +14,7 @@ from runner._contract.protocols import protocol_problems
 from runner._contract.recipe import Recipe
 from runner._engine.engine import build_and_train, seed_everything
 from runner._engine.job import Job
-from runner._engine.rundir import SUMMARY_FILE
+from runner._engine.rundir import RECIPE_FILE, SUMMARY_FILE
 from runner._plugins.manager import PluginManager
 
 __all__ = ["RunResult", "execute", "seed_everything", "train_worker"]
@@ -69,6 +69,9 @@ def execute(
     is the one :func:`build_backend` made, when the caller needed it first."""
     backend = build_backend(recipe, plugins) if backend is None else backend
     if backend.is_primary:
+        # First, the recipe: a run that stops at any point after this can be rerun or continued.
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / RECIPE_FILE).write_text(render_resolved(recipe), encoding="utf-8")
         # [[process]] steps, then prepare_data hooks and the datamodule's prepare_data:
         # once, here, before the backend starts any rank or loader worker.
         from runner._data.module import prepare_primary
@@ -84,6 +87,13 @@ def execute(
         plugins=plugins,
     )
     return backend.launch(train_worker, job)
+
+
+def render_resolved(recipe: Recipe) -> str:
+    """The text of the run directory's ``recipe.toml``: the resolved recipe as TOML."""
+    from runner._recipe.render import render
+
+    return render(recipe.resolved)
 
 
 def train_worker(job: Any, backend: Backend) -> RunResult:

@@ -89,8 +89,34 @@ def _optimizers_problem(result: Any) -> str | None:
     return f"{describe(result)}; get_optimizers_schedulers returns (optimizers, schedulers), two lists, or None"
 
 
+#: Names of alternative weights (``model.<name>.safetensors``): a file name part.
+WEIGHTS_NAME = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+#: Weights names runner itself gives a meaning (``--checkpoint final|best|last``).
+RESERVED_WEIGHTS = ("final", "best", "last")
+
+
+def _weights_problem(result: Any) -> str | None:
+    import re
+    from collections.abc import Mapping
+
+    if result is None:
+        return None
+    expected = "get_model_weights returns {name: state_dict} or None"
+    if not isinstance(result, Mapping):
+        return f"{describe(result)}; {expected}"
+    for name, weights in result.items():
+        if not isinstance(name, str) or not re.fullmatch(WEIGHTS_NAME, name):
+            return f"the name {name!r}; names are letters, digits, '-' and '_' (the file is model.<name>.safetensors)"
+        if name in RESERVED_WEIGHTS:
+            return f"the name {name!r}, which runner reserves ({', '.join(RESERVED_WEIGHTS)}); choose another"
+        if not isinstance(weights, Mapping) or not all(isinstance(key, str) for key in weights):
+            return f"{describe(weights)} for {name!r}; {expected}"
+    return None
+
+
 #: Checks of the results the engine consumes, by hook: a problem text or None.
 RESULT_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "get_state": _state_problem,
     "get_optimizers_schedulers": _optimizers_problem,
+    "get_model_weights": _weights_problem,
 }

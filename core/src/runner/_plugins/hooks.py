@@ -8,15 +8,17 @@ owner's state is stored under its own name and handed back to it alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from runner._contract.errors import PluginError
-from runner._plugins.guards import RESULT_CHECKS
+from runner._plugins.guards import RESULT_CHECKS, describe
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from runner._contract.context import RunContext
     from runner._contract.stage import Stage
     from runner._plugins.manager import PluginManager
@@ -121,6 +123,41 @@ class RunHooks:
         for owner, impl, caller in self._impls("update_state"):
             if owner in states:
                 self._call_one(caller, impl, run=run, state=states[owner])
+
+    # -- trained models ----------------------------------------------------------------
+
+    def get_model_weights(self, run: RunContext) -> dict[str, tuple[str, Any]]:
+        """``{name: (who, state_dict)}`` of the alternative weights plugins and run objects
+        offer (``who`` names the owner and its plugin, for messages); a malformed result or
+        a name offered twice is a PluginError naming the owners."""
+        offered: dict[str, tuple[str, Any]] = {}
+        for owner, impl, caller in self._impls("get_model_weights"):
+            result = self._call_one(caller, impl, run=run)
+            problem = RESULT_CHECKS["get_model_weights"](result)
+            if problem is not None:
+                raise PluginError(f"{self._who(owner)}: hook get_model_weights returned {problem}")
+            for name, weights in (result or {}).items():
+                if name in offered:
+                    raise PluginError(
+                        f"{self._who(owner)} and {offered[name][0]} both offer weights named {name!r} "
+                        "(hook get_model_weights); one of them must choose another name"
+                    )
+                offered[name] = (self._who(owner), weights)
+        return offered
+
+    def load_model_weights(self, run_dir: Path, which: str) -> tuple[Any, str] | None:
+        """The first plugin's answer for weights ``which`` of ``run_dir``, and who gave it."""
+        for owner, impl, caller in self._impls("load_model_weights"):
+            result = self._call_one(caller, impl, run_dir=run_dir, which=which)
+            if result is None:
+                continue
+            if not isinstance(result, Mapping) or not all(isinstance(key, str) for key in result):
+                raise PluginError(
+                    f"{self._who(owner)}: hook load_model_weights returned {describe(result)}; "
+                    "it returns a state dict (string keys, tensor values) or None"
+                )
+            return result, self._who(owner)
+        return None
 
     def owners(self, name: str) -> list[str]:
         """Who implements hook ``name`` (plugin names and run objects' names)."""

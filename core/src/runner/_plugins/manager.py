@@ -51,7 +51,8 @@ REGISTRATION_HOOKS: dict[str, str] = {kind: f"register_{kind}s" for kind in KIND
 CALLBACK_HOOKS: frozenset[str] = frozenset(
     name
     for name in dir(hookspecs)
-    if name.startswith("on_") or name in {"get_state", "update_state", "setup", "teardown", "get_optimizers_schedulers"}
+    if name.startswith("on_")
+    or name in {"get_state", "update_state", "setup", "teardown", "get_optimizers_schedulers", "get_model_weights"}
 )
 #: Every hook name the plugin contract defines.
 HOOK_NAMES: frozenset[str] = frozenset(

@@ -45,6 +45,7 @@ KINDS: tuple[str, ...] = (
     "loader",
     "executor",
     "function",
+    "sweeper",
 )
 
 #: Arguments the engine passes to factories of each kind at build time. They are not

@@ -1,4 +1,5 @@
-"""Reading a recipe file and applying ``-o key.path=value`` overrides (no validation yet)."""
+"""Reading a recipe: its file and includes (composition), ``-o key.path=value`` overrides
+and ``${...}`` interpolation, in that order; no validation yet."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import attrs
 
-from runner._contract.errors import Problem, RecipeError, RunnerError
+from runner._contract.errors import Problem, RecipeError
 from runner._recipe.limits import MAX_NESTING, long_integer_position, nesting_position, value_problems
-from runner._recipe.locate import KeyPath, Location, SourceMap, locate
+from runner._recipe.locate import KeyPath, Location, SourceMap
+from runner._recipe.values import parse_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -20,7 +22,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 _POSITION = re.compile(r"\(at (?:line (\d+), column (\d+)|end of document)\)")
-_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_./:+-]*")
 COMMAND_LINE = "<command line>"
 
 
@@ -34,10 +35,22 @@ class RecipeSource:
     problems: list[Problem] = attrs.Factory(list)
     """Overrides that could not be applied (``read_recipe(..., collect=True)``); validation
     reports them with the recipe's own problems."""
+    notes: list[str] = attrs.Factory(list)
+    """What composition and overrides dropped (a component switched to another name)."""
+    files: list[str] = attrs.Factory(list)
+    """Every recipe file read: this one and those it includes."""
 
     @property
     def directory(self) -> Path:
         return Path(self.path).resolve().parent
+
+    def base_dir(self, path: KeyPath) -> Path:
+        """The directory a relative path at ``path`` is relative to: that of the recipe
+        file which wrote it (an included file's own), or the working directory for ``-o``."""
+        location = self.sources.find(path)
+        if location.file.startswith(COMMAND_LINE):
+            return Path.cwd()
+        return Path(location.file).resolve().parent
 
     def problem(self, path: KeyPath, message: str) -> Problem:
         """A problem at ``path``, located where the recipe (or an override) wrote it."""
@@ -102,19 +115,18 @@ def parse_toml(text: str, file: str) -> dict[str, Any]:
 
 
 def read_recipe(path: str | Path, overrides: Iterable[str] = (), *, collect: bool = False) -> RecipeSource:
-    """Read ``path`` and apply overrides; every bad override is reported together: raised
-    at once, or with ``collect`` kept in ``source.problems`` for :func:`validate` to report
-    next to the recipe's own problems."""
+    """Read ``path`` with what it extends and includes, apply overrides, then resolve
+    ``${...}`` references. Every bad override is reported together: raised at once, or
+    with ``collect`` kept in ``source.problems`` for :func:`validate` to report next to
+    the recipe's own problems."""
+    from runner._recipe.compose import compose
+    from runner._recipe.interpolate import interpolate
+
     file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RunnerError(f"recipe file {file} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunnerError(f"cannot read recipe file {file}: {exc}") from None
-    data = parse_toml(text, file)
-    source = RecipeSource(file, data, locate(text, file))
+    composed = compose(file, parse_toml)
+    source = RecipeSource(file, composed.data, composed.sources, notes=composed.notes, files=composed.files)
     problems = [p for p in (apply_override(source, item) for item in overrides) if p is not None]
+    interpolate(source.data, source.sources)
     # Values nothing downstream can handle are reported alone, like a syntax error.
     limits = [source.problem(path, message) for path, message in value_problems(source.data)]
     if limits:
@@ -126,7 +138,7 @@ def read_recipe(path: str | Path, overrides: Iterable[str] = (), *, collect: boo
 
 
 def parse_override(item: str) -> tuple[KeyPath, Any]:
-    """``"a.b.0.c=1e-3"`` → ``(("a", "b", 0, "c"), 0.001)``; values are TOML, bare words strings."""
+    """``"a.b.0.c=1e-3"`` → ``(("a", "b", 0, "c"), 0.001)``; values as :func:`parse_value` reads them."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ValueError("expected key.path=value")
@@ -135,48 +147,81 @@ def parse_override(item: str) -> tuple[KeyPath, Any]:
         if not part:
             raise ValueError(f"empty key in {key.strip()!r}")
         parts.append(int(part) if part.isdigit() else part)
-    raw = raw.strip()
-    if nesting_position(raw) is not None:
-        raise ValueError(f"value nested deeper than {MAX_NESTING} levels")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        if not _BARE_WORD.fullmatch(raw):
-            shown = repr(raw if len(raw) <= 40 else raw[:40] + "...")
-            raise ValueError(f"cannot parse value {shown} as TOML (quote strings: key='text')") from None
-        value = raw
-    except RecursionError:  # a stack already deep when parsing began; nesting_position bounds the rest
-        raise ValueError(f"value nested too deeply (at most {MAX_NESTING} levels)") from None
-    except ValueError:  # Python refuses to read integers of more than 4300 digits
-        raise ValueError("integer too large: TOML integers are 64-bit (at most 19 digits)") from None
-    return tuple(parts), value
+    return tuple(parts), parse_value(raw)
 
 
 def apply_override(source: RecipeSource, item: str) -> Problem | None:
-    """Set one override into ``source``; return a problem instead of raising."""
+    """Set one override into ``source``; return a problem (located on the command line)
+    instead of raising. Missing tables on the path are created, an array grows by one
+    item at index ``len``, and setting a component table's ``name`` to another component
+    drops the old one's parameters that the files wrote (with a note)."""
     shown = item if len(item) <= 80 else item[:77] + "..."
     location = Location(f"{COMMAND_LINE} -o {_CONTROL.sub(lambda m: repr(m.group())[1:-1], shown)}")
     try:
         path, value = parse_override(item)
     except ValueError as exc:
         return Problem("", f"bad override: {exc}", location.file)
+    # Check the whole path before changing anything: a failed override leaves no trace.
     node: Any = source.data
+    created: KeyPath | None = None
+    for depth, part in enumerate(path):
+        where = path[: depth + 1]
+        last = depth == len(path) - 1
+        if created is not None:  # inside a table or array this override creates: it starts empty
+            if isinstance(part, int) and part != 0:
+                return Problem(format_path(where), "bad override: no such item to descend into", location.file)
+            continue
+        child = _child(node, part)
+        if child is None:
+            if not _can_add(node, part):
+                message = "bad override: no such item" + ("" if last else " to descend into")
+                return Problem(format_path(where), message, location.file)
+            created = where if not last else None
+            continue
+        if not last and not isinstance(child, (dict, list)):
+            return Problem(format_path(where), "bad override: not a table", location.file)
+        node = child
+    node = source.data
     for depth, part in enumerate(path[:-1]):
         child = _child(node, part)
         if child is None:
-            if isinstance(node, dict) and isinstance(part, str):
-                node[part] = child = {}
-            else:
-                return Problem(
-                    format_path(path[: depth + 1]), "bad override: no such item to descend into", location.file
-                )
-        if not isinstance(child, (dict, list)):
-            return Problem(format_path(path[: depth + 1]), "bad override: not a table", location.file)
+            child = [] if isinstance(path[depth + 1], int) else {}
+            _assign(node, part, child)
         node = child
-    if not _assign(node, path[-1], value):
-        return Problem(format_path(path), "bad override: no such item", location.file)
-    source.sources.override(path, location)
+    if path[-1] == "name" and isinstance(node, dict):
+        _switch_component(source, path[:-1], node, value)
+    _assign(node, path[-1], value)
+    source.sources.override(created if created is not None else path, location)
     return None
+
+
+def _can_add(node: Any, part: str | int) -> bool:
+    return (isinstance(node, dict) and isinstance(part, str)) or (
+        isinstance(node, list) and isinstance(part, int) and part <= len(node)
+    )
+
+
+def _switch_component(source: RecipeSource, table_path: KeyPath, table: dict[str, Any], name: Any) -> None:
+    """``-o model.name=other``: the old component's parameters written in files go."""
+    from runner._recipe.compose import kept_on_switch
+
+    kept = kept_on_switch(table_path)
+    old = table.get("name")
+    if kept is None or old is None or old == name:
+        return
+    dropped = [
+        key
+        for key in table
+        if key != "name"
+        and key not in kept
+        and not source.sources.find((*table_path, key)).file.startswith(COMMAND_LINE)
+    ]
+    for key in dropped:
+        del table[key]
+    if dropped:
+        source.notes.append(
+            f"{format_path(table_path)}: {old!r} -> {name!r} (command line) dropped {', '.join(dropped)}"
+        )
 
 
 def _assign(node: Any, key: str | int, value: Any) -> bool:
@@ -185,6 +230,9 @@ def _assign(node: Any, key: str | int, value: Any) -> bool:
         return True
     if isinstance(node, list) and isinstance(key, int) and key < len(node):
         node[key] = value
+        return True
+    if isinstance(node, list) and isinstance(key, int) and key == len(node):
+        node.append(value)
         return True
     return False
 

@@ -1,7 +1,10 @@
-"""Validate a parsed recipe against the core schema and the registered components.
+"""Validate a parsed recipe against the grammar and the registered components.
 
-Everything is checked before anything runs, and every problem is reported at once,
-each with file:line, key path, what was expected and what was found.
+The structure comes from :mod:`runner._contract.grammar` alone: this module interprets
+its nodes. One pass gives the typed :class:`~runner._contract.recipe.Recipe` and its
+resolved tree (every default written out). Everything is checked before anything runs,
+and every problem is reported at once, each with file:line:column, key path, what was
+expected and what was found, sorted by position.
 """
 
 from __future__ import annotations
@@ -11,41 +14,21 @@ from typing import Any
 
 import attrs
 
+from runner._contract import grammar
 from runner._contract.errors import PluginError, Problem, RecipeError
-from runner._contract.recipe import (
-    PROCESS_KEYS,
-    ComponentConfig,
-    LoaderConfig,
-    ProcessConfig,
-    Recipe,
-    RunConfig,
-    SplitConfig,
-)
-from runner._contract.suggest import did_you_mean
+from runner._contract.grammar import Array, Component, Fields, Keyed, Node, Strings, Table
+from runner._contract.recipe import ComponentConfig, Recipe
+from runner._contract.suggest import close_matches, did_you_mean
 from runner._plugins.catalog import KNOWN, install_hint
 from runner._plugins.registry import Registry
 from runner._recipe.locate import KeyPath
-from runner._recipe.source import RecipeSource, format_path
+from runner._recipe.paths import resolve_paths
+from runner._recipe.source import COMMAND_LINE, RecipeSource, format_path
 from runner._schema.check import Issue, check_table, describe, found
 from runner._schema.fields import Field, schema_from_attrs
 
-TOP_LEVEL: dict[str, str] = {
-    "plugins": "list of local plugin modules or .py files to load",
-    "run": "table",
-    "data": "table",
-    "model": "component table",
-    "task": "component table",
-    "optimizer": "component table",
-    "scheduler": "component table",
-    "backend": "table of backend parameters",
-    "checkpoint": "component table",
-    "datamodule": "component table",
-    "callbacks": "array of component tables",
-    "loggers": "array of component tables",
-    "process": "array of component tables",
-}
-SPLIT_KEYS = ("dataset", "loader", "sampler", "collate", "transforms")
-DATA_KEYS = ("train", "val", "test")
+#: ``(typed value, resolved tree)`` of a node, or None when it is missing or invalid.
+Result = tuple[Any, Any] | None
 
 
 class _Validator:
@@ -54,10 +37,10 @@ class _Validator:
         self.registry = registry
         self.failures = failures
         self.problems: list[Problem] = list(source.problems)  # overrides that could not be applied
+        self.sections: dict[str, Any] = {}  # typed top-level values so far (a chosen component's name)
 
     def problem(self, path: KeyPath, message: str) -> None:
-        location = self.source.sources.find(path)
-        self.problems.append(Problem(format_path(path), message, location.file, location.line, location.column))
+        self.problems.append(self.source.problem(path, message))
 
     def unknown_keys(self, base: KeyPath, table: dict[str, Any], accepted: Sequence[str]) -> None:
         for key in table:
@@ -67,31 +50,171 @@ class _Validator:
                     (*base, key), f"unknown key ({hint})" if hint else f"unknown key; accepted: {', '.join(accepted)}"
                 )
 
-    def issues(self, base: KeyPath, issues: list[Issue]) -> None:
+    def issues(self, base: KeyPath, issues: list[Issue], note: str = "") -> None:
         for path, message in issues:
-            self.problem((*base, *path), message)
+            self.problem((*base, *path), message + note)
 
-    # -- sections --------------------------------------------------------------
-
-    def table(self, path: KeyPath, value: Any) -> dict[str, Any] | None:
+    def as_table(self, path: KeyPath, value: Any) -> dict[str, Any] | None:
         if isinstance(value, dict):
             return value
         self.problem(path, f"expected table, found {found(value)}")
         return None
 
-    def attrs_section(self, path: KeyPath, value: Any, cls: type) -> Any:
-        table = self.table(path, value if value is not None else {})
+    # -- nodes ---------------------------------------------------------------------------
+
+    def node(self, node: Node, path: KeyPath, value: Any) -> Result:
+        if isinstance(node, Table):
+            return self.table(node, path, value)
+        if isinstance(node, Fields):
+            return self.fields(node, path, value)
+        if isinstance(node, Component):
+            return self.component_node(node, path, value)
+        if isinstance(node, Array):
+            return self.array(node, path, value)
+        if isinstance(node, Keyed):
+            return self.keyed(node, path, value)
+        return self.strings(node, path, value)
+
+    def table(self, node: Table, path: KeyPath, value: Any) -> Result:
+        table = self.as_table(path, value)
         if table is None:
-            return cls()
-        converted, issues = check_table(table, schema_from_attrs(cls).fields)
+            return None
+        self.unknown_keys(path, table, [key.name for key in node.keys])
+        typed: dict[str, Any] = {}
+        resolved: dict[str, Any] = {}
+        complete = True
+        for key in node.keys:
+            where = (*path, key.name)
+            present = key.name in table
+            if not present and key.required and not (key.unless and key.unless in self.source.data):
+                self.problem(path if path else where, key.required)
+                complete = False
+            if present and key.needs and key.needs not in self.source.data:
+                self.problem(where, f"a [{key.name}] needs an [{key.needs}] table to {key.needs_why}")
+            # Tables and core keys are walked even when left out: their own keys have defaults or requirements.
+            implied = (
+                isinstance(key.node, Fields)
+                or (isinstance(key.node, Table) and not key.required)
+                or (isinstance(key.node, Component) and key.node.chosen_by is not None)
+            )
+            result = self.node(key.node, where, table.get(key.name, {})) if present or implied else None
+            typed[key.field] = None if result is None else result[0]
+            if result is not None and (present or result[1] or not isinstance(key.node, Table)):
+                resolved[key.name] = result[1]
+            if result is None and key.required:
+                complete = False
+            if not path:
+                self.sections[key.name] = typed[key.field]
+        if not complete or node.make is None:
+            return (typed if node.make is None else None), resolved
+        return node.make(typed, path[-1] if path else ""), resolved
+
+    def fields(self, node: Fields, path: KeyPath, value: Any) -> Result:
+        table = self.as_table(path, value)
+        if table is None:
+            return (node.cls(), None) if node.component else node.cls(), {}
+        schema = schema_from_attrs(node.cls).fields
+        component: ComponentConfig | None = None
+        if node.component is not None and "name" in table:
+            # A named component: the standard keys configure the class, the rest are its own.
+            own = {k: v for k, v in table.items() if k not in schema}
+            component = self.component(node.component, path, own)
+            table = {k: v for k, v in table.items() if k in schema}
+        converted, issues = check_table(table, schema)
         self.issues(path, issues)
-        # Keep the valid values (defaults for the rest) so later checks see what was written.
         bad = {issue_path[0] for issue_path, _ in issues if issue_path}
-        return cls(**{key: value for key, value in converted.items() if key not in bad})
+        valid = {key: value for key, value in converted.items() if key not in bad}
+        resolve_paths(self, path, valid, schema, set(table))
+        typed = node.cls(**valid)
+        if node.one_of and all(getattr(typed, k) is None for k in node.one_of) and not set(node.one_of) & set(table):
+            keys = " or ".join(format_path((*path, k)) for k in node.one_of)
+            self.problem(path, f"set {keys} (expected {describe(schema[node.one_of[0]].type)})")
+        resolved = attrs.asdict(typed)
+        if component is not None:
+            resolved = {**component.table(), **resolved}
+        return ((typed, component) if node.component else typed), resolved
+
+    def component_node(self, node: Component, path: KeyPath, value: Any) -> Result:
+        if node.chosen_by is not None:
+            return self.chosen(node, path, value)
+        table = self.as_table(path, value)
+        if table is None:
+            return None
+        table = dict(table)
+        if node.default_name is not None and "name" not in table:
+            table["name"] = node.default_name
+        framework: dict[str, Any] = {}
+        if node.framework is not None:
+            keys = node.framework_keys
+            written = {k: v for k, v in table.items() if k in keys}
+            table = {k: v for k, v in table.items() if k not in keys}
+            result = self.fields(Fields(node.framework), path, written)
+            framework = result[1] if result is not None else {}
+            for key, kind in node.refs:
+                framework[key] = self.reference(kind, (*path, key), framework[key])
+        config = self.component(node.kind, path, table)
+        if config is None:
+            return None
+        if framework:
+            config = attrs.evolve(config, framework=framework)
+        return config, config.table()
+
+    def chosen(self, node: Component, path: KeyPath, value: Any) -> Result:
+        """A component whose name is written elsewhere (``[backend]`` for ``[run] backend``)."""
+        assert node.chosen_by is not None
+        table = self.as_table(path, value)
+        if table is None:
+            return None
+        section, key = node.chosen_by[0], node.chosen_by[-1]
+        if "name" in table:
+            self.problem(
+                (*path, "name"),
+                f"choose the {node.kind} with [{section}] {key} = NAME; [{format_path(path)}] holds its parameters",
+            )
+            table = {k: v for k, v in table.items() if k != "name"}
+        name = getattr(self.sections.get(str(section)), str(key), None)
+        if not isinstance(name, str):
+            return None
+        if self.registry.find(node.kind, name) is None:
+            self.problem(node.chosen_by, self.unknown(node.kind, name))
+            return None
+        config = self.component(node.kind, path, table, name=name)
+        return None if config is None else (config, dict(config.params))
+
+    def array(self, node: Array, path: KeyPath, value: Any) -> Result:
+        if not isinstance(value, list):
+            self.problem(path, f"expected array of tables ([[{format_path(path)}]]), found {found(value)}")
+            return None
+        results = [self.node(node.item, (*path, index), item) for index, item in enumerate(value)]
+        kept = [r for r in results if r is not None]
+        return [r[0] for r in kept], [r[1] for r in kept]
+
+    def keyed(self, node: Keyed, path: KeyPath, value: Any) -> Result:
+        table = self.as_table(path, value)
+        if table is None:
+            return None
+        item = node.item
+        if isinstance(item, Table) and any(item.key(k) is not None for k in table):
+            first = next((k.name for k in item.keys if k.required), item.keys[0].name)
+            self.problem(
+                path, f"expected {node.noun} by key, e.g. [{format_path(path)}.{node.example}] with {first} = ..."
+            )
+            return None
+        results = {key: self.node(item, (*path, key), entry) for key, entry in table.items()}
+        kept = {key: r for key, r in results.items() if r is not None}
+        return {key: r[0] for key, r in kept.items()}, {key: r[1] for key, r in kept.items()}
+
+    def strings(self, node: Strings, path: KeyPath, value: Any) -> Result:
+        if not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+            self.problem(path, f"expected list of str, found {found(value)}")
+            return None
+        return list(value), list(value)
+
+    # -- components ----------------------------------------------------------------------
 
     def component(self, kind: str, path: KeyPath, value: Any, *, name: str | None = None) -> ComponentConfig | None:
         """A ``{name = ..., params...}`` table (or a params table whose name comes from elsewhere)."""
-        table = self.table(path, value)
+        table = self.as_table(path, value)
         if table is None:
             return None
         table = dict(table)
@@ -107,23 +230,50 @@ class _Validator:
         else:
             name_path = path
         component = self.registry.find(kind, name)
+        note = ""
         if component is None:
-            self.problem(name_path, self.unknown(kind, name))
-            return None
+            self.unknown_component(kind, name, name_path, table)
+            closest = close_matches(name, self.registry.names(kind), limit=1)
+            if not closest or not table or self.registry.clash(kind, name):
+                return None
+            # Check the rest against the closest name, so fixing the name reveals nothing new.
+            component, note = self.registry.get(kind, closest[0]), f" (checked against {kind} {closest[0]!r})"
         try:
             schema = component.schema
         except Exception as exc:
             self.problem(name_path, f"cannot read parameters of {kind} {name!r} ({component.plugin}): {exc}")
             return None
         params, issues = check_table(table, schema.fields, open_table=schema.open)
-        self.issues(path, issues)
+        self.issues(path, issues, note)
         invalid = {issue[0][0] for issue in issues if issue[0]}
         self.registered_names(path, params, schema.fields, invalid)
+        resolve_paths(self, path, params, schema.fields, set(table) - invalid)
         try:  # the declaration's @runner.check rules, on the parameters that passed their own checks
-            self.issues(path, component.check_params(params, invalid=invalid))
+            self.issues(path, component.check_params(params, invalid=invalid), note)
         except PluginError as exc:
             self.problem(name_path, str(exc))
+        if note:
+            return None
         return ComponentConfig(kind=kind, name=name, params=params, path=format_path(path))
+
+    def unknown_component(self, kind: str, name: str, path: KeyPath, table: dict[str, Any]) -> None:
+        message = self.unknown(kind, name)
+        closest = close_matches(name, self.registry.names(kind), limit=1)
+        if table and (not closest or self.registry.clash(kind, name)):
+            shown = ", ".join(format_path((key,)) for key in list(table)[:6]) + (", ..." if len(table) > 6 else "")
+            message += f"; its parameters ({shown}) are not checked"
+        self.problem(path, message)
+
+    def reference(self, kind: str, path: KeyPath, value: Any) -> Any:
+        """A framework key naming a component: a registered name, or ``{ name = ..., parameters }``
+        (resolved with defaults; a name stays a name when the component has no parameters)."""
+        if isinstance(value, str):
+            config = self.component(kind, path, {}, name=value)
+        else:
+            config = self.component(kind, path, value)
+        if config is None:
+            return value
+        return {"name": config.name, **config.params} if config.params else config.name
 
     def registered_names(self, path: KeyPath, params: dict[str, Any], fields: dict[str, Field], bad: set[Any]) -> None:
         """Parameters declared ``param(registered=KIND)`` must name registered components
@@ -153,227 +303,48 @@ class _Validator:
             message += f"; note: {failure}"
         return message
 
-    def components(self, kind: str, path: KeyPath, value: Any) -> tuple[ComponentConfig, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.problem(path, f"expected array of tables ([[{path[-1]}]]), found {found(value)}")
-            return ()
-        built = [self.component(kind, (*path, i), item) for i, item in enumerate(value)]
-        return tuple(c for c in built if c is not None)
+    # -- rules across sections -----------------------------------------------------------
 
-    def process_steps(self, path: KeyPath, value: Any) -> tuple[ComponentConfig, ...]:
-        """``[[process]]`` steps: framework keys (:class:`ProcessConfig`) plus processor parameters."""
-        if value is None:
-            return ()
-        if not isinstance(value, list):
-            self.problem(path, f"expected array of tables ([[{path[-1]}]]), found {found(value)}")
-            return ()
-        steps = []
-        for index, item in enumerate(value):
-            table = self.table((*path, index), item)
-            if table is None:
-                continue
-            framework = {k: v for k, v in table.items() if k in PROCESS_KEYS}
-            rest = {k: v for k, v in table.items() if k not in PROCESS_KEYS}
-            keys = self.attrs_section((*path, index), framework, ProcessConfig)
-            executor = self.executor((*path, index, "executor"), keys.executor)
-            step = self.component("processor", (*path, index), rest)
-            if step is not None:
-                steps.append(attrs.evolve(step, framework={**attrs.asdict(keys), "executor": executor}))
-        return tuple(steps)
-
-    def executor(self, path: KeyPath, value: str | dict[str, Any]) -> str | dict[str, Any]:
-        """A step's executor: a registered name, or ``{ name = ..., parameters }`` (resolved
-        with defaults; a name stays a name when the executor has no parameters)."""
-        if isinstance(value, str):
-            table: dict[str, Any] = {}
-            config = self.component("executor", path, table, name=value)
-        else:
-            config = self.component("executor", path, value)
-        if config is None:
-            return "process"
-        return {"name": config.name, **config.params} if config.params else config.name
-
-    def resumable_sampler(self, sampler: ComponentConfig) -> None:
+    def resumable_samplers(self, recipe: Recipe) -> None:
         """With checkpointing, a sampler must implement the state protocol (helios' TypeError)."""
         from runner._schema.resumable import declared_resumable
 
-        component = self.registry.find("sampler", sampler.name)
-        if component is None:
+        if recipe.checkpoint is None:
             return
-        verdict = declared_resumable(component)
-        if verdict is False:
+        for split in [recipe.train, *recipe.val.values(), *recipe.test.values()]:
+            sampler = split.sampler if split is not None else None
+            component = self.registry.find("sampler", sampler.name) if sampler is not None else None
+            if sampler is None or component is None or declared_resumable(component) is not False:
+                continue
             self.problem(
                 (*sampler.path.split("."), "name"),
                 f"TypeError: sampler {sampler.name!r} ({component.plugin}) is not resumable: it has no "
                 "state_dict()/load_state_dict(), so a checkpointed run could not resume mid-epoch; use a "
                 "resumable sampler (random, sequential, distributed, weighted, bucket_by_length) or derive "
-                "yours from runner._data.samplers.IndexSampler",
+                "yours from runner.IndexSampler",
             )
-
-    def split(self, path: KeyPath, value: Any) -> SplitConfig | None:
-        table = self.table(path, value)
-        if table is None:
-            return None
-        self.unknown_keys(path, table, SPLIT_KEYS)
-        dataset = None
-        if "dataset" not in table:  # still check the rest of the split
-            self.problem(path, "missing required key 'dataset' (a table with name = a registered dataset)")
-        else:
-            dataset = self.component("dataset", (*path, "dataset"), table["dataset"])
-        loader_table = table.get("loader")
-        loader_component = None
-        if isinstance(loader_table, dict) and "name" in loader_table:
-            # A named loader component: standard keys configure LoaderConfig, the rest are its own.
-            standard = {a.name for a in attrs.fields(LoaderConfig)}
-            own = {k: v for k, v in loader_table.items() if k not in standard}
-            loader_component = self.component("loader", (*path, "loader"), own)
-            loader_table = {k: v for k, v in loader_table.items() if k in standard}
-        loader = self.attrs_section((*path, "loader"), loader_table, LoaderConfig)
-        sampler = self.component("sampler", (*path, "sampler"), table["sampler"]) if "sampler" in table else None
-        collate = self.component("collate", (*path, "collate"), table["collate"]) if "collate" in table else None
-        transforms = self.components("transform", (*path, "transforms"), table.get("transforms"))
-        if dataset is None:
-            return None
-        return SplitConfig(str(path[-1]), dataset, loader, sampler, collate, transforms, loader_component)
-
-    def keyed_splits(self, path: KeyPath, value: Any) -> dict[str, SplitConfig]:
-        table = self.table(path, value) if value is not None else None
-        if table is None:
-            return {}
-        if "dataset" in table:
-            self.problem(path, f"expected loaders by key, e.g. [{format_path(path)}.main] with dataset = ...")
-            return {}
-        splits = {key: self.split((*path, key), item) for key, item in table.items()}
-        return {key: split for key, split in splits.items() if split is not None}
-
-    # -- whole recipe ----------------------------------------------------------
 
     def recipe(self) -> Recipe | None:
-        data = self.source.data
-        self.unknown_keys((), data, list(TOP_LEVEL))
-        plugins = data.get("plugins", [])
-        if not (isinstance(plugins, list) and all(isinstance(p, str) for p in plugins)):
-            self.problem(("plugins",), f"expected list of str, found {found(plugins)}")
-        run: RunConfig = self.attrs_section(("run",), data.get("run"), RunConfig)
-        written = data["run"] if isinstance(data.get("run"), dict) else {}
-        if run.epochs is None and run.max_steps is None and "epochs" not in written and "max_steps" not in written:
-            self.problem(("run",), "set run.epochs or run.max_steps (expected int)")
-        backend_params = data.get("backend", {})
-        if isinstance(backend_params, dict) and "name" in backend_params:
-            self.problem(
-                ("backend", "name"), "choose the backend with [run] backend = NAME; [backend] holds its parameters"
-            )
-            backend_params = {k: v for k, v in backend_params.items() if k != "name"}
-        backend = None
-        if self.registry.find("backend", run.backend) is None:
-            self.problem(("run", "backend"), self.unknown("backend", run.backend))
-        else:
-            backend = self.component("backend", ("backend",), backend_params, name=run.backend)
-
-        raw_data = self.table(("data",), data.get("data", {})) or {}
-        self.unknown_keys(("data",), raw_data, DATA_KEYS)
-        train = self.split(("data", "train"), raw_data["train"]) if "train" in raw_data else None
-        val = self.keyed_splits(("data", "val"), raw_data.get("val"))
-        test = self.keyed_splits(("data", "test"), raw_data.get("test"))
-        datamodule = self.component("datamodule", ("datamodule",), data["datamodule"]) if "datamodule" in data else None
-        if "train" not in raw_data and "datamodule" not in data:
-            self.problem(("data",), "missing required table [data.train] (or a [datamodule])")
-
-        required: dict[str, ComponentConfig | None] = {}
-        for kind in ("model", "task"):
-            if kind not in data:
-                self.problem((kind,), f"missing required table [{kind}] with name = a registered {kind}")
-                required[kind] = None
-            else:
-                required[kind] = self.component(kind, (kind,), data[kind])
-        # Without [optimizer], the task or model provides them (get_optimizers_schedulers).
-        optimizer = self.component("optimizer", ("optimizer",), data["optimizer"]) if "optimizer" in data else None
-        scheduler = self.component("scheduler", ("scheduler",), data["scheduler"]) if "scheduler" in data else None
-        if "scheduler" in data and "optimizer" not in data:
-            self.problem(("scheduler",), "a [scheduler] needs an [optimizer] table to schedule")
-        checkpoint = (
-            self.component("checkpointer", ("checkpoint",), data["checkpoint"]) if "checkpoint" in data else None
-        )
-        callbacks = self.components("callback", ("callbacks",), data.get("callbacks"))
-        loggers = self.components("logger", ("loggers",), data.get("loggers"))
-        process = self.process_steps(("process",), data.get("process"))
-        if checkpoint is not None:
-            for split in [train, *val.values(), *test.values()]:
-                if split is not None and split.sampler is not None:
-                    self.resumable_sampler(split.sampler)
-
+        result = self.node(grammar.RECIPE, (), self.source.data)
+        if result is None or not isinstance(result[0], Recipe):
+            return None
+        recipe: Recipe = result[0]
+        self.resumable_samplers(recipe)
         if self.problems:
             return None
-        assert required["model"] and required["task"] and backend
-        recipe = Recipe(
-            path=self.source.path,
-            run=run,
-            model=required["model"],
-            task=required["task"],
-            optimizer=optimizer,
-            backend=backend,
-            resolved={},
-            train=train,
-            val=val,
-            test=test,
-            scheduler=scheduler,
-            callbacks=callbacks,
-            loggers=loggers,
-            checkpoint=checkpoint,
-            datamodule=datamodule,
-            process=process,
-            plugins=tuple(plugins),
-        )
-        return attrs.evolve(recipe, resolved=resolve(recipe))
+        return attrs.evolve(recipe, path=self.source.path, resolved=result[1])
 
 
-def _split_table(split: SplitConfig) -> dict[str, Any]:
-    loader = split.loader.to_dict()
-    if split.loader_component is not None:
-        loader = {**split.loader_component.table(), **loader}
-    table: dict[str, Any] = {"dataset": split.dataset.table(), "loader": loader}
-    if split.sampler is not None:
-        table["sampler"] = split.sampler.table()
-    if split.collate is not None:
-        table["collate"] = split.collate.table()
-    if split.transforms:
-        table["transforms"] = [t.table() for t in split.transforms]
-    return table
+def sort_key(root: str) -> Any:
+    """Problems in reading order: the recipe file's first (missing tables, without a line,
+    at its top), then included files, then the command line; by line, then column."""
 
+    def key(problem: Problem) -> tuple[Any, ...]:
+        if problem.file.startswith(COMMAND_LINE):
+            return (True, problem.path)  # no lines: by key path (overrides that did not apply first)
+        return (False, problem.file != root, problem.file, problem.line or 0, problem.column or 0, problem.path)
 
-def resolve(recipe: Recipe) -> dict[str, Any]:
-    """The fully resolved recipe tree: every section and every default written out."""
-    tree: dict[str, Any] = {}
-    if recipe.plugins:
-        tree["plugins"] = list(recipe.plugins)
-    tree["run"] = attrs.asdict(recipe.run)
-    data: dict[str, Any] = {}
-    if recipe.train is not None:
-        data["train"] = _split_table(recipe.train)
-    for section in ("val", "test"):
-        splits: dict[str, SplitConfig] = getattr(recipe, section)
-        if splits:
-            data[section] = {key: _split_table(split) for key, split in splits.items()}
-    if data:
-        tree["data"] = data
-    if recipe.datamodule is not None:
-        tree["datamodule"] = recipe.datamodule.table()
-    tree["model"] = recipe.model.table()
-    tree["task"] = recipe.task.table()
-    if recipe.optimizer is not None:
-        tree["optimizer"] = recipe.optimizer.table()
-    if recipe.scheduler is not None:
-        tree["scheduler"] = recipe.scheduler.table()
-    tree["backend"] = dict(recipe.backend.params)
-    if recipe.checkpoint is not None:
-        tree["checkpoint"] = recipe.checkpoint.table()
-    for section in ("callbacks", "loggers", "process"):
-        items: tuple[ComponentConfig, ...] = getattr(recipe, section)
-        if items:
-            tree[section] = [c.table() for c in items]
-    return tree
+    return key
 
 
 def validate(source: RecipeSource, registry: Registry, failures: Sequence[object] = ()) -> Recipe:
@@ -381,8 +352,9 @@ def validate(source: RecipeSource, registry: Registry, failures: Sequence[object
     validator = _Validator(source, registry, failures)
     recipe = validator.recipe()
     if recipe is None or validator.problems:
-        raise RecipeError(sorted(validator.problems, key=lambda p: (p.file != source.path, p.line or 0, p.path)))
+        problems = list(dict.fromkeys(validator.problems))  # a rule and a node may find the same thing
+        raise RecipeError(sorted(problems, key=sort_key(source.path)))
     return recipe
 
 
-__all__ = ["describe", "resolve", "validate"]
+__all__ = ["describe", "sort_key", "validate"]

@@ -1,9 +1,8 @@
 """JSON Schema (draft 2020-12) of recipes, for editors (taplo / Even Better TOML) and docs.
 
-The schema is built from the same sources validation uses: the core's attrs sections
-(:class:`~runner._contract.recipe.RunConfig`, :class:`~runner._contract.recipe.LoaderConfig`,
-:class:`~runner._contract.recipe.ProcessConfig`), the top-level keys of
-:mod:`runner._recipe.validate`, and every registered component's parameter schema.
+The schema is derived from what validation interprets: the recipe grammar
+(:mod:`runner._contract.grammar`, with its attrs sections such as
+:class:`~runner._contract.recipe.RunConfig`) and every registered component's parameter schema.
 A component table is an object whose ``name`` is one of the registered names of its
 kind; an ``if``/``then`` per name adds that component's parameters (types, defaults,
 docs) and rejects unknown keys. Nothing here imports torch.
@@ -24,8 +23,8 @@ from typing import Any
 
 import attrs
 
+from runner._contract import grammar
 from runner._contract.params import REQUIRED, Check
-from runner._contract.recipe_keys import COMPONENT_ARRAYS, COMPONENT_TABLES
 from runner._plugins.registry import Component, Registry
 from runner._schema.fields import Field, ParamSchema, schema_from_attrs
 
@@ -33,10 +32,6 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = "https://runner.invalid/recipe.schema.json"
 
 JSON = dict[str, Any]
-
-SINGLE_TABLES: dict[str, str] = COMPONENT_TABLES
-#: Arrays of plain component tables (``[[process]]`` steps also carry framework keys: see below).
-ARRAY_TABLES: dict[str, str] = {k: v for k, v in COMPONENT_ARRAYS.items() if k != "process"}
 
 
 def json_value(value: Any) -> Any:
@@ -184,7 +179,14 @@ def _component_doc(component: Component) -> str:
     return (params_class.__doc__ if params_class is not None else "") or ""
 
 
-def component_table(registry: Registry, kind: str, *, framework: Iterable[Field] = (), description: str = "") -> JSON:
+def component_table(
+    registry: Registry,
+    kind: str,
+    *,
+    framework: Iterable[Field] = (),
+    description: str = "",
+    name_required: bool = True,
+) -> JSON:
     """A ``{name = ..., params...}`` table of ``kind``: name enum plus if/then per component."""
     names = registry.names(kind)
     name_schema: JSON = {
@@ -209,119 +211,119 @@ def component_table(registry: Registry, kind: str, *, framework: Iterable[Field]
         "type": "object",
         "description": description or f"A {kind} table: name = a registered {kind}, plus its parameters.",
         "properties": {"name": name_schema, **extra},
-        "required": ["name"],
     }
+    if name_required:
+        schema["required"] = ["name"]
     if branches:
         schema["allOf"] = branches
     return schema
 
 
-def recipe_schema(registry: Registry) -> JSON:
-    """The JSON Schema of a recipe with every component ``registry`` knows."""
-    from runner._contract.recipe import LoaderConfig, ProcessConfig, RunConfig
-    from runner._recipe.validate import SPLIT_KEYS, TOP_LEVEL
-
-    defs: dict[str, JSON] = {}
-    for kind in ("dataset", "sampler", "collate", "transform", *SINGLE_TABLES.values(), *ARRAY_TABLES.values()):
-        defs[kind] = component_table(registry, kind)
-    process_fields = list(schema_from_attrs(ProcessConfig).fields.values())
-    defs["process"] = component_table(
-        registry,
-        "processor",
-        framework=process_fields,
-        description="A [[process]] step: name = a registered processor, the framework keys and its parameters.",
-    )
-    defs["loader"] = params_schema(
-        schema_from_attrs(LoaderConfig), title="loader", doc="Loader settings (batch size, workers, shuffling)."
-    )
-    split_properties: dict[str, JSON] = {
-        "dataset": {"$ref": "#/$defs/dataset"},
-        "loader": {"$ref": "#/$defs/loader"},
-        "sampler": {"$ref": "#/$defs/sampler"},
-        "collate": {"$ref": "#/$defs/collate"},
-        "transforms": {"type": "array", "items": {"$ref": "#/$defs/transform"}},
-    }
-    assert set(split_properties) == set(SPLIT_KEYS)
-    defs["split"] = {
-        "type": "object",
-        "description": "One data loader: dataset, loader settings and optional sampler, collate and transforms.",
-        "properties": split_properties,
-        "required": ["dataset"],
-        "additionalProperties": False,
-    }
-    keyed = {
-        "type": "object",
-        "description": "Loaders by key, e.g. [data.val.main].",
-        "additionalProperties": {"$ref": "#/$defs/split"},
-    }
-    run = params_schema(schema_from_attrs(RunConfig), title="run", doc=RunConfig.__doc__ or "")
-    backends = registry.names("backend")
-    run["properties"]["backend"]["enum"] = backends or ["single"]
-
-    properties: dict[str, JSON] = {
-        "plugins": {"type": "array", "items": {"type": "string"}},
-        "run": run,
-        "data": {
-            "type": "object",
-            "properties": {
-                "train": {"$ref": "#/$defs/split"},
-                "val": keyed,
-                "test": keyed,
-            },
-            "additionalProperties": False,
-        },
-        "backend": {"type": "object", "description": "Parameters of the backend chosen by [run] backend."},
-        "process": {"type": "array", "items": {"$ref": "#/$defs/process"}},
-    }
-    for key, kind in SINGLE_TABLES.items():
-        properties[key] = {"$ref": f"#/$defs/{kind}"}
-    for key, kind in ARRAY_TABLES.items():
-        properties[key] = {"type": "array", "items": {"$ref": f"#/$defs/{kind}"}}
-    assert set(properties) == set(TOP_LEVEL), sorted(set(properties) ^ set(TOP_LEVEL))
-    for key, text in TOP_LEVEL.items():
-        properties[key].setdefault("description", text)
-
-    default_backend = RunConfig().backend
-    branches = []
-    for name in backends:
-        chosen: JSON = {"properties": {"run": {"properties": {"backend": {"const": name}}, "required": ["backend"]}}}
-        if name == default_backend:  # also when run.backend is left out
-            chosen = {
-                "anyOf": [
-                    chosen | {"required": ["run"]},
-                    {"not": {"required": ["run"]}},
-                    {"properties": {"run": {"not": {"required": ["backend"]}}}},
-                ]
-            }
-        else:
-            chosen["required"] = ["run"]
-        component = registry.get("backend", name)
-        branches.append(
-            {
-                "if": chosen,
-                "then": {
-                    "properties": {
-                        "backend": params_schema(
-                            _component_params(component), title=f"backend {name}", doc=component.summary
-                        )
-                    }
-                },
-            }
+def _node_schema(node: grammar.Node, registry: Registry, defs: dict[str, JSON], path: grammar.KeyPath) -> JSON:
+    """The schema of one grammar node (shared tables and component kinds go to ``$defs``)."""
+    if isinstance(node, grammar.Table):
+        properties: dict[str, JSON] = {}
+        for key in node.keys:
+            sub = dict(_node_schema(key.node, registry, defs, (*path, key.name)))
+            sub.setdefault("description", key.doc)  # 2020-12 allows keywords next to $ref
+            properties[key.name] = sub
+        schema: JSON = {"type": "object", "properties": properties, "additionalProperties": False}
+        required = [key.name for key in node.keys if key.required and key.unless is None]
+        if required:
+            schema["required"] = required
+        if node.name:
+            defs[node.name] = schema
+            return {"$ref": f"#/$defs/{node.name}"}
+        return schema
+    if isinstance(node, grammar.Fields):
+        schema = params_schema(schema_from_attrs(node.cls), title=str(path[-1]), doc=node.cls.__doc__ or "")
+        if node.component is not None:
+            names = registry.names(node.component)
+            schema["properties"]["name"] = {"type": "string", "description": f"A registered {node.component}."}
+            if names:
+                schema["properties"]["name"]["enum"] = names
+                schema.pop("additionalProperties", None)  # a named one adds its own parameters
+        return schema
+    if isinstance(node, grammar.Component):
+        if node.chosen_by is not None:
+            return {"type": "object"}  # its parameters depend on the chosen name: see _chosen_branches
+        if node.framework is None:
+            defs.setdefault(node.kind, component_table(registry, node.kind))
+            return {"$ref": f"#/$defs/{node.kind}"}
+        name = str(next(part for part in reversed(path) if isinstance(part, str) and not part.startswith("<")))
+        defs[name] = component_table(
+            registry,
+            node.kind,
+            framework=list(schema_from_attrs(node.framework).fields.values()),
+            description=f"[{name}]: name = a registered {node.kind}, the keys every {node.kind} reads, its parameters.",
+            name_required=node.default_name is None,
         )
+        return {"$ref": f"#/$defs/{name}"}
+    if isinstance(node, grammar.Array):
+        return {"type": "array", "items": _node_schema(node.item, registry, defs, (*path, "<n>"))}
+    if isinstance(node, grammar.Keyed):
+        item = _node_schema(node.item, registry, defs, (*path, "<key>"))
+        return {"type": "object", "additionalProperties": item, KEYED: node.example}
+    return {"type": "array", "items": {"type": "string"}}
+
+
+#: Marks a table of named items in the schema (an annotation: validators ignore it), for key_paths.
+KEYED = "x-runner-keyed"
+
+
+def _chosen_branches(registry: Registry, root: JSON) -> list[JSON]:
+    """``if [run] backend = NAME then [backend] holds NAME's parameters``, for every chosen component."""
+    branches: list[JSON] = []
+    for path, node, _ in grammar.component_slots():
+        if node.chosen_by is None or len(node.chosen_by) != 2 or len(path) != 1:
+            continue
+        section, key = (str(part) for part in node.chosen_by)
+        chooser = root["properties"][section]["properties"][key]
+        names = registry.names(node.kind)
+        default = chooser.get("default")
+        chooser["enum"] = names or ([default] if default is not None else [])
+        for name in names:
+            chosen: JSON = {"properties": {section: {"properties": {key: {"const": name}}, "required": [key]}}}
+            if name == default:  # also when the key (or its table) is left out
+                chosen = {
+                    "anyOf": [
+                        chosen | {"required": [section]},
+                        {"not": {"required": [section]}},
+                        {"properties": {section: {"not": {"required": [key]}}}},
+                    ]
+                }
+            else:
+                chosen["required"] = [section]
+            component = registry.get(node.kind, name)
+            params = params_schema(_component_params(component), title=f"{node.kind} {name}", doc=component.summary)
+            branches.append({"if": chosen, "then": {"properties": {str(path[0]): params}}})
+    return branches
+
+
+def recipe_schema(registry: Registry) -> JSON:
+    """The JSON Schema of a recipe with every component ``registry`` knows, from the grammar."""
+    defs: dict[str, JSON] = {}
+    root = _node_schema(grammar.RECIPE, registry, defs, ())
+    branches = _chosen_branches(registry, root)
     schema: JSON = {
         "$schema": DIALECT,
         "$id": SCHEMA_ID,
         "title": "runner recipe",
         "description": "A runner training recipe (TOML). Generated by `runner recipe schema`.",
-        "type": "object",
-        "properties": properties,
-        "required": ["model", "task"],
-        "additionalProperties": False,
+        **root,
         "$defs": defs,
     }
+    for key in grammar.COMPOSITION_KEYS:  # read before validation (composition)
+        schema["properties"][key] = {"description": COMPOSITION_DOCS[key]}
     if branches:
         schema["allOf"] = branches
     return schema
+
+
+COMPOSITION_DOCS = {
+    "extends": "Recipe file(s) this one extends, relative to it: a string or an array of strings.",
+    "defaults": 'Component groups merged in, e.g. ["model/mlp"] reads model/mlp.toml into [model].',
+}
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -356,8 +358,8 @@ def key_paths(schema: JSON, limit: int = 2000) -> list[tuple[str, JSON]]:
             elif sub.get("type") == "array" and isinstance(sub.get("items"), dict):
                 walk(f"{path}.0", sub["items"], depth + 1)
         extra = node.get("additionalProperties")
-        if isinstance(extra, dict) and extra and prefix.startswith("data."):
-            walk(f"{prefix}.main", extra, depth + 1)
+        if isinstance(extra, dict) and extra and KEYED in node:
+            walk(f"{prefix}.{node[KEYED]}", extra, depth + 1)
 
     walk("", schema, 0)
     seen: set[str] = set()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import pathlib
+import types
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,6 +27,8 @@ class Field:
     """Whether float values must be finite (``param(finite=False)`` allows inf and nan)."""
     registered: str | None = None
     """The component kind whose registered names the value holds (``param(registered=...)``)."""
+    path: bool | str = False
+    """A file the component reads (True), patterns (``"glob"``) or a place it writes (``"output"``)."""
 
     @property
     def required(self) -> bool:
@@ -50,6 +54,14 @@ def _type_hints(obj: Any) -> dict[str, Any]:
         return dict(getattr(obj, "__annotations__", {}))
 
 
+def _path_kind(declared: Any, tp: Any) -> bool | str:
+    """``param(path=...)``, or True for a field typed ``pathlib.Path`` (``Path | None`` too)."""
+    if declared:
+        return declared  # type: ignore[no-any-return]
+    options = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return any(option is pathlib.Path for option in options)
+
+
 def schema_from_attrs(cls: type) -> ParamSchema:
     """Schema of an attrs class; nested attrs classes become nested tables."""
     hints = _type_hints(cls)
@@ -69,6 +81,7 @@ def schema_from_attrs(cls: type) -> ParamSchema:
             check=a.metadata.get("check"),
             finite=bool(a.metadata.get("finite", True)),
             registered=a.metadata.get("registered"),
+            path=_path_kind(a.metadata.get("path", False), hints.get(a.name, a.type)),
         )
     return ParamSchema(fields)
 

@@ -179,10 +179,11 @@ class DefaultCheckpointer:
             return
         entry = self._save(run, "signal") or self.last_saved
         where = entry.path if entry is not None else self.store.root
-        run.stop_reason = f"{signal}: saved {where.name} at step {run.global_step}; continue with --resume"
+        # The run directory holds the recipe with its overrides and the local plugins: the
+        # command continues exactly this run, whatever its command line was.
+        run.stop_reason = f"{signal}: saved {where.name} at step {run.global_step}; continue with {run.resume_command}"
         self._say(
-            f"received {signal}: saved {where} at step {run.global_step}; stopping. Continue with: "
-            f"runner run {run.recipe.path} --run-dir {run.run_dir} --resume"
+            f"received {signal}: saved {where} at step {run.global_step}; stopping. Continue with: {run.resume_command}"
         )
 
     @hookimpl(trylast=True)
@@ -384,7 +385,7 @@ class DefaultCheckpointer:
     def _check_provenance(self, run: RunContext, loaded: checkpoint.Loaded) -> None:
         saved = loaded.provenance
         current = provenance.collect(run)
-        changes = provenance.recipe_changes(saved.get("recipe", {}), current["recipe"])
+        changes = provenance.run_changes(saved, current)
         plugins = provenance.plugin_changes(saved.get("plugins", []), current["plugins"])
         versions = provenance.version_changes(saved.get("versions", {}), current["versions"])
         if changes:
@@ -401,7 +402,8 @@ class DefaultCheckpointer:
                 [
                     f"the recipe changed since {loaded.path} in ways that break exact resume:",
                     *(f"  {c}" for c in breaking),
-                    "pass --allow-recipe-change to resume anyway (the result will differ from an uninterrupted run)",
+                    f"continue with the run's own recipe and plugins: {run.resume_command}",
+                    "or pass --allow-recipe-change to resume anyway (the result will differ from an uninterrupted run)",
                 ]
             )
         if breaking:

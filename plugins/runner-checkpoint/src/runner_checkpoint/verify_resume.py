@@ -4,7 +4,11 @@
 2. Train it again into ``WORK/interrupted`` with the ``default`` checkpointer saving every
    step (``--save-every``), watch its progress events and SIGKILL it once it reaches
    step K (``--during val``: the first validation at or after K; ``--hold``: the run waits
-   at that point, so the kill lands exactly there).
+   at that point, so the kill lands exactly there). Only the ``runner run`` process is
+   killed, as a crash or the OOM killer would; the kill must land: within
+   :data:`SETTLE_S` no process of the run may be left (its workers die with it), and the
+   run directory must be unfinished (no ``summary.json``, fewer records than the
+   uninterrupted run), or the resume would not be tested and verify-resume says so.
 3. Resume it with ``--resume`` and compare both ``metrics.jsonl`` byte for byte.
 
 Prints ``identical`` or the first differing record; exits 1 when they differ. Every run
@@ -24,10 +28,16 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Protocol
 
+import attrs
 import click
 
-from runner import METRICS_FILE, AppState, RunnerError, recipe_options, recipe_path
+from runner import METRICS_FILE, SUMMARY_FILE, AppState, RunnerError, recipe_options, recipe_path
+from runner_checkpoint import survivors
 from runner_checkpoint.beacon import HOLD_ENV, PROGRESS_ENV
+
+#: Seconds the processes of a killed run have to disappear (data-loader workers notice
+#: their parent's death within a few seconds).
+SETTLE_S = 20.0
 
 
 def runner_argv(args: list[str]) -> list[str]:
@@ -47,6 +57,7 @@ class Handle(Protocol):
     """A started run (``subprocess.Popen`` is one)."""
 
     returncode: int | None
+    pid: int
 
     def poll(self) -> int | None: ...
 
@@ -60,9 +71,12 @@ Launch = Callable[[list[str], dict[str, str], Path], Handle]
 
 
 def popen(args: list[str], env: dict[str, str], log: Path) -> Handle:
-    """Start ``runner ARGS`` as a new process with this interpreter."""
+    """Start ``runner ARGS`` as a new process with this interpreter, in a process group
+    (and session) of its own, so every process of the run can be found after a kill."""
     with open(log, "ab") as out:
-        return subprocess.Popen(runner_argv(args), stdout=out, stderr=subprocess.STDOUT, env=env)
+        return subprocess.Popen(
+            runner_argv(args), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
 
 #: How ``verify-resume`` starts its runs (tests may start them differently).
@@ -104,9 +118,11 @@ def run_and_kill(
 ) -> str:
     """Start ``runner ARGS``, SIGKILL it when its progress shows ``kind`` at step >= ``step``.
 
-    Returns the event line that triggered the kill.
+    Returns the event line that triggered the kill, once no process of the run is left
+    (a RunnerError names those still running after :data:`SETTLE_S`, and they are killed).
     """
-    env = {**os.environ, PROGRESS_ENV: str(progress)}
+    tag = survivors.new_tag()
+    env = {**os.environ, PROGRESS_ENV: str(progress), survivors.TAG_ENV: tag}
     if hold:
         env[HOLD_ENV] = f"{kind}:{step}"
     else:
@@ -114,6 +130,7 @@ def run_and_kill(
     progress.write_text("", encoding="utf-8")
     deadline = time.monotonic() + timeout
     process = (launch or launcher)(args, env, log)
+    group = _own_group(process.pid)
     try:
         with open(progress, encoding="utf-8") as events:
             buffered = ""
@@ -124,6 +141,7 @@ def run_and_kill(
                     if _matches(line, kind, step, hold):
                         process.kill()
                         process.wait()
+                        _check_landed(group, tag)
                         return line
                 if process.poll() is not None:
                     raise RunnerError(
@@ -137,6 +155,53 @@ def run_and_kill(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _own_group(pid: int) -> int | None:
+    """``pid``'s process group if it leads one (then the group is the run's), else None."""
+    try:
+        return pid if os.getpgid(pid) == pid else None
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+def _check_landed(group: int | None, tag: str) -> None:
+    """After the launcher's SIGKILL: every process of the run must be gone."""
+    left = survivors.wait_gone(group, tag, SETTLE_S)
+    if left:
+        shown = ", ".join(f"group {-p}" if p < 0 else str(p) for p in left)
+        raise RunnerError(
+            f"the kill did not land: {len(left)} process(es) of the interrupted run were still running "
+            f"{SETTLE_S:.0f} s after its runner process was killed (pids {shown}; killed now); they could "
+            "finish the run on their own, so no resume would be tested"
+        )
+
+
+@attrs.frozen
+class Killed:
+    """What the interrupted run's directory held right after the kill."""
+
+    finished: bool
+    records: int
+
+    @classmethod
+    def read(cls, run_dir: Path) -> Killed:
+        metrics = run_dir / METRICS_FILE
+        records = metrics.read_bytes().count(b"\n") if metrics.is_file() else 0
+        return cls((run_dir / SUMMARY_FILE).exists(), records)
+
+    def check(self, complete: int) -> None:
+        """Raise unless the run was unfinished: no summary, fewer than ``complete`` records."""
+        if self.finished:
+            raise RunnerError(
+                "the interrupted run had finished before the kill landed (it wrote summary.json); "
+                "choose a smaller --kill-at"
+            )
+        if self.records >= complete:
+            raise RunnerError(
+                f"the interrupted run had written all {complete} records before the kill landed; "
+                "choose a smaller --kill-at"
+            )
 
 
 def _matches(line: str, kind: str, step: int, hold: bool) -> bool:
@@ -232,6 +297,7 @@ def verify_resume_command(
     try:
         click.echo(f"2/3 interrupted run -> {interrupted} (SIGKILL at {during} {kill_at})")
         event = run_and_kill(run_b, work / "progress.txt", during, kill_at, hold=hold, log=log_b, timeout=timeout)
+        killed = Killed.read(interrupted)
         click.echo(f"    killed after observing: {event}")
         click.echo("3/3 resume")
         run_to_end([*run_b, "--resume"], log_b, timeout)
@@ -246,6 +312,7 @@ def verify_resume_command(
         click.echo(f"    {resumed[-1].removeprefix('checkpoint: ')}")
 
     expected = (uninterrupted / METRICS_FILE).read_bytes()
+    killed.check(expected.count(b"\n"))
     actual = (interrupted / METRICS_FILE).read_bytes()
     difference = first_difference(expected, actual)
     if difference is None:

@@ -183,7 +183,7 @@ class Sequences:
 class Tensors:
     """Tensors from a .safetensors, .npz or .pt file (loaded without pickle), keys mapped to sample fields."""
 
-    path: str = param(doc="The file: .safetensors, .npz or .pt (torch.load with weights_only=True).")
+    path: str = param(doc="The file: .safetensors, .npz or .pt (torch.load with weights_only=True).", path=True)
     fields: list[str] = param([], doc="Keys of the file that make each sample, in order (default: every key, sorted).")
     split: str | None = param(
         None, doc="Optional split name; with key prefixes '<split>/' picks that split's keys.", check=valid_split
@@ -199,7 +199,7 @@ class Tensors:
 class Csv:
     """Columns of a CSV file (with a header row) as named feature and label tensors."""
 
-    path: str = param(doc="The CSV file; the first row names the columns.")
+    path: str = param(doc="The CSV file; the first row names the columns.", path=True)
     features: list[str] = param([], doc="Feature columns, in order (default: every column but the label).")
     label: str | None = param(None, doc="Label column; samples are (features, label) with it, (features,) without.")
     dtype: str = param("float32", doc="Torch dtype of the features.", check=dtype_name)
@@ -227,7 +227,7 @@ class Csv:
 class Jsonl:
     """Fields of a JSON-lines file (one object per line) as named feature and label tensors."""
 
-    path: str = param(doc="The .jsonl file: one JSON object per line.")
+    path: str = param(doc="The .jsonl file: one JSON object per line.", path=True)
     features: list[str] = param(doc="Fields that make the features, in order (numbers or lists of numbers).")
     label: str | None = param(None, doc="Label field; samples are (features, label) with it, (features,) without.")
     dtype: str = param("float32", doc="Torch dtype of the features.", check=dtype_name)

@@ -18,6 +18,7 @@ import importlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import pickle
 import shutil
@@ -37,9 +38,13 @@ import torch
 import torch.distributed as dist
 
 from runner import Job, Recipe, RunContext, RunnerError, Stage
-from runner_ddp import failures
+from runner_ddp import failures, forkserver
 from runner_ddp.env import RankEnv, from_environ, has_launcher
+from runner_ddp.janitor import Janitor
+from runner_ddp.lifeline import Launcher, Lifeline
 from runner_ddp.params import CPU_AUTO_NPROC, DDPParams, node_range
+from runner_ddp.stopping import SignalCounter, StopForwarder, agent_signals
+from runner_ddp.watch import HangWatch
 
 T = TypeVar("T")
 
@@ -89,6 +94,8 @@ class DDP:
     def launch(self, worker: Callable[[Job, DDP], T], job: Job) -> T:
         """Join the launcher's processes, or start this node's workers and wait for them."""
         if self.env is not None:
+            if "TORCHELASTIC_RUN_ID" in os.environ:  # started by torchrun's agent: die with it
+                Lifeline(Launcher.parent()).start()
             return self.run_rank(worker, job, self.env)
         return self._launch(worker, job)
 
@@ -172,6 +179,7 @@ class DDP:
         rdzv_configs: dict[str, Any] = {"timeout": timeout, "join_timeout": timeout}
         if p.rdzv_backend == "static":
             rdzv_configs["rank"] = p.node_rank
+        payload = pickle.dumps(job)
         reports = tempfile.mkdtemp(prefix="runner-ddp-")
         config = LaunchConfig(
             min_nodes=min_nodes,
@@ -186,13 +194,14 @@ class DDP:
             start_method=plan.start_method,
             logs_specs=DefaultLogsSpecs(log_dir=os.path.join(reports, "logs")),
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            **agent_signals(LaunchConfig),
         )
-        payload = pickle.dumps(job)
         # DistributedDataParallel imports torch._dynamo when built (seconds): import it once
         # where the workers fork from, not in every worker of every attempt (with the
         # engine's worker function's module).
         if plan.start_method == "forkserver":
-            multiprocessing.set_forkserver_preload(["torch", "torch._dynamo", worker.__module__, __name__])
+            preload = ["runner_ddp.forkserver", "torch", "torch._dynamo", worker.__module__, __name__]
+            multiprocessing.set_forkserver_preload(preload)
         elif plan.start_method == "fork":
             importlib.import_module("torch._dynamo")
         if max_nodes > 1:
@@ -203,11 +212,20 @@ class DDP:
             )
         sys.stdout.flush()
         sys.stderr.flush()
+        launcher = Launcher.this_process()
+        # The fork server's socket lives in multiprocessing's temporary directory: the
+        # janitor removes it with the reports if this process is killed.
+        janitor = Janitor([reports, multiprocessing.util.get_temp_dir()])
+        stops = StopForwarder(reports)
+        watch = HangWatch(reports, p.timeout_s)
         try:
-            with quiet_elastic_logs(), keep_signal_handlers():
-                results = elastic_launch(config, worker_main)(worker, payload, p, reports)
+            with quiet_elastic_logs(), keep_signal_handlers(), stops, watch, launcher_env(launcher):
+                results = elastic_launch(config, worker_main)(worker, payload, p, reports, launcher)
         except ChildFailedError as exc:
-            raise failures.root_cause(failures.read_attempt(reports), failures.exits_of(exc.failures)) from None
+            if stops.signal is not None and not watch.hung:
+                raise Stopped(stops.signal) from None
+            attempt = failures.read_attempt(reports)
+            raise failures.root_cause(attempt, failures.exits_of(exc.failures), watch.hung) from None
         except SignalException as exc:
             raise Stopped(exc.sigval) from None
         except RendezvousError as exc:
@@ -217,6 +235,7 @@ class DDP:
             ) from None
         finally:
             shutil.rmtree(reports, ignore_errors=True)
+            janitor.close()
         result: T = results[min(results)]
         return result
 
@@ -374,6 +393,7 @@ class DDP:
             dist.barrier()
 
     # -- run hooks: the backend is a run object, so these fire only in runs that chose ddp
+    # (the train position is plugin state, see runner_ddp.plugin: other backends resume it)
 
     def setup(self, run: RunContext, stage: Stage) -> None:
         """Evaluate every validation/test sample exactly once across ranks (no padding)."""
@@ -381,19 +401,6 @@ class DDP:
             from runner_ddp import sharding
 
             sharding.unpad_eval_loaders(run)
-
-    def get_state(self, run: RunContext) -> dict[str, Any] | None:
-        """The train loader's global sample position, so any world size can resume it."""
-        from runner_ddp import sharding
-
-        position = sharding.position(run)
-        return {"position": position} if position is not None else None
-
-    def update_state(self, run: RunContext, state: dict[str, Any]) -> None:
-        """Continue the checkpoint's epoch from its global sample position."""
-        from runner_ddp import sharding
-
-        sharding.resume(run, state.get("position"))
 
 
 class Stopped(RunnerError):
@@ -408,12 +415,20 @@ class Stopped(RunnerError):
         self.exit_code = 128 + signum
 
 
-def worker_main(worker: Callable[[Job, DDP], T], payload: bytes, params: DDPParams, reports: str) -> T:
-    """Entry point of a worker the elastic agent started (module level, so it pickles)."""
+def worker_main(
+    worker: Callable[[Job, DDP], T], payload: bytes, params: DDPParams, reports: str, launcher: Launcher
+) -> T:
+    """Entry point of a worker the elastic agent started (module level, so it pickles).
+
+    The worker dies with ``launcher`` (:mod:`runner_ddp.lifeline`), beats a heartbeat and
+    counts the stop signals it receives for the launcher (:mod:`runner_ddp.stopping`).
+    """
     env = from_environ(os.environ)
     markers = failures.Markers(reports, env.rank, env.restart_count)
     markers.mark("started")
+    Lifeline(launcher, markers).start()
     _mark_on_sigterm(markers)
+    SignalCounter(markers)
     try:
         job: Job = pickle.loads(payload)
         backend = DDP(attrs.evolve(params, mode="join"), environ=os.environ)
@@ -516,6 +531,20 @@ def quiet_elastic_logs() -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def launcher_env(launcher: Launcher) -> Iterator[None]:
+    """Name this process as the launcher for the fork server it starts (see runner_ddp.forkserver)."""
+    previous = os.environ.get(forkserver.LAUNCHER_ENV)
+    os.environ[forkserver.LAUNCHER_ENV] = str(launcher.pid)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(forkserver.LAUNCHER_ENV, None)
+        else:
+            os.environ[forkserver.LAUNCHER_ENV] = previous
 
 
 @contextlib.contextmanager

@@ -15,12 +15,13 @@ if TYPE_CHECKING:
 @component
 class Mlflow:
     """MLflow tracking: the recipe as params, metrics per step, the recipe and final
-    checkpoint path as artifacts. A local file store in the run directory by default."""
+    checkpoint path as artifacts. One SQLite store (./mlflow.db) shared by every run
+    started in the same directory by default."""
 
     tracking_uri: str = param(
         "",
-        doc="Tracking URI (http://host:5000, sqlite:///mlflow.db, file:///path); "
-        "empty: MLFLOW_TRACKING_URI if set, else a file store at <run dir>/mlruns.",
+        doc="Tracking URI (http://host:5000, sqlite:///mlflow.db, postgresql://..., a file store directory); "
+        "empty: MLFLOW_TRACKING_URI if set, else sqlite:///mlflow.db in the working directory, shared by its runs.",
     )
     experiment: str = param("", doc="Experiment name (created if missing); empty: the recipe's [run] name.")
     run_name: str = param("", doc="MLflow run name; empty: the run directory's name.")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runner import RunContext, Stage, StepInfo, StepOutput, Task, batch_fields, forward_kwargs
+from runner import RunContext, Stage, StepInfo, StepOutput, Task, batch_fields, batch_inputs, forward_kwargs
 from runner_models.metrics import EpochMetrics, record_matrices
 
 
@@ -25,6 +25,13 @@ def predict(model: nn.Module, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     inputs, targets, extras = batch_fields(batch)
     outputs: torch.Tensor = model(inputs, **forward_kwargs(model, extras))
     return outputs, targets
+
+
+def outputs_of(model: nn.Module, batch: Any) -> torch.Tensor:
+    """The model applied to a batch that may have no targets (prediction)."""
+    inputs, extras = batch_inputs(batch)
+    outputs: torch.Tensor = model(inputs, **forward_kwargs(model, extras))
+    return outputs
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -103,6 +110,11 @@ class ClassificationTask(EpochMetricsMixin, Task):
             loss=loss, metrics={"accuracy": accuracy(logits, targets)}, count=targets.shape[0], outputs=(logits,)
         )
 
+    def predict_step(self, model: nn.Module, batch: Any, step: StepInfo) -> dict[str, torch.Tensor]:
+        """``class`` (the highest logit's index) and ``probabilities`` (softmax of the logits)."""
+        logits = outputs_of(model, batch)
+        return {"class": logits.argmax(-1), "probabilities": logits.float().softmax(-1)}
+
 
 def align(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """``targets`` shaped and typed like ``predictions`` (``(N,)`` targets for ``(N, 1)`` outputs).
@@ -147,3 +159,10 @@ class RegressionTask(EpochMetricsMixin, Task):
         mae = (predictions - targets).abs().mean()
         self.epoch_metrics.update(predictions, targets)
         return StepOutput(loss=loss, metrics={"mae": mae}, count=targets.shape[0], outputs=(predictions,))
+
+    def predict_step(self, model: nn.Module, batch: Any, step: StepInfo) -> dict[str, torch.Tensor]:
+        """``prediction``: the model's output, one number per sample when it has one output."""
+        predictions = outputs_of(model, batch)
+        if predictions.dim() == 2 and predictions.shape[1] == 1:
+            predictions = predictions.squeeze(-1)
+        return {"prediction": predictions}

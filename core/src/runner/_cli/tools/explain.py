@@ -22,7 +22,8 @@ from typing import Any
 
 import attrs
 
-from runner._contract.recipe import ComponentConfig, Recipe, SplitConfig
+from runner._contract import grammar
+from runner._contract.recipe import ComponentConfig, Recipe
 from runner._plugins.manager import CALLBACK_HOOKS, PluginManager
 from runner._plugins.registry import Component
 from runner._recipe.locate import KeyPath, Location
@@ -86,42 +87,32 @@ def _values(source: RecipeSource, base: KeyPath, table: dict[str, Any]) -> list[
     return [Value(key, value, origin(source, (*base, key))) for key, value in table.items()]
 
 
-def _component(source: RecipeSource, plugins: PluginManager, config: ComponentConfig, base: KeyPath) -> Explained:
-    component = plugins.registry.get(config.kind, config.name)
-    table = {**config.framework, **config.params}
-    values = _values(source, base, table)
-    return Explained(format_path(base), config.kind, config.name, str(component.plugin), values, component.summary)
-
-
-def _split(source: RecipeSource, plugins: PluginManager, split: SplitConfig, base: KeyPath) -> list[Explained]:
-    out = [_component(source, plugins, split.dataset, (*base, "dataset"))]
-    loader = _values(source, (*base, "loader"), split.loader.to_dict())
-    out.append(Explained(format_path((*base, "loader")), "loader", "", "runner-core", loader))
-    if split.sampler is not None:
-        out.append(_component(source, plugins, split.sampler, (*base, "sampler")))
-    if split.collate is not None:
-        out.append(_component(source, plugins, split.collate, (*base, "collate")))
-    for index, transform in enumerate(split.transforms):
-        out.append(_component(source, plugins, transform, (*base, "transforms", index)))
-    return out
-
-
 def explain_components(source: RecipeSource, recipe: Recipe, plugins: PluginManager) -> list[Explained]:
-    """Every section and component of ``recipe`` with its provider and the source of each value."""
-    out = [Explained("run", "run", "", "runner-core", _values(source, ("run",), attrs.asdict(recipe.run)))]
-    if recipe.train is not None:
-        out += _split(source, plugins, recipe.train, ("data", "train"))
-    for section in ("val", "test"):
-        for key, split in getattr(recipe, section).items():
-            out += _split(source, plugins, split, ("data", section, key))
-    if recipe.datamodule is not None:
-        out.append(_component(source, plugins, recipe.datamodule, ("datamodule",)))
-    for config in (recipe.model, recipe.task, recipe.optimizer, recipe.scheduler, recipe.checkpoint):
-        if config is not None:
-            out.append(_component(source, plugins, config, parse_path(config.path)))
-    out.append(_component(source, plugins, recipe.backend, ("backend",)))
-    for config in (*recipe.callbacks, *recipe.loggers, *recipe.process):
-        out.append(_component(source, plugins, config, parse_path(config.path)))
+    """Every section and component of ``recipe`` (walked with the grammar, in resolved
+    order) with its provider and the source of each value."""
+    out: list[Explained] = []
+    for path, node, value in grammar.walk(recipe.resolved):
+        if not isinstance(value, dict):
+            continue
+        if isinstance(node, grammar.Fields):
+            name = value.get("name") if node.component is not None else None
+            kind = node.component if isinstance(name, str) and node.component else str(path[-1])
+            found = plugins.registry.find(kind, name) if isinstance(name, str) else None
+            table = {k: v for k, v in value.items() if k != "name" or found is None}
+            provider = str(found.plugin) if found is not None else "runner-core"
+            summary = found.summary if found is not None else ""
+            out.append(Explained(format_path(path), kind, name or "", provider, _values(source, path, table), summary))
+        elif isinstance(node, grammar.Component):
+            if node.chosen_by is not None:
+                name = getattr(recipe.sections.get(str(node.chosen_by[0])), str(node.chosen_by[-1]), None)
+            else:
+                name = value.get("name")
+            found = plugins.registry.find(node.kind, name) if isinstance(name, str) else None
+            if found is None:
+                continue
+            table = {k: v for k, v in value.items() if k != "name"}
+            values = _values(source, path, table)
+            out.append(Explained(format_path(path), node.kind, str(name), str(found.plugin), values, found.summary))
     return out
 
 
@@ -309,11 +300,22 @@ def _show(value: Any) -> str:
 
 
 def render_text(
-    path: str, components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str], code: Iterable[str] = ()
+    path: str,
+    components: Iterable[Explained],
+    hooks: dict[str, list[Impl]],
+    notes: list[str],
+    code: Iterable[str] = (),
+    files: Iterable[str] = (),
+    merges: Iterable[str] = (),
 ) -> str:
     """The human-readable report ``runner explain`` prints; ``code``: the local plugins
-    the recipe loads (a recipe with plugins is code, and says so)."""
+    the recipe loads (a recipe with plugins is code, and says so); ``files``: the recipe
+    files composed; ``merges``: what composition and overrides dropped."""
     lines = [f"recipe {path}"]
+    included = [f for f in files if f != path]
+    if included:
+        lines.append(f"composed from: {', '.join(included)} (then {path})")
+    lines += [f"note: {merge}" for merge in merges]
     if code:
         lines.append(f"this recipe runs code from: {', '.join(code)}")
     lines.append("")
@@ -343,7 +345,12 @@ def render_text(
 
 
 def as_json(
-    components: Iterable[Explained], hooks: dict[str, list[Impl]], notes: list[str], code: Iterable[str] = ()
+    components: Iterable[Explained],
+    hooks: dict[str, list[Impl]],
+    notes: list[str],
+    code: Iterable[str] = (),
+    files: Iterable[str] = (),
+    merges: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The report as JSON-ready data (``runs_code_from``: the recipe's local plugins)."""
     from runner._schema.export import json_value
@@ -355,6 +362,8 @@ def as_json(
             return repr(value)
 
     return {
+        "files": list(files),
+        "merge_notes": list(merges),
         "runs_code_from": list(code),
         "components": [
             {

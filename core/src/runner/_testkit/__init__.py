@@ -1,0 +1,1 @@
+"""Implementation of test helpers that ``runner.testing`` exports."""
