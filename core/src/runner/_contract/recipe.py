@@ -216,3 +216,19 @@ class Recipe:
         found += [self.backend]
         found += [c for c in (self.scheduler, self.checkpoint, self.datamodule) if c is not None]
         return [*found, *self.callbacks, *self.loggers, *self.process]
+
+
+@attrs.frozen
+class ProcessingRecipe:
+    """A validated processing-only recipe: ``[[process]]`` steps (and the ``plugins`` they
+    need) and nothing else, for ``runner process`` (see ``grammar.PROCESSING``)."""
+
+    path: str
+    resolved: dict[str, Any]
+    process: tuple[ComponentConfig, ...]
+    plugins: tuple[str, ...] = ()
+    sections: dict[str, Any] = attrs.Factory(dict)
+
+    def components(self) -> list[ComponentConfig]:
+        """Every component the recipe names, in recipe order."""
+        return list(self.process)
