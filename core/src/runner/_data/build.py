@@ -3,7 +3,9 @@
 :func:`make_loader` is the one place that decides how a dataset is iterated:
 
 - iterable datasets go through :class:`~runner._data.transforms.IterablePipeline` and
-  :class:`~runner._data.loader.IterableLoader`;
+  :class:`~runner._data.loader.IterableLoader`; a source that shards itself
+  (``shards_itself = True``, e.g. runner-datasets' ``arrow_shards``) skips the pipeline and
+  is told its rank, world size and batch size instead (:func:`place_stream`);
 - map-style datasets get a resumable sampler (the recipe's, or a built-in one following
   ``shuffle`` and the world size) and a :class:`~runner._data.loader.Loader`, which takes the
   batched fast path automatically when it is safe: the dataset exposes aligned in-memory
@@ -255,7 +257,9 @@ def make_loader(
     pin = params.pin_memory and on_cuda
 
     if isinstance(dataset, torch.utils.data.IterableDataset):
-        if not isinstance(dataset, IterablePipeline) and not getattr(dataset, "shards_itself", False):
+        if getattr(dataset, "shards_itself", False):
+            place_stream(dataset, pipeline, collate, params, seed=seed, rank=rank, world_size=world_size)
+        elif not isinstance(dataset, IterablePipeline):
             dataset = IterablePipeline(
                 dataset,
                 sample_transforms=pipeline.sample,
@@ -276,6 +280,7 @@ def make_loader(
             prefetch_factor=prefetch,
             seed=seed,
             batch_transforms=pipeline.batch,
+            yields_batches=bool(getattr(dataset, "yields_batches", False)),
         )
 
     if sampler is None and sampler_factory is not None:
@@ -316,6 +321,35 @@ def make_loader(
         fast_path=fast,
         batch_transforms=pipeline.batch,
     )
+
+
+def place_stream(
+    dataset: Any,
+    pipeline: Pipeline,
+    collate: Callable[[list[Any]], Any] | None,
+    params: LoaderConfig,
+    *,
+    seed: int,
+    rank: int,
+    world_size: int,
+) -> None:
+    """Tell an iterable source that shards itself (``shards_itself = True``) where it runs:
+    ``set_shard(rank=, world_size=, batch_size=, drop_last=, seed=)``. It splits its stream
+    over ranks and loader workers, skips on ``set_start``, and applies no transform of the
+    pipeline but batch transforms, so sample and stream transforms are an error (as is a
+    collate function when it ``yields_batches``, whole collated batches)."""
+    name = type(dataset).__name__
+    if pipeline.sample or pipeline.stream:
+        names = ", ".join(type(t).__name__ for t in (*pipeline.sample, *pipeline.stream))
+        raise RunnerError(
+            f"dataset {name} shards and orders its stream itself: it takes no sample or stream transforms "
+            f"({names}); use batch transforms (map with batch = true), or transform the data when writing it"
+        )
+    if collate is not None and getattr(dataset, "yields_batches", False):
+        raise RunnerError(f"dataset {name} yields whole batches: remove the split's collate")
+    set_shard = getattr(dataset, "set_shard", None)
+    if callable(set_shard):
+        set_shard(rank=rank, world_size=world_size, batch_size=params.batch_size, drop_last=params.drop_last, seed=seed)
 
 
 def _loader_seed(params: LoaderConfig, ctx: BuildContext | None) -> int:

@@ -230,8 +230,10 @@ class IterableLoader:
 
     With an :class:`~runner._data.transforms.IterablePipeline`, resuming tells the pipeline
     to drop the consumed samples before transforming them, and workers split the stream
-    by whole batches so the batches are the same for any ``num_workers``. Other iterable
-    datasets resume by re-iterating and dropping consumed batches.
+    by whole batches so the batches are the same for any ``num_workers``. A source with
+    ``set_start`` (one that shards itself) is told the first sample to yield; other iterable
+    datasets resume by re-iterating and dropping consumed batches. ``yields_batches``: each
+    item the source yields is a whole batch (not batched or collated again).
     """
 
     def __init__(
@@ -246,6 +248,7 @@ class IterableLoader:
         prefetch_factor: int | None = None,
         seed: int = 0,
         batch_transforms: list[Any] | None = None,
+        yields_batches: bool = False,
     ) -> None:
         self.dataset = dataset
         self.epoch = 0
@@ -255,9 +258,10 @@ class IterableLoader:
         self.seed = seed
         self.batch_transforms = list(batch_transforms or [])
         self.num_workers = num_workers
+        # A source that yields whole batches is not batched again (torch's batch_size=None).
         self._kwargs: dict[str, Any] = dict(
-            batch_size=batch_size,
-            drop_last=drop_last,
+            batch_size=None if yields_batches else batch_size,
+            drop_last=False if yields_batches else drop_last,
             collate_fn=collate,
             num_workers=num_workers,
             pin_memory=pin_memory,
