@@ -294,16 +294,24 @@ class ArrowShards(torch.utils.data.IterableDataset[Any]):
 
     def _meta(self) -> dict[str, Any]:
         """Sizes models read: the writer's (schema metadata ``runner.meta``), else
-        ``in_features`` from the first field's shape."""
+        ``in_features`` from the first field's shape and, for an integer last field (a
+        label), ``num_classes`` from its largest value."""
         stored = (self.schema.metadata or {}).get(META_KEY)
         if stored:
             loaded = json.loads(stored)
             return dict(loaded) if isinstance(loaded, dict) else {}
+        meta: dict[str, Any] = {}
         fixed = _fixed_shape(self.schema.field(self.fields[0]).type)
-        if fixed is None:
-            return {}
-        shape, _ = fixed
-        return {"in_features": int(np.prod(shape)) if shape else 1}
+        if fixed is not None:
+            meta["in_features"] = int(np.prod(fixed[0])) if fixed[0] else 1
+        label = _fixed_shape(self.schema.field(self.fields[-1]).type) if len(self.fields) > 1 else None
+        if label is not None and label[0] == () and _pyarrow().types.is_integer(label[1]):
+            # An integer label: classes from its largest value (one column read, shard by shard).
+            import pyarrow.compute as pc
+
+            highest = max((pc.max(_open(f).column(self.fields[-1])).as_py() or 0 for f in self.files), default=0)
+            meta.update(num_classes=int(highest) + 1, task="classification")
+        return meta
 
     def __repr__(self) -> str:
         return (
@@ -322,7 +330,7 @@ def from_recipe(
         files, fmt = output_shards(output, cache_dir)
         if fmt != "arrow":
             raise DataError(
-                f"processed output {output!r} is stored as {fmt}: arrow_shards streams format = \"arrow\" outputs "
+                f'processed output {output!r} is stored as {fmt}: arrow_shards streams format = "arrow" outputs '
                 "(use the processed dataset, or set the step's format)"
             )
         return ArrowShards([str(f) for f in files], fields, shuffle=shuffle, seed=seed)
