@@ -258,6 +258,8 @@ class IterableLoader:
         self.seed = seed
         self.batch_transforms = list(batch_transforms or [])
         self.num_workers = num_workers
+        # Whole batches in this process need nothing of torch's loader (about 50 us a batch).
+        self._direct = yields_batches and num_workers == 0 and not pin_memory
         # A source that yields whole batches is not batched again (torch's batch_size=None).
         self._kwargs: dict[str, Any] = dict(
             batch_size=None if yields_batches else batch_size,
@@ -295,7 +297,8 @@ class IterableLoader:
             reset_state_once(self.dataset)  # this process runs the source (workers reset their own)
         if can_seek(self.dataset):
             self.dataset.set_start(skip * self.batch_size)
-            iterator: Iterator[Any] = iter(torch.utils.data.DataLoader(self.dataset, **self._kwargs))
+            source = self.dataset if self._direct else torch.utils.data.DataLoader(self.dataset, **self._kwargs)
+            iterator: Iterator[Any] = iter(source)
         else:
             iterator = iter(torch.utils.data.DataLoader(self.dataset, **self._kwargs))
             for _ in range(skip):

@@ -33,6 +33,7 @@ for strings, variable-length lists and nested records.
 
 from __future__ import annotations
 
+import bisect
 import glob
 import json
 from collections import OrderedDict
@@ -245,23 +246,29 @@ class ArrowShards(torch.utils.data.IterableDataset[Any]):
             return None
         return np.random.default_rng([self.seed, epoch, 0xA771, shard]).permutation(self.rows[shard])
 
-    def segments(self, first: int, last: int, epoch: int) -> Iterator[tuple[int, int, int]]:
+    def layout(self, epoch: int) -> tuple[list[int], list[int]]:
+        """Epoch ``epoch``'s shard order and where each shard starts in it (plus the end)."""
+        order = [int(i) for i in self.shard_order(epoch)]
+        starts = [0]
+        for shard in order:
+            starts.append(starts[-1] + self.rows[shard])
+        return order, starts
+
+    def segments(self, first: int, last: int, layout: tuple[list[int], list[int]]) -> Iterator[tuple[int, int, int]]:
         """``(shard, lo, hi)`` pieces of positions ``[first, last)``: rows ``lo:hi`` of the
         shard in its epoch order (positions past the end wrap to the start: padding)."""
-        total = self.total
-        order = self.shard_order(epoch)
-        sizes = np.asarray(self.rows, dtype=np.int64)[order]
-        starts = np.concatenate([[0], np.cumsum(sizes)])
+        order, starts = layout
+        total = starts[-1]
         position = first
         while position < last:
             at = position % total
             stop = min(last, position + (total - at))
             end = at + (stop - position)
-            index = int(np.searchsorted(starts, at, side="right")) - 1
+            index = bisect.bisect_right(starts, at) - 1
             while at < end:
-                high = min(end, int(starts[index + 1]))
+                high = min(end, starts[index + 1])
                 if high > at:
-                    yield int(order[index]), at - int(starts[index]), high - int(starts[index])
+                    yield order[index], at - starts[index], high - starts[index]
                 at = high
                 index += 1
             position = stop
@@ -277,13 +284,14 @@ class ArrowShards(torch.utils.data.IterableDataset[Any]):
         count = max(0, last - first)
         batches = count // size if self.drop_last else -(-count // size)
         shards = _OpenShards(self, self.epoch)
+        layout = self.layout(self.epoch)
         for number in range(worker, batches, workers):
             low = first + number * size
-            yield self._batch(shards, low, min(low + size, last))
+            yield self._batch(shards, layout, low, min(low + size, last))
 
-    def _batch(self, shards: _OpenShards, first: int, last: int) -> list[Any]:
+    def _batch(self, shards: _OpenShards, layout: tuple[list[int], list[int]], first: int, last: int) -> list[Any]:
         parts: list[list[Any]] = [[] for _ in self.fields]
-        for shard, low, high in self.segments(first, last, shards.epoch):
+        for shard, low, high in self.segments(first, last, layout):
             columns, order = shards.get(shard)
             rows: np.ndarray[Any, Any] | slice = slice(low, high) if order is None else order[low:high]
             for field, column in enumerate(columns):
