@@ -290,10 +290,16 @@ class ArrowShards(torch.utils.data.IterableDataset[Any]):
             yield self._batch(shards, layout, low, min(low + size, last))
 
     def _batch(self, shards: _OpenShards, layout: tuple[list[int], list[int]], first: int, last: int) -> list[Any]:
-        parts: list[list[Any]] = [[] for _ in self.fields]
-        for shard, low, high in self.segments(first, last, layout):
+        pieces = list(self.segments(first, last, layout))
+        if len(pieces) == 1:  # the common case: the batch lies in one shard
+            shard, low, high = pieces[0]
             columns, order = shards.get(shard)
             rows: np.ndarray[Any, Any] | slice = slice(low, high) if order is None else order[low:high]
+            return [_join([column.take(rows)]) for column in columns]
+        parts: list[list[Any]] = [[] for _ in self.fields]
+        for shard, low, high in pieces:
+            columns, order = shards.get(shard)
+            rows = slice(low, high) if order is None else order[low:high]
             for field, column in enumerate(columns):
                 parts[field].append(column.take(rows))
         return [_join(part) for part in parts]
