@@ -179,3 +179,40 @@ def test_a_missing_path_is_one_clear_error(tmp_path: Path) -> None:
         arrow_shards.shard_files(str(tmp_path))
     with pytest.raises(DataError, match="no shard file matches"):
         arrow_shards.shard_files(str(tmp_path / "*.arrow"))
+
+
+def processed_output(cache: Path, fmt: str) -> None:
+    """A processed output of two record shards, as `runner process` writes it."""
+    from runner._processing.cache import Cache
+
+    store = Cache(cache, fmt)
+    store.write_shard("k0", [{"text": "a", "ids": [1], "y": 0}, {"text": "bb", "ids": [2, 3], "y": 1}])
+    store.write_shard("k1", {"text": ["ccc"], "ids": [[4, 5, 6]], "y": [1]})
+    store.write_manifest("recs", {"shards": ["k0", "k1"], "format": fmt})
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "parquet"])
+def test_processed_serves_record_outputs_as_rows(tmp_path: Path, fmt: str) -> None:
+    from runner_datasets.sources import processed
+
+    processed_output(tmp_path, fmt)
+    rows = processed(output="recs", fields=["text", "ids", "y"], cache_dir=str(tmp_path))
+    assert len(rows) == 3 and rows.meta == {"rows": 3, "fields": ["text", "ids", "y"]}
+    text, tokens, y = rows[2]
+    assert text == "ccc" and torch.equal(tokens, torch.tensor([4, 5, 6])) and y == 1
+    with pytest.raises(DataError, match="no field 'label'; fields: text, ids, y"):
+        processed(output="recs", fields=["label"], cache_dir=str(tmp_path))
+
+
+def test_arrow_shards_streams_a_processed_arrow_output(tmp_path: Path) -> None:
+    processed_output(tmp_path, "arrow")
+    stream = arrow_shards.from_recipe(
+        path=[], output="recs", cache_dir=str(tmp_path), fields=["text", "y"], shuffle=False, seed=0
+    )
+    text, y = next(iter(make_loader(stream, {"batch_size": 3})))  # a batch across both shards
+    assert text == ["a", "bb", "ccc"] and y.tolist() == [0, 1, 1]
+    processed_output(tmp_path / "pq", "parquet")
+    with pytest.raises(DataError, match=r"stored as parquet: arrow_shards streams format = \"arrow\" outputs"):
+        arrow_shards.from_recipe(
+            path=[], output="recs", cache_dir=str(tmp_path / "pq"), fields=[], shuffle=False, seed=0
+        )
