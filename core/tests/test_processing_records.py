@@ -183,10 +183,12 @@ def test_numeric_arrays_keep_their_shape_in_record_shards(tmp_path: Path) -> Non
 # -- errors writing the cache ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("count", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_a_field_a_tensor_format_cannot_hold_names_the_cache_and_the_field(
-    make: Make, manager: PluginManager, tmp_path: Path
+    make: Make, manager: PluginManager, tmp_path: Path, count: int
 ) -> None:
-    steps = make('items = ["a"]\nformat = "safetensors"\nshape = "columns"')
+    """Whichever process wrote it (before: 'processor ... raised ValueError')."""
+    steps = make(f'items = ["a", "b"]\nformat = "safetensors"\nshape = "columns"\nprocess_count = {count}')
     with pytest.raises(DataError) as caught:
         run_steps(steps, manager, report=None)
     message = str(caught.value)
