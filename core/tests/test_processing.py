@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -241,11 +242,12 @@ def test_parameters_are_part_of_the_cache_key(manager: PluginManager, tmp_path: 
 def test_ranks_process_their_share_and_the_primary_merges(manager: PluginManager, tmp_path: Path) -> None:
     files = inputs(tmp_path, 5)
     validated = recipe(manager, tmp_path, files, 1, "c")
-    other = run_steps(validated, manager, dist=DistArgs(rank=1, world_size=2), report=None)[0]
-    assert other.processed == 2 and other.skipped_other_ranks == 3
-    assert not (tmp_path / "c" / "outputs" / "squares.json").exists()  # only the primary merges
-    primary = run_steps(validated, manager, dist=DistArgs(rank=0, world_size=2), report=None)[0]
-    assert primary.processed == 3
+    with ThreadPoolExecutor(1) as pool:  # two ranks at once: rank 1 waits for the primary's marker
+        started = pool.submit(run_steps, validated, manager, dist=DistArgs(rank=0, world_size=2), report=None)
+        other = run_steps(validated, manager, dist=DistArgs(rank=1, world_size=2), report=None)[0]
+        primary = started.result()[0]
+    assert other.processed == 2 and other.skipped_other_ranks == 3 and other.analysis is None
+    assert primary.processed == 3 and primary.analysis is not None  # only the primary merges
     run_steps(recipe(manager, tmp_path, files, 1, "ref"), manager, report=None)
     assert torch.equal(load_output("squares", tmp_path / "c")["x"], load_output("squares", tmp_path / "ref")["x"])
 

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from runner._engine.rundir import METRICS_FILE, SUMMARY_FILE
     from runner._inference.api import FitResult, LoadedRun, fit, load
     from runner._plugins.registry import Component, Registry
-    from runner._processing import load_output, load_tensor_file
+    from runner._processing import load_output, load_tensor_file, output_shards
     from runner._processing.cache import Cache
     from runner._processing.shards import Shard, process_shard
     from runner._recipe.render import render as render_toml
@@ -150,6 +150,7 @@ _LAZY: dict[str, str] = {
     "Cache": "runner._processing.cache",
     "load_output": "runner._processing",
     "load_tensor_file": "runner._processing",
+    "output_shards": "runner._processing",
     # loggers and run directories
     "BufferedLogger": "runner._engine.buffered",
     "flatten": "runner._engine.buffered",
@@ -259,6 +260,7 @@ __all__ = [
     "load_tensor_file",
     "metric_items",
     "one_of_patterns",
+    "output_shards",
     "param",
     "process_shard",
     "recipe_options",

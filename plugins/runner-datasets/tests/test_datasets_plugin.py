@@ -17,6 +17,7 @@ from runner._schema.fields import schema_from_attrs
 from runner_datasets import plugin
 
 DATASETS = [
+    "arrow_shards",
     "concat",
     "csv",
     "digits",
@@ -96,8 +97,12 @@ def test_conformance(runner_tester: Any, tmp_path: Any) -> None:
     save_file({"x": torch.zeros(4, 2), "y": torch.arange(4)}, str(tmp_path / "t.safetensors"))
     (tmp_path / "t.csv").write_text("a,b,label\n1,2,0\n3,4,1\n")
     (tmp_path / "t.jsonl").write_text('{"a": 1, "label": 0}\n')
+    from runner_datasets.arrow_shards import write_shards
+
+    write_shards(tmp_path / "shards", [{"x": torch.zeros(4, 2).numpy(), "y": [0, 1, 0, 1]}], rows_per_shard=3)
     digits = {"name": "digits", "split": "train"}
     examples = {
+        ("dataset", "arrow_shards"): {"path": [str(tmp_path / "shards")]},
         ("dataset", "digits"): {"split": "val"},
         ("dataset", "synthetic"): {"split": "test"},
         ("dataset", "sequences"): {"split": "val", "num_samples": 20},

@@ -23,14 +23,17 @@ def process_command(
 ) -> None:
     """Run RECIPE's [[process]] steps through the cache (a re-run does only what changed).
 
+    RECIPE may be a training recipe or hold [[process]] steps alone (and plugins).
+
     Under torchrun-style launches (RANK/WORLD_SIZE or NODE_RANK/LOCAL_RANK set) every rank
-    processes its share of the shards and the primary merges.
+    processes its share of the shards and the primary merges; every node must share the
+    cache directory (checked: ranks wait for node 0's marker in it).
     """
     from runner._processing import DistArgs, run_steps
 
     state = AppState.of(ctx)
     state.add_local_plugins(local_plugins)
-    _, validated = state.load_recipe(recipe, overrides)
+    _, validated = state.load_recipe(recipe, overrides, processing=True)
     if not validated.process:
         raise RunnerError(f"{recipe}: no [[process]] steps to run")
     dist = DistArgs.from_env()

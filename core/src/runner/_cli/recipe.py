@@ -30,7 +30,7 @@ def check_command(
     problems: list[str] = []
     for path in recipes:
         try:
-            state.load_recipe(path, overrides)
+            state.load_recipe(path, overrides, processing=True)
         except RecipeError as exc:
             problems += [str(p) for p in exc.problems]
             continue
@@ -65,7 +65,7 @@ def show_command(ctx: click.Context, recipe: str, overrides: tuple[str, ...], lo
 
     state = AppState.of(ctx)
     state.add_local_plugins(local_plugins)
-    source, validated = state.load_recipe(recipe, overrides)
+    source, validated = state.load_recipe(recipe, overrides, processing=True)
     for note in source.notes:  # stderr: stdout stays a recipe
         click.echo(f"note: {note}", err=True)
     click.echo(render(validated.resolved), nl=False)

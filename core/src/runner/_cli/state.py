@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import click
 
 from runner._plugins.manager import PluginManager
 
 if TYPE_CHECKING:
-    from runner._contract.recipe import Recipe
+    from runner._contract.recipe import ProcessingRecipe, Recipe
     from runner._recipe.source import RecipeSource
 
 
@@ -72,9 +72,22 @@ class AppState:
                 self._announced.add(line)
                 click.echo(f"warning: {line}", err=True)
 
-    def load_recipe(self, path: str, overrides: Iterable[str] = ()) -> tuple[RecipeSource, Recipe]:
+    @overload
+    def load_recipe(
+        self, path: str, overrides: Iterable[str] = (), *, processing: Literal[False] = False
+    ) -> tuple[RecipeSource, Recipe]: ...
+
+    @overload
+    def load_recipe(
+        self, path: str, overrides: Iterable[str] = (), *, processing: bool
+    ) -> tuple[RecipeSource, Recipe | ProcessingRecipe]: ...
+
+    def load_recipe(
+        self, path: str, overrides: Iterable[str] = (), *, processing: bool = False
+    ) -> tuple[RecipeSource, Recipe | ProcessingRecipe]:
         """Read, load the recipe's own plugins, and validate. :attr:`recipe_code` then
-        lists the code the recipe (with its overrides) made this process run."""
+        lists the code the recipe (with its overrides) made this process run.
+        ``processing=True`` also accepts a processing-only recipe (``[[process]]`` alone)."""
         from runner._recipe.source import read_recipe
         from runner._recipe.validate import validate
 
@@ -90,7 +103,7 @@ class AppState:
             self.recipe_code = [_shown(spec) for spec in specs if not spec.startswith("no:")]
             self.add_local_plugins(specs)
         manager = self.plugins
-        return source, validate(source, manager.registry, manager.failures)
+        return source, validate(source, manager.registry, manager.failures, processing=processing)
 
 
 def _shown(spec: str) -> str:

@@ -29,6 +29,7 @@ from runner._contract.recipe import (
     ComponentConfig,
     LoaderConfig,
     ProcessConfig,
+    ProcessingRecipe,
     Recipe,
     RunConfig,
     SplitConfig,
@@ -301,6 +302,41 @@ RECIPE = Table(
 COMPOSITION_KEYS = ("extends", "defaults")
 
 
+def _processing(values: dict[str, Any], _: str | int) -> ProcessingRecipe:
+    return ProcessingRecipe(
+        path="",
+        resolved={},
+        process=tuple(values["process"] or ()),
+        plugins=tuple(values["plugins"] or ()),
+        sections={k: v for k, v in values.items() if v is not None},
+    )
+
+
+_PROCESS_KEY = RECIPE.key("process")
+_PLUGINS_KEY = RECIPE.key("plugins")
+assert _PROCESS_KEY is not None and _PLUGINS_KEY is not None
+
+PROCESSING = Table(
+    (
+        _PLUGINS_KEY,
+        attrs.evolve(_PROCESS_KEY, required="missing [[process]] steps: a processing-only recipe holds them alone"),
+    ),
+    make=_processing,
+)
+"""The processing-only form of a recipe: ``[[process]]`` steps and the ``plugins`` they need,
+nothing else. ``runner process``, ``runner recipe check`` and ``runner recipe show`` take it
+(training needs the whole :data:`RECIPE`); :func:`form_of` tells which form a tree has."""
+
+
+def form_of(tree: Any) -> Table:
+    """:data:`PROCESSING` for a recipe tree holding ``[[process]]`` steps and no other key
+    but ``plugins`` (and the composition keys), :data:`RECIPE` otherwise."""
+    if not isinstance(tree, dict) or "process" not in tree:
+        return RECIPE
+    allowed = {key.name for key in PROCESSING.keys} | set(COMPOSITION_KEYS)
+    return PROCESSING if set(tree) <= allowed else RECIPE
+
+
 def node_at(path: KeyPath, root: Node | None = None) -> Node | None:
     """The grammar node describing the value at ``path`` of a recipe tree (None: a
     component's parameter, or no such key)."""
@@ -382,6 +418,7 @@ def is_component_table(path: KeyPath) -> Component | None:
 __all__ = [
     "COMPOSITION_KEYS",
     "DATA",
+    "PROCESSING",
     "RECIPE",
     "SPLIT",
     "Array",
@@ -396,6 +433,7 @@ __all__ = [
     "Table",
     "component_slots",
     "fields_sections",
+    "form_of",
     "is_component_table",
     "node_at",
     "walk",

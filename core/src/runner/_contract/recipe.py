@@ -117,8 +117,14 @@ class ProcessConfig:
 
     inputs: list[str] = param(
         [],
-        doc="Input files or glob patterns (relative to the recipe file), split across processes.",
+        doc="Input files or glob patterns (relative to the recipe file), split across processes; "
+        "URLs (scheme://...) are passed to the processor untouched.",
         path="glob",
+    )
+    items: list[Any] = param(
+        [],
+        doc="Any values (ids, records as tables, numbers, strings) passed to the processor untouched, "
+        "after the inputs; sharded and cached by their value.",
     )
     process_count: int = param(1, doc="Processes (or threads) that share the inputs.", check=at_least(1))
     executor: str | dict[str, Any] = param(
@@ -130,7 +136,11 @@ class ProcessConfig:
     shard_size: int = param(
         1, doc="Inputs per cached shard: a changed input re-processes its shard.", check=at_least(1)
     )
-    format: Literal["safetensors", "npz"] = param("safetensors", doc="File format of the cached shards.")
+    format: Literal["safetensors", "npz", "arrow", "parquet"] = param(
+        "safetensors",
+        doc="File format of the cached shards: tensors (safetensors, npz) or records with strings, "
+        "ragged lists and nested fields (arrow, parquet: needs pyarrow).",
+    )
     cache_dir: str | None = param(
         None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else ~/.cache/runner/process).", path="output"
     )
@@ -206,3 +216,19 @@ class Recipe:
         found += [self.backend]
         found += [c for c in (self.scheduler, self.checkpoint, self.datamodule) if c is not None]
         return [*found, *self.callbacks, *self.loggers, *self.process]
+
+
+@attrs.frozen
+class ProcessingRecipe:
+    """A validated processing-only recipe: ``[[process]]`` steps (and the ``plugins`` they
+    need) and nothing else, for ``runner process`` (see ``grammar.PROCESSING``)."""
+
+    path: str
+    resolved: dict[str, Any]
+    process: tuple[ComponentConfig, ...]
+    plugins: tuple[str, ...] = ()
+    sections: dict[str, Any] = attrs.Factory(dict)
+
+    def components(self) -> list[ComponentConfig]:
+        """Every component the recipe names, in recipe order."""
+        return list(self.process)

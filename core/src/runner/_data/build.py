@@ -3,7 +3,9 @@
 :func:`make_loader` is the one place that decides how a dataset is iterated:
 
 - iterable datasets go through :class:`~runner._data.transforms.IterablePipeline` and
-  :class:`~runner._data.loader.IterableLoader`;
+  :class:`~runner._data.loader.IterableLoader`; a source that shards itself
+  (``shards_itself = True``, e.g. runner-datasets' ``arrow_shards``) skips the pipeline and
+  is told its rank, world size and batch size instead (:func:`place_stream`);
 - map-style datasets get a resumable sampler (the recipe's, or a built-in one following
   ``shuffle`` and the world size) and a :class:`~runner._data.loader.Loader`, which takes the
   batched fast path automatically when it is safe: the dataset exposes aligned in-memory
@@ -20,6 +22,7 @@ import torch
 
 from runner._contract.errors import RunnerError
 from runner._data.loader import IterableLoader, Loader
+from runner._data.reset import owners
 from runner._data.samplers import ResumableSampler, is_resumable
 from runner._data.transforms import IterablePipeline, Pipeline, TransformedDataset
 
@@ -40,11 +43,17 @@ __all__ = [
 
 
 class FoldedTensorDataset(torch.utils.data.Dataset[Any]):
-    """In-memory tensors after foldable transforms (keeps ``meta`` and the fast path)."""
+    """In-memory tensors after foldable transforms (keeps ``meta`` and the fast path).
 
-    def __init__(self, tensors: tuple[torch.Tensor, ...], meta: dict[str, Any]) -> None:
+    ``source`` is the dataset the tensors were folded from, kept only when it (or a dataset
+    it wraps) defines ``reset_state()``, which the loader still calls; otherwise it is
+    dropped, so its unfolded tensors can be freed.
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], meta: dict[str, Any], source: Any = None) -> None:
         self.tensors = tensors
         self.meta = meta
+        self.runner_wraps = source if any(owners(source)) else None
 
     def __len__(self) -> int:
         return len(self.tensors[0])
@@ -127,7 +136,7 @@ def apply_sample_transforms(dataset: Any, pipeline: Pipeline, seed: int, where: 
     tensors = tensors_of(dataset)
     if tensors is not None and remaining and callable(getattr(remaining[0], "fold", None)):
         folded, remaining = pipeline.fold_into(tensors)
-        dataset = FoldedTensorDataset(folded, dict(getattr(dataset, "meta", {}) or {}))
+        dataset = FoldedTensorDataset(folded, dict(getattr(dataset, "meta", {}) or {}), source=dataset)
     if remaining:
         dataset = TransformedDataset(dataset, remaining, seed)
     return dataset
@@ -248,7 +257,9 @@ def make_loader(
     pin = params.pin_memory and on_cuda
 
     if isinstance(dataset, torch.utils.data.IterableDataset):
-        if not isinstance(dataset, IterablePipeline) and not getattr(dataset, "shards_itself", False):
+        if getattr(dataset, "shards_itself", False):
+            place_stream(dataset, pipeline, collate, params, seed=seed, rank=rank, world_size=world_size)
+        elif not isinstance(dataset, IterablePipeline):
             dataset = IterablePipeline(
                 dataset,
                 sample_transforms=pipeline.sample,
@@ -269,6 +280,7 @@ def make_loader(
             prefetch_factor=prefetch,
             seed=seed,
             batch_transforms=pipeline.batch,
+            yields_batches=bool(getattr(dataset, "yields_batches", False)),
         )
 
     if sampler is None and sampler_factory is not None:
@@ -309,6 +321,35 @@ def make_loader(
         fast_path=fast,
         batch_transforms=pipeline.batch,
     )
+
+
+def place_stream(
+    dataset: Any,
+    pipeline: Pipeline,
+    collate: Callable[[list[Any]], Any] | None,
+    params: LoaderConfig,
+    *,
+    seed: int,
+    rank: int,
+    world_size: int,
+) -> None:
+    """Tell an iterable source that shards itself (``shards_itself = True``) where it runs:
+    ``set_shard(rank=, world_size=, batch_size=, drop_last=, seed=)``. It splits its stream
+    over ranks and loader workers, skips on ``set_start``, and applies no transform of the
+    pipeline but batch transforms, so sample and stream transforms are an error (as is a
+    collate function when it ``yields_batches``, whole collated batches)."""
+    name = type(dataset).__name__
+    if pipeline.sample or pipeline.stream:
+        names = ", ".join(type(t).__name__ for t in (*pipeline.sample, *pipeline.stream))
+        raise RunnerError(
+            f"dataset {name} shards and orders its stream itself: it takes no sample or stream transforms "
+            f"({names}); use batch transforms (map with batch = true), or transform the data when writing it"
+        )
+    if collate is not None and getattr(dataset, "yields_batches", False):
+        raise RunnerError(f"dataset {name} yields whole batches: remove the split's collate")
+    set_shard = getattr(dataset, "set_shard", None)
+    if callable(set_shard):
+        set_shard(rank=rank, world_size=world_size, batch_size=params.batch_size, drop_last=params.drop_last, seed=seed)
 
 
 def _loader_seed(params: LoaderConfig, ctx: BuildContext | None) -> int:

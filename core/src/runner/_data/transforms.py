@@ -97,6 +97,7 @@ class TransformedDataset(torch.utils.data.Dataset[Any]):
 
     def __init__(self, dataset: Any, transforms: list[Any], seed: int) -> None:
         self.dataset = dataset
+        self.runner_wraps = dataset  # reset_state() reaches it (runner._data.reset)
         self.transforms = transforms
         self.seed = seed
         self.epoch = 0
@@ -142,6 +143,7 @@ class IterablePipeline(torch.utils.data.IterableDataset[Any]):
         world_size: int = 1,
     ) -> None:
         self.source = source
+        self.runner_wraps = source  # reset_state() reaches it (runner._data.reset)
         self.sample_transforms = sample_transforms
         self.stream_transforms = stream_transforms
         self.seed = seed

@@ -25,6 +25,7 @@ KNOWN: dict[tuple[str, str], str] = {
     # runner-dataserver
     ("loader", "async"): "runner-dataserver",
     # runner-datasets
+    ("dataset", "arrow_shards"): "runner-datasets",
     ("dataset", "concat"): "runner-datasets",
     ("dataset", "csv"): "runner-datasets",
     ("dataset", "digits"): "runner-datasets",

@@ -1,26 +1,29 @@
 """Run a recipe's ``[[process]]`` steps (PyMarlin ``DataInterface.process_data`` and
 ``multi_process_data``) through the content-addressed shard cache.
 
-A step's inputs (files or glob patterns) are grouped into shards of ``shard_size`` inputs.
+A step's inputs (files, glob patterns, URLs) and items (any values) are grouped into shards
+of ``shard_size`` entries (:mod:`runner._processing.inputs`).
 Shards already in the cache are not processed again; the others are split across
 ``process_count`` worker processes (or threads) like ``multi_process_data`` splits list
 arguments. Under a distributed launch (``RANK``/``WORLD_SIZE``, or ``NODE_RANK`` +
 ``LOCAL_RANK`` + ``LOCAL_WORLD_SIZE`` as PyMarlin's ``DistributedPreprocessArguments``)
 each rank processes only shards ``i`` with ``i % world_size == rank``; the primary waits
-for every shard and writes the merged output's manifest.
+for every shard and writes the merged output's manifest. Every node must share the cache
+directory: the primary writes a marker there that the other ranks wait to see before they
+process anything (:mod:`runner._processing.nodes`).
 
 A processor (``register_processors``) is an object with ``process(inputs) -> {name: array}``
-(rows aligned across names; ``inputs`` is the shard's list of file paths, or ``[]`` for
-a step without inputs) and optionally ``analyze(data) -> dict`` of JSON statistics over
+(rows aligned across names; ``inputs`` is the shard's list of file paths, URLs and items,
+or ``[]`` for a step without any; with ``format = "arrow"`` or ``"parquet"`` any columns or
+records: :mod:`runner._processing.records`) and optionally ``analyze(data) -> dict`` of JSON statistics over
 the merged output.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,10 @@ import attrs
 
 from runner._contract.errors import DataError, PluginError, RunnerError
 from runner._contract.recipe import ComponentConfig, ProcessConfig
-from runner._processing.cache import Cache, cache_root, file_hash, shard_key, step_key
+from runner._processing import nodes
+from runner._processing.cache import Cache, cache_root, step_key
 from runner._processing.executors import ShardExecutor
+from runner._processing.inputs import plan_shards
 from runner._processing.shards import Shard
 
 Report = Callable[[str], None]
@@ -88,36 +93,6 @@ class StepResult:
         return f"process {self.name!r} -> output {self.output!r}: {what} ({self.cache_dir})"
 
 
-def expand_inputs(patterns: Sequence[str], where: str, base_dir: Path | None = None) -> list[str]:
-    """Files named by ``patterns`` (globs expanded, sorted; relative ones against
-    ``base_dir``, the recipe's directory); missing files are errors."""
-    files: list[str] = []
-    for raw in patterns:
-        pattern = str(base_dir / raw) if base_dir is not None and not Path(raw).is_absolute() else raw
-        if glob.has_magic(pattern):
-            matched = sorted(glob.glob(pattern, recursive=True))
-            if not matched:
-                raise DataError(f"{where}: inputs pattern {pattern!r} matched no files")
-            files += [m for m in matched if Path(m).is_file()]
-        elif not Path(pattern).is_file():
-            raise DataError(f"{where}: input file {pattern!r} does not exist")
-        else:
-            files.append(pattern)
-    return files
-
-
-def plan_shards(
-    step: ComponentConfig, keys: ProcessConfig, plugin: str, where: str, base_dir: Path | None = None
-) -> list[Shard]:
-    files = expand_inputs(keys.inputs, where, base_dir)
-    hashes = {f: file_hash(Path(f)) for f in files}
-    groups = [files[i : i + keys.shard_size] for i in range(0, len(files), keys.shard_size)] if files else [[]]
-    return [
-        Shard(i, tuple(group), shard_key(step.name, plugin, step.params, [hashes[f] for f in group]))
-        for i, group in enumerate(groups)
-    ]
-
-
 # -- steps -------------------------------------------------------------------------
 
 
@@ -161,6 +136,12 @@ def run_step(
     output = keys.output or step.name
     cache = Cache(cache_root(keys.cache_dir), keys.format)
     shards = plan_shards(step, keys, plugin, step.path, base_dir)
+    key = step_key([s.key for s in shards])
+    if dist.world_size > 1:  # every node must see the primary's cache (module documentation)
+        if dist.is_primary:
+            nodes.write_marker(cache.root, key, dist.world_size)
+        else:
+            nodes.wait_for_marker(cache.root, key, where=step.path, rank=dist.rank, node_rank=dist.node_rank)
     mine = [s for s in shards if s.index % dist.world_size == dist.rank]
     todo = [s for s in mine if not cache.has_shard(s.key)]
     processor = None
@@ -175,13 +156,13 @@ def run_step(
             raise
         except Exception as exc:
             # Whichever executor ran it (a worker process, a Ray task), an exception out of
-            # the shards is the processor's: name its plugin, not the executor's.
+            # the shards is the processor's: name its plugin, not the executor's. (Writing
+            # the cache raises DataErrors naming the cache and the field, passed on above.)
             detail = str(exc).strip().splitlines()
             raise PluginError(
                 f"{step.path}: processor {step.name!r} ({component.plugin}) raised "
                 f"{type(exc).__name__}: {detail[0] if detail else ''}".rstrip(": ")
             ) from exc
-    key = step_key([s.key for s in shards])
     analysis = None
     if dist.is_primary:
         _wait_for(cache, shards, wait_timeout)
@@ -228,7 +209,10 @@ def _wait_for(cache: Cache, shards: list[Shard], timeout: float) -> None:
         if not missing:
             return
         if time.monotonic() > deadline:
-            raise DataError(f"timed out waiting for {len(missing)} shard(s) from other ranks in {cache.root}")
+            raise DataError(
+                f"timed out waiting for {len(missing)} shard(s) from other ranks in cache {cache.root} "
+                "(every node must share this directory)"
+            )
         time.sleep(0.2)
 
 

@@ -6,7 +6,9 @@ path. A relative one is joined to the directory of the recipe file that wrote th
 directory when it came from ``-o``; ``~`` is expanded. The result is absolute, so the
 resolved recipe a run writes means the same from any directory. ``path=True`` values
 must exist and ``path="glob"`` patterns must match, or validation reports them with
-their key; ``path="output"`` values are only resolved.
+their key; ``path="output"`` values are only resolved. A URL (``scheme://...``) is no local
+path: it is left as written and not checked (a ``[[process]]`` step's ``inputs`` may hold
+URLs for its processor to fetch).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import glob
 import os
 import pathlib
+import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -28,16 +31,26 @@ class _Reporter(Protocol):
     def problem(self, path: KeyPath, message: str) -> None: ...
 
 
+#: ``scheme://`` at the start of a value: a URL, never joined to a directory. Two letters at
+#: least, so a Windows drive (``C:/``) stays a path.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_url(value: str) -> bool:
+    """Whether ``value`` is a URL (``https://...``, ``s3://...``), not a local path."""
+    return _URL.match(value) is not None
+
+
 def resolve_one(base: pathlib.Path, value: str) -> str:
-    """``value`` joined to ``base`` unless absolute (``~`` expanded); ``""`` stays ``""``."""
-    if not value:
+    """``value`` joined to ``base`` unless absolute (``~`` expanded); ``""`` and URLs stay as written."""
+    if not value or is_url(value):
         return value
     expanded = os.path.expanduser(value)
     return expanded if os.path.isabs(expanded) else os.path.normpath(os.path.join(base, expanded))
 
 
 def _check(reporter: _Reporter, where: KeyPath, kind: bool | str, resolved: str, written: str) -> None:
-    if not resolved or kind == "output":
+    if not resolved or kind == "output" or is_url(resolved):
         return
     relative = "" if os.path.isabs(os.path.expanduser(written)) else " (relative to the file that wrote it)"
     if kind == "glob":

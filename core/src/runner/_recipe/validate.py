@@ -10,14 +10,14 @@ expected and what was found, sorted by position.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import attrs
 
 from runner._contract import grammar
 from runner._contract.errors import PluginError, Problem, RecipeError
 from runner._contract.grammar import Array, Component, Fields, Keyed, Node, Strings, Table
-from runner._contract.recipe import ComponentConfig, Recipe
+from runner._contract.recipe import ComponentConfig, ProcessingRecipe, Recipe
 from runner._contract.suggest import close_matches, did_you_mean
 from runner._plugins.catalog import KNOWN, install_hint
 from runner._plugins.registry import Registry
@@ -324,7 +324,19 @@ class _Validator:
                 "yours from runner.IndexSampler",
             )
 
-    def recipe(self) -> Recipe | None:
+    def recipe(self, processing: bool = False) -> Recipe | ProcessingRecipe | None:
+        form = grammar.form_of(self.source.data)
+        if form is grammar.PROCESSING and processing:
+            done = self.node(form, (), self.source.data)
+            if done is None or not isinstance(done[0], ProcessingRecipe) or self.problems:
+                return None
+            return attrs.evolve(done[0], path=self.source.path, resolved=done[1])
+        if form is grammar.PROCESSING:
+            self.problem(
+                (),
+                "this recipe holds [[process]] steps alone: run them with `runner process`; "
+                "training also needs [run], [data.train], [model] and [task]",
+            )
         result = self.node(grammar.RECIPE, (), self.source.data)
         if result is None or not isinstance(result[0], Recipe):
             return None
@@ -347,10 +359,29 @@ def sort_key(root: str) -> Any:
     return key
 
 
-def validate(source: RecipeSource, registry: Registry, failures: Sequence[object] = ()) -> Recipe:
-    """Validate ``source``; raise :class:`RecipeError` listing every problem."""
+@overload
+def validate(
+    source: RecipeSource, registry: Registry, failures: Sequence[object] = (), *, processing: Literal[False] = False
+) -> Recipe: ...
+
+
+@overload
+def validate(
+    source: RecipeSource, registry: Registry, failures: Sequence[object] = (), *, processing: bool
+) -> Recipe | ProcessingRecipe: ...
+
+
+def validate(
+    source: RecipeSource, registry: Registry, failures: Sequence[object] = (), *, processing: bool = False
+) -> Recipe | ProcessingRecipe:
+    """Validate ``source``; raise :class:`RecipeError` listing every problem.
+
+    ``processing=True`` also accepts the processing-only form (``grammar.PROCESSING``:
+    ``[[process]]`` steps alone), returned as a :class:`ProcessingRecipe`; otherwise such a
+    recipe is reported as missing what training needs.
+    """
     validator = _Validator(source, registry, failures)
-    recipe = validator.recipe()
+    recipe = validator.recipe(processing)
     if recipe is None or validator.problems:
         problems = list(dict.fromkeys(validator.problems))  # a rule and a node may find the same thing
         raise RecipeError(sorted(problems, key=sort_key(source.path)))

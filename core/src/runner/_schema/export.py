@@ -315,6 +315,10 @@ def recipe_schema(registry: Registry) -> JSON:
     }
     for key in grammar.COMPOSITION_KEYS:  # read before validation (composition)
         schema["properties"][key] = {"description": COMPOSITION_DOCS[key]}
+    required = schema.pop("required", None)
+    if required:  # a training recipe, or the processing-only form ([[process]] steps alone)
+        alone = [key.name for key in grammar.PROCESSING.keys] + list(grammar.COMPOSITION_KEYS)
+        schema["anyOf"] = [{"required": required}, {"required": ["process"], "propertyNames": {"enum": alone}}]
     if branches:
         schema["allOf"] = branches
     return schema

@@ -296,10 +296,55 @@ class Processed:
     fields: list[str] = param([], doc="Tensors that make each sample, in order (default: every one, sorted).")
     cache_dir: str | None = param(None, doc="Cache directory (default: $RUNNER_CACHE_DIR, else the user cache).")
 
-    def build(self) -> MetaTensorDataset:
+    def build(self) -> Any:
+        """In-memory tensors, or records (a RecordDataset) for an arrow or parquet output."""
         from runner_datasets import sources
 
         return sources.processed(output=self.output, fields=self.fields, cache_dir=self.cache_dir)
+
+
+@component
+class ArrowShards:
+    """A sharded stream of Arrow IPC files, memory-mapped: data larger than memory.
+
+    Shards and rows are shuffled per epoch by seed; ranks take contiguous blocks and loader
+    workers whole batches, so every sample comes once per epoch and a resume starts exactly
+    where the checkpoint stopped without reading what it skips. Yields whole batches (no
+    collate, batch transforms only). Needs pyarrow (runner-datasets[arrow]).
+    """
+
+    path: list[str] = param(
+        [],
+        doc="Shard files, directories of *.arrow shards or glob patterns (relative to the recipe file).",
+        path="glob",
+    )
+    output: str | None = param(
+        None, doc="Or: the output of a [[process]] step written with format = 'arrow', read from the cache."
+    )
+    cache_dir: str | None = param(
+        None, doc="Cache directory of output (default: $RUNNER_CACHE_DIR, else the user cache)."
+    )
+    fields: list[str] = param([], doc="Columns that make each batch, in order (default: every column).")
+    shuffle: bool = param(True, doc="Shuffle shard order and rows within shards, per epoch by seed.")
+
+    @check("path", "output")
+    def _one_source(self) -> str | None:
+        if bool(self.path) == bool(self.output):
+            return "set path (shard files) or output (a processed output), exactly one"
+        return None
+
+    def build(self, seed: int = 0) -> Any:
+        """The stream; the loader then tells it its rank, world size and batch size."""
+        from runner_datasets import arrow_shards
+
+        return arrow_shards.from_recipe(
+            path=self.path,
+            output=self.output,
+            cache_dir=self.cache_dir,
+            fields=self.fields,
+            shuffle=self.shuffle,
+            seed=seed,
+        )
 
 
 # -- combinators ---------------------------------------------------------------------

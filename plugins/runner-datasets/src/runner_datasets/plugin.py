@@ -18,6 +18,7 @@ _DATASETS = {
     "list": "List",
     "generator": "Generator",
     "processed": "Processed",
+    "arrow_shards": "ArrowShards",
     "concat": "Concat",
     "subset": "Subset",
     "random_split": "RandomSplit",
@@ -34,7 +35,7 @@ _TRANSFORMS = {
 @hookimpl
 def register_datasets(register: RegisterComponent) -> None:
     """Register the sources (digits, synthetic, sequences, tensors, csv, jsonl, list, generator,
-    processed) and combinators (concat, subset, random_split)."""
+    processed, arrow_shards) and combinators (concat, subset, random_split)."""
     for name, declaration in _DATASETS.items():
         register(name, f"runner_datasets.components:{declaration}")
 

@@ -290,10 +290,18 @@ def generator_dataset(
 # -- processed outputs -----------------------------------------------------------------
 
 
-def processed(*, output: str, fields: Sequence[str], cache_dir: str | None) -> MetaTensorDataset:
-    """The merged output of a ``[[process]]`` step (run ``runner process`` or train the recipe)."""
+def processed(*, output: str, fields: Sequence[str], cache_dir: str | None) -> Any:
+    """The merged output of a ``[[process]]`` step (run ``runner process`` or train the recipe):
+    in-memory tensors for the tensor formats, a :class:`~runner_datasets.records.RecordDataset`
+    over the Arrow columns for record outputs (``format = "arrow"`` or ``"parquet"``)."""
     from runner import load_output
 
     loaded = load_output(output, cache_dir)
+    if loaded and not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        import pyarrow as pa
+
+        from runner_datasets.records import RecordDataset
+
+        return RecordDataset(pa.table(loaded), fields, f"processed output {output!r}")
     picked = aligned(loaded, fields, f"processed output {output!r}")
     return MetaTensorDataset(*picked, meta=infer_meta(picked, has_label=len(picked) > 1))
