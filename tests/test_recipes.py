@@ -72,9 +72,22 @@ def test_recipes_exist() -> None:
     assert RECIPES, f"no recipes in {RECIPES_DIR}: the parametrized recipe tests below would silently cover nothing"
 
 
+def with_its_data(recipe: Path, run_cli, tmp_path: Path) -> tuple[Path, Path | None]:
+    """``recipe`` ready to check or run, and the directory to run it from: a recipe whose
+    data a command generates is copied into ``tmp_path`` beside that data (recipe check
+    reports missing data files, as it should)."""
+    generate = GENERATED_DATA.get(recipe.name)
+    if not generate:
+        return recipe, None
+    made = run_cli(*generate, cwd=tmp_path)
+    assert made.returncode == 0, str(made)
+    return Path(shutil.copy(recipe, tmp_path / recipe.name)), tmp_path
+
+
 @each_recipe
-def test_recipe_checks(recipe: Path, run_cli) -> None:
-    result = run_cli("recipe", "check", recipe)
+def test_recipe_checks(recipe: Path, run_cli, tmp_path: Path) -> None:
+    recipe, cwd = with_its_data(recipe, run_cli, tmp_path)
+    result = run_cli("recipe", "check", recipe, cwd=cwd)
     assert result.returncode == 0, str(result)
     assert result.stdout == f"{recipe}: ok\n", str(result)
 
@@ -83,13 +96,7 @@ def test_recipe_checks(recipe: Path, run_cli) -> None:
 def test_recipe_smoke_runs(recipe: Path, run_cli, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     overrides = ("-o", "run.max_steps=3", "-o", "run.max_val_batches=1")
-    generate = GENERATED_DATA.get(recipe.name)
-    cwd = None
-    if generate:
-        made = run_cli(*generate, cwd=tmp_path)
-        assert made.returncode == 0, str(made)
-        cwd = tmp_path
-        recipe = Path(shutil.copy(recipe, tmp_path / recipe.name))
+    recipe, cwd = with_its_data(recipe, run_cli, tmp_path)
     env = {"RUNNER_CACHE_DIR": str(tmp_path / "cache"), "HF_DATASETS_CACHE": str(tmp_path / "hf")}
     result = run_cli("run", recipe, *overrides, "--run-dir", run_dir, "--no-progress", cwd=cwd, env_extra=env)
     assert result.returncode == 0, str(result)
@@ -110,14 +117,16 @@ def test_recipe_smoke_runs(recipe: Path, run_cli, tmp_path: Path) -> None:
 
 @each_recipe
 def test_recipe_show_output_validates_and_is_idempotent(recipe: Path, run_cli, tmp_path: Path) -> None:
-    shown = run_cli("recipe", "show", recipe)
+    recipe, cwd = with_its_data(recipe, run_cli, tmp_path)
+    shown = run_cli("recipe", "show", recipe, cwd=cwd)
     assert shown.returncode == 0, str(shown)
     assert missing_from(load(recipe), tomllib.loads(shown.stdout)) == [], shown.stdout
 
-    resolved = tmp_path / recipe.name
+    resolved = tmp_path / "shown" / recipe.name
+    resolved.parent.mkdir()
     resolved.write_text(shown.stdout, encoding="utf-8")
-    check = run_cli("recipe", "check", resolved)
+    check = run_cli("recipe", "check", resolved, cwd=cwd)
     assert check.returncode == 0, str(check)
-    again = run_cli("recipe", "show", resolved)
+    again = run_cli("recipe", "show", resolved, cwd=cwd)
     assert again.returncode == 0, str(again)
     assert again.stdout == shown.stdout
