@@ -219,7 +219,14 @@ class DDP:
         stops = StopForwarder(reports)
         watch = HangWatch(reports, p.timeout_s)
         try:
-            with quiet_elastic_logs(), keep_signal_handlers(), stops, watch, launcher_env(launcher):
+            with (
+                quiet_elastic_logs(),
+                keep_signal_handlers(),
+                stops,
+                watch,
+                launcher_env(launcher),
+                temporary_files_in(multiprocessing.util.get_temp_dir()),
+            ):
                 results = elastic_launch(config, worker_main)(worker, payload, p, reports, launcher)
         except ChildFailedError as exc:
             if stops.signal is not None and not watch.hung:
@@ -560,3 +567,16 @@ def keep_signal_handlers() -> Iterator[None]:
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def temporary_files_in(directory: str) -> Iterator[None]:
+    """The launcher's temporary files in ``directory`` (one the janitor removes): torch
+    names a ``pytorch-errorfile-*.pickle`` per worker in the default temporary directory,
+    which a worker killed with its launcher writes and nothing would ever remove."""
+    previous = tempfile.tempdir
+    tempfile.tempdir = directory
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
