@@ -32,18 +32,6 @@ GENERATED_DATA = {
 }
 
 
-def with_data(recipe: Path, run_cli: Any, tmp_path: Path) -> tuple[Path, Path | None]:
-    """``(recipe, cwd)`` to use: for a recipe in GENERATED_DATA, a copy beside its generated
-    data in ``tmp_path`` (recipe check verifies that [[process]] inputs exist), else as is."""
-    generate = GENERATED_DATA.get(recipe.name)
-    if not generate:
-        return recipe, None
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    made = run_cli(*generate, cwd=tmp_path)
-    assert made.returncode == 0, str(made)
-    return Path(shutil.copy(recipe, tmp_path / recipe.name)), tmp_path
-
-
 def load(path: Path) -> dict[str, Any]:
     """The recipe as composed (extends, defaults) and interpolated, before validation."""
     from runner._recipe.source import read_recipe
@@ -85,9 +73,8 @@ def test_recipes_exist() -> None:
 
 
 @each_recipe
-def test_recipe_checks(recipe: Path, run_cli, tmp_path: Path) -> None:
-    recipe, cwd = with_data(recipe, run_cli, tmp_path)
-    result = run_cli("recipe", "check", recipe, cwd=cwd)
+def test_recipe_checks(recipe: Path, run_cli) -> None:
+    result = run_cli("recipe", "check", recipe)
     assert result.returncode == 0, str(result)
     assert result.stdout == f"{recipe}: ok\n", str(result)
 
@@ -96,7 +83,13 @@ def test_recipe_checks(recipe: Path, run_cli, tmp_path: Path) -> None:
 def test_recipe_smoke_runs(recipe: Path, run_cli, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     overrides = ("-o", "run.max_steps=3", "-o", "run.max_val_batches=1")
-    recipe, cwd = with_data(recipe, run_cli, tmp_path)
+    generate = GENERATED_DATA.get(recipe.name)
+    cwd = None
+    if generate:
+        made = run_cli(*generate, cwd=tmp_path)
+        assert made.returncode == 0, str(made)
+        cwd = tmp_path
+        recipe = Path(shutil.copy(recipe, tmp_path / recipe.name))
     env = {"RUNNER_CACHE_DIR": str(tmp_path / "cache"), "HF_DATASETS_CACHE": str(tmp_path / "hf")}
     result = run_cli("run", recipe, *overrides, "--run-dir", run_dir, "--no-progress", cwd=cwd, env_extra=env)
     assert result.returncode == 0, str(result)
@@ -117,15 +110,14 @@ def test_recipe_smoke_runs(recipe: Path, run_cli, tmp_path: Path) -> None:
 
 @each_recipe
 def test_recipe_show_output_validates_and_is_idempotent(recipe: Path, run_cli, tmp_path: Path) -> None:
-    recipe, cwd = with_data(recipe, run_cli, tmp_path / "recipe")
-    shown = run_cli("recipe", "show", recipe, cwd=cwd)
+    shown = run_cli("recipe", "show", recipe)
     assert shown.returncode == 0, str(shown)
     assert missing_from(load(recipe), tomllib.loads(shown.stdout)) == [], shown.stdout
 
     resolved = tmp_path / recipe.name
     resolved.write_text(shown.stdout, encoding="utf-8")
-    check = run_cli("recipe", "check", resolved, cwd=cwd)
+    check = run_cli("recipe", "check", resolved)
     assert check.returncode == 0, str(check)
-    again = run_cli("recipe", "show", resolved, cwd=cwd)
+    again = run_cli("recipe", "show", resolved)
     assert again.returncode == 0, str(again)
     assert again.stdout == shown.stdout

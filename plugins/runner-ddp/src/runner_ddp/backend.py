@@ -219,14 +219,7 @@ class DDP:
         stops = StopForwarder(reports)
         watch = HangWatch(reports, p.timeout_s)
         try:
-            with (
-                quiet_elastic_logs(),
-                keep_signal_handlers(),
-                stops,
-                watch,
-                launcher_env(launcher),
-                error_files_in(os.path.join(reports, "errors")),
-            ):
+            with quiet_elastic_logs(), keep_signal_handlers(), stops, watch, launcher_env(launcher):
                 results = elastic_launch(config, worker_main)(worker, payload, p, reports, launcher)
         except ChildFailedError as exc:
             if stops.signal is not None and not watch.hung:
@@ -430,7 +423,6 @@ def worker_main(
     The worker dies with ``launcher`` (:mod:`runner_ddp.lifeline`), beats a heartbeat and
     counts the stop signals it receives for the launcher (:mod:`runner_ddp.stopping`).
     """
-    tempfile.tempdir = None  # forked from the launcher: $TMPDIR again (see error_files_in)
     env = from_environ(os.environ)
     markers = failures.Markers(reports, env.rank, env.restart_count)
     markers.mark("started")
@@ -553,25 +545,6 @@ def launcher_env(launcher: Launcher) -> Iterator[None]:
             os.environ.pop(forkserver.LAUNCHER_ENV, None)
         else:
             os.environ[forkserver.LAUNCHER_ENV] = previous
-
-
-@contextlib.contextmanager
-def error_files_in(directory: str) -> Iterator[None]:
-    """Make the temporary files this process creates meanwhile in ``directory``.
-
-    torch.multiprocessing names one ``pytorch-errorfile-*.pickle`` per worker it starts in
-    the temporary directory, a worker that raises writes its traceback there, and nothing
-    ever deletes it: every failed rank left one in ``$TMPDIR``. Inside the launcher's own
-    directory they go with it (removed when the launch ends, by the janitor if the
-    launcher is killed). Workers put the default back (:func:`worker_main`).
-    """
-    os.makedirs(directory, exist_ok=True)
-    previous = tempfile.tempdir
-    tempfile.tempdir = directory
-    try:
-        yield
-    finally:
-        tempfile.tempdir = previous
 
 
 @contextlib.contextmanager
