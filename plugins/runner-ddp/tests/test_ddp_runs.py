@@ -145,8 +145,14 @@ def _assert_no_workers_left(run_dir: Path) -> None:
 @pytest.mark.parametrize("kind", ["raise", "kill"])
 def test_a_failing_rank_ends_the_job_naming_it(tmp_path: Path, kind: str) -> None:
     tree = recipe(faults={"rank": 1, "step": 3, "kind": kind}, epochs=50)
-    ran = run_cli("run", write_recipe(tmp_path / "r.toml", tree), "--run-dir", tmp_path / "run", "--no-progress")
+    (tmp_path / "tmp").mkdir()
+    env = clean_env(TMPDIR=str(tmp_path / "tmp"))
+    path = write_recipe(tmp_path / "r.toml", tree)
+    ran = run_cli("run", path, "--run-dir", tmp_path / "run", "--no-progress", env=env)
     assert ran.returncode == 2, ran
+    # Nothing of the launch stays in $TMPDIR (each failed rank left torch's pytorch-errorfile-*.pickle);
+    # torch's compile cache is meant to stay.
+    assert [p.name for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("torchinductor_")] == []
     assert len(ran.errors) == 1, ran
     if kind == "raise":
         assert ran.errors[0].startswith("rank 1 on "), ran
