@@ -14,14 +14,14 @@ from runner import RunnerError
 from runner_checkpoint import verify_resume
 from runner_checkpoint.verify_resume import Killed, popen, run_and_kill
 
-#: A stand-in for ``runner run``: reports step 5, starts a process that outlives it (as a
-#: worker without a lifeline would), and waits to be killed.
+#: A stand-in for ``runner run``: starts a process that outlives it (as a worker without a
+#: lifeline would), then reports step 5, and waits to be killed.
 ORPHANING = """
 import os, subprocess, sys, time
-with open(os.environ["RUNNER_CHECKPOINT_PROGRESS"], "a") as events:
-    events.write("step 5\\n")
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+with open(os.environ["RUNNER_CHECKPOINT_PROGRESS"], "a") as events:  # the orphan exists: let the kill come
+    events.write("step 5\\n")
 time.sleep(60)
 """
 
