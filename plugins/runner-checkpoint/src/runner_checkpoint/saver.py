@@ -1,0 +1,140 @@
+"""How a captured run state becomes a checkpoint: now or in the background, by the primary
+alone or by every rank (sharded tensors).
+
+- **Synchronous** (the default): the state is written before the step continues.
+- **Asynchronous** (``[checkpoint] async = true``): the state is copied to host memory
+  (:mod:`runner_checkpoint.staging`) and written by a background thread; the step waits
+  only for the copy. A save waits for the previous one to finish first (so one snapshot
+  at most is in memory and saves commit in order); :meth:`Saver.wait` joins the write in
+  flight and raises its error, if any. The checkpointer waits at teardown and on a
+  signal: the process never exits with a write in flight.
+- **Sharded** (the state holds DTensors: the fsdp backend): every rank writes its shards
+  through torch.distributed.checkpoint into the checkpoint's temporary directory, whose
+  name the primary chose and sent to all; then the primary writes the rest, the manifest
+  (every rank's files with their sha256), and commits. In the background, the shards go
+  over a process group of their own (gloo), so the write's collectives never meet the
+  training's.
+
+Whatever the mode, the commit is the store's crash-safe protocol: a process killed while
+writing leaves the previous checkpoint as ``latest``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from runner_checkpoint import checkpoint
+from runner_checkpoint.codec import has_shards
+from runner_checkpoint.manifest import SHARDED_FORMAT_VERSION
+from runner_checkpoint.staging import Stager
+from runner_checkpoint.store import Entry, Pending, Store
+
+
+@attrs.frozen
+class Job:
+    """One save: the state (or its staged copy) and what the manifest records."""
+
+    state: dict[str, Any]
+    step: int
+    meta: dict[str, Any]
+    provenance: Any
+    primary: bool
+    #: Called with the committed entry on the primary (retention runs there, after the commit).
+    committed: Callable[[Entry], None]
+
+
+class Saver:
+    """Writes the checkpoints of one run; :attr:`asynchronous` says whether in the background."""
+
+    def __init__(self, store: Store, asynchronous: bool) -> None:
+        self.store = store
+        self.asynchronous = asynchronous
+        self.stager = Stager()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._group: Any = None  # the background writes' process group (sharded, asynchronous)
+
+    # -- the write in flight -------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Whether a background write is in flight."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Join the write in flight (if any); raise the error it ended with."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    # -- saving ----------------------------------------------------------------------------
+
+    def save(self, job: Job) -> None:
+        """Write ``job``: now, or (asynchronously) after copying its state to host memory."""
+        self.wait()  # a second save waits for the first
+        sharded = has_shards(job.state)
+        if not sharded and not job.primary:
+            return  # the primary writes the whole state
+        state = self.stager.stage(job.state) if self.asynchronous else job.state
+        job = attrs.evolve(job, state=state)
+        pending = self._begin_sharded(job) if sharded else None
+        if not self.asynchronous:
+            self._write(job, pending)
+            return
+        group = self._background_group() if sharded else None
+        self._thread = threading.Thread(
+            target=self._background, args=(job, pending, group), name="runner-checkpoint-save"
+        )
+        self._thread.start()
+
+    def _background(self, job: Job, pending: Pending | None, group: Any) -> None:
+        try:
+            self._write(job, pending, group)
+        except BaseException as exc:  # raised by wait(), in the training thread
+            self._error = exc
+
+    def _write(self, job: Job, pending: Pending | None, group: Any = None) -> None:
+        encoded = checkpoint.encode(job.state, job.provenance)
+        if pending is None:
+            if job.primary:
+                entry = self.store.commit(job.step, checkpoint.file_writer(encoded), job.meta)
+                job.committed(entry)
+            return
+        from runner_checkpoint import sharded
+
+        try:
+            written = sharded.write(pending.tmp, encoded.shards, group)  # every rank: its shards
+        except BaseException:
+            if job.primary:
+                self.store.abandon(pending)
+            raise
+        if job.primary:
+            entry = self.store.finish(
+                pending, checkpoint.file_writer(encoded, written), job.meta, SHARDED_FORMAT_VERSION
+            )
+            job.committed(entry)
+
+    def _begin_sharded(self, job: Job) -> Pending:
+        """The primary reserves the checkpoint's temporary directory; every rank learns it."""
+        import torch.distributed as dist
+
+        pending = [self.store.begin(job.step) if job.primary else None]
+        if dist.is_initialized() and dist.get_world_size() > 1:
+            dist.broadcast_object_list(pending, src=0)
+        assert pending[0] is not None
+        return pending[0]
+
+    def _background_group(self) -> Any:
+        """A gloo process group for background writes (created once, by every rank)."""
+        import torch.distributed as dist
+
+        if self._group is None:
+            self._group = dist.new_group(backend="gloo")
+        return self._group
