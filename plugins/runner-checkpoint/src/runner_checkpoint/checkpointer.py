@@ -26,6 +26,7 @@ state, as the DDP backend documents; each rank its own pending losses).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import sys
@@ -204,7 +205,8 @@ class DefaultCheckpointer:
     def teardown(self, run: RunContext) -> None:
         """Wait for a background write: the process never exits with one in flight."""
         try:
-            self._wait(run)
+            with self._errors(run):
+                self.saver.close()
         finally:
             self._close_beacon()
 
@@ -305,11 +307,15 @@ class DefaultCheckpointer:
             "batch_in_epoch": run.batch_in_epoch,
             "epoch_done": bool(run.epoch_done),
             "samples_seen": run.samples_seen,
-            "metrics_file": {"offset": offset, "sha256": self._metrics_hash.at(run.run_dir / METRICS_FILE, offset)},
+            # Hashed by the writer (in the background when asynchronous): the prefix never changes.
+            "metrics_file": functools.partial(self._metrics_file, run.run_dir / METRICS_FILE, offset),
             "monitor": self._monitor(run),
             "world_size": run.backend.world_size,
         }
         return meta
+
+    def _metrics_file(self, path: Path, offset: int) -> dict[str, Any]:
+        return {"offset": offset, "sha256": self._metrics_hash.at(path, offset)}
 
     def _monitor(self, run: RunContext) -> dict[str, Any] | None:
         name = self.params.monitor

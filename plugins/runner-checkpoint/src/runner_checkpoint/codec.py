@@ -92,15 +92,18 @@ def is_sharded(value: Any) -> bool:
     return isinstance(value, torch.Tensor) and type(value).__name__ == "DTensor" and hasattr(value, "placements")
 
 
+#: Types that hold nothing (checked before the slower ``Mapping`` test).
+ATOMIC = frozenset({type(None), bool, int, float, str, bytes})
+
+
 def has_shards(state: Any) -> bool:
-    """Whether ``state`` holds a sharded tensor anywhere (a walk, nothing copied)."""
+    """Whether ``state`` holds a sharded tensor anywhere (a walk, nothing copied; plain
+    values such as the RNG's long lists of integers are skipped without a call each)."""
     if isinstance(state, torch.Tensor):
         return is_sharded(state)
-    if isinstance(state, Mapping):
-        return any(has_shards(v) for v in state.values())
     if isinstance(state, (list, tuple)):
-        return any(has_shards(v) for v in state)
-    return False
+        return not set(map(type, state)) <= ATOMIC and any(has_shards(v) for v in state)
+    return isinstance(state, Mapping) and any(has_shards(v) for v in state.values() if type(v) not in ATOMIC)
 
 
 def shard_key(path: tuple[Any, ...]) -> str:

@@ -21,7 +21,11 @@ writing leaves the previous checkpoint as ``latest``.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,11 +44,65 @@ class Job:
 
     state: dict[str, Any]
     step: int
+    #: What the manifest records; a callable value is called by the writer (maybe in the background).
     meta: dict[str, Any]
     provenance: Any
     primary: bool
     #: Called with the committed entry on the primary (retention runs there, after the commit).
     committed: Callable[[Entry], None]
+
+
+class Writer:
+    """The background thread: runs one write at a time, handed over without starting a
+    thread per save (a start waits for the scheduler: milliseconds on a busy machine).
+
+    It is a daemon thread so that it never keeps a crashed process alive; the checkpointer
+    waits for every write it hands over (:meth:`Saver.wait`), and :func:`_wait_at_exit`
+    waits at interpreter exit too.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._done = threading.Event()
+        self._done.set()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name="runner-checkpoint-save", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._done.clear()
+        self._jobs.put(job)
+
+    def wait(self) -> None:
+        self._done.wait()
+
+    @property
+    def busy(self) -> bool:
+        return not self._done.is_set()
+
+    def close(self) -> None:
+        self.wait()
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job()
+            except BaseException as exc:  # raised by Saver.wait(), in the training thread
+                self.error = exc
+            finally:
+                self._done.set()
+
+
+_writers: weakref.WeakSet[Writer] = weakref.WeakSet()
+
+
+@atexit.register
+def _wait_at_exit() -> None:
+    """The interpreter is exiting: let a write in flight finish (its thread is a daemon)."""
+    for writer in list(_writers):
+        writer.wait()
 
 
 class Saver:
@@ -54,8 +112,7 @@ class Saver:
         self.store = store
         self.asynchronous = asynchronous
         self.stager = Stager()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._writer: Writer | None = None
         self._group: Any = None  # the background writes' process group (sharded, asynchronous)
 
     # -- the write in flight -------------------------------------------------------------
@@ -63,44 +120,51 @@ class Saver:
     @property
     def busy(self) -> bool:
         """Whether a background write is in flight."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._writer is not None and self._writer.busy
 
     def wait(self) -> None:
-        """Join the write in flight (if any); raise the error it ended with."""
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join()
-        error, self._error = self._error, None
+        """Wait for the write in flight (if any); raise the error it ended with."""
+        if self._writer is None:
+            return
+        self._writer.wait()
+        error, self._writer.error = self._writer.error, None
         if error is not None:
             raise error
+
+    def close(self) -> None:
+        """Wait for the write in flight and stop the background thread (raises the write's error)."""
+        try:
+            self.wait()
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     # -- saving ----------------------------------------------------------------------------
 
     def save(self, job: Job) -> None:
         """Write ``job``: now, or (asynchronously) after copying its state to host memory."""
         self.wait()  # a second save waits for the first
-        sharded = has_shards(job.state)
+        if self.asynchronous:
+            job = attrs.evolve(job, state=self.stager.stage(job.state))
+            sharded = self.stager.saw_shards  # seen while copying: no second walk of the state
+        else:
+            sharded = has_shards(job.state)
         if not sharded and not job.primary:
             return  # the primary writes the whole state
-        state = self.stager.stage(job.state) if self.asynchronous else job.state
-        job = attrs.evolve(job, state=state)
         pending = self._begin_sharded(job) if sharded else None
         if not self.asynchronous:
             self._write(job, pending)
             return
         group = self._background_group() if sharded else None
-        self._thread = threading.Thread(
-            target=self._background, args=(job, pending, group), name="runner-checkpoint-save"
-        )
-        self._thread.start()
-
-    def _background(self, job: Job, pending: Pending | None, group: Any) -> None:
-        try:
-            self._write(job, pending, group)
-        except BaseException as exc:  # raised by wait(), in the training thread
-            self._error = exc
+        if self._writer is None:
+            self._writer = Writer()
+            _writers.add(self._writer)
+        self._writer.submit(functools.partial(self._write, job, pending, group))
 
     def _write(self, job: Job, pending: Pending | None, group: Any = None) -> None:
+        # Values of the manifest computed by the writer (a callable: the metrics prefix hash).
+        job = attrs.evolve(job, meta={k: v() if callable(v) else v for k, v in job.meta.items()})
         encoded = checkpoint.encode(job.state, job.provenance)
         if pending is None:
             if job.primary:
