@@ -21,10 +21,12 @@ Every rank calls :func:`write` and :func:`read` (they are collectives of ``group
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,21 @@ def metadata_from_json(data: Any) -> Metadata:
     )
 
 
+@contextlib.contextmanager
+def dcp_errors() -> Iterator[None]:
+    """DCP's ``CheckpointException`` (a ``BaseException`` carrying every rank's error) as the
+    first failing rank's own exception: an ``OSError`` (a full disk) or a :class:`ShardError`."""
+    from torch.distributed.checkpoint.api import CheckpointException
+
+    try:
+        yield
+    except CheckpointException as exc:
+        failures = exc.failures
+        if not failures:
+            raise ShardError(str(exc)) from None
+        raise failures[min(failures)][0] from None
+
+
 # -- writing ------------------------------------------------------------------------------
 
 
@@ -231,7 +248,8 @@ def write(directory: Path, shards: Mapping[str, torch.Tensor], group: Any = None
     import torch.distributed.checkpoint as dcp
 
     writer = RawWriter(directory / DIRECTORY)
-    dcp.save(dict(shards), storage_writer=writer, process_group=group)
+    with dcp_errors():
+        dcp.save(dict(shards), storage_writer=writer, process_group=group)
     return writer.files
 
 
@@ -315,12 +333,13 @@ def read(directory: Path, targets: Mapping[str, torch.Tensor], group: Any = None
     resharding to this world; collective over ``group``."""
     import torch.distributed.checkpoint as dcp
 
-    dcp.load(dict(targets), storage_reader=RawReader(directory / DIRECTORY), process_group=group)
+    with dcp_errors():
+        dcp.load(dict(targets), storage_reader=RawReader(directory / DIRECTORY), process_group=group)
 
 
 def read_full(directory: Path, prefix: str) -> dict[str, torch.Tensor]:
-    """Every sharded tensor whose key starts with ``prefix``, whole, in this process (no
-    process group): for reading a sharded checkpoint's model weights (``runner predict``)."""
+    """Every sharded tensor whose key starts with ``prefix`` (``model/``), whole, by key, in
+    this process (no process group): a sharded checkpoint's model weights for ``runner predict``."""
     import torch.distributed.checkpoint as dcp
 
     reader = RawReader(directory / DIRECTORY)
@@ -330,8 +349,10 @@ def read_full(directory: Path, prefix: str) -> dict[str, torch.Tensor]:
         for key, item in metadata.state_dict_metadata.items()
         if key.startswith(prefix) and isinstance(item, TensorStorageMetadata)
     }
-    dcp.load(targets, storage_reader=reader, no_dist=True)
-    return {key.removeprefix(prefix): tensor for key, tensor in targets.items()}
+    with warnings.catch_warnings(), dcp_errors():  # "assuming the intent is to load in a single process": it is
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
+        dcp.load(targets, storage_reader=reader, no_dist=True)
+    return targets
 
 
 # -- around the reads and writes ----------------------------------------------------------

@@ -106,7 +106,6 @@ class LaunchParams:
     )
 
 
-
 @component
 class DDPParams(LaunchParams):
     """DistributedDataParallel over torch.distributed (gloo, NCCL), started by torch's elastic agent.
