@@ -87,6 +87,18 @@ def test_a_two_process_checkpoint_resumes_on_one_and_three(interrupted: Path, tm
     assert [r["step"] for r in records(run_dir) if r["stage"] == "train"] == list(range(1, expected + 1))
 
 
+def test_a_sharded_checkpoints_weights_are_read_whole(interrupted: Path) -> None:
+    """``runner predict --checkpoint`` reads a sharded checkpoint's model whole, in one
+    process: the weights of step 4 are those of model.safetensors (the run stopped there)."""
+    from runner_checkpoint.weights import load_model_weights
+
+    weights = load_model_weights(interrupted / "checkpoints" / "step-000004")
+    final = load_file(interrupted / "model.safetensors")
+    assert sorted(weights) == sorted(final)
+    for key, tensor in final.items():
+        assert torch.equal(weights[key], tensor), key
+
+
 def test_a_flipped_byte_in_a_shard_is_found_and_fallen_back_from(interrupted: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(interrupted, run_dir)
