@@ -675,6 +675,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller model and fewer repeats (smoke run)")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON to this file")
     parser.add_argument(
         "--only", default="save,resume,async,memory", help="comma-separated sections: save, resume, async, memory"
     )
@@ -711,6 +712,8 @@ def main() -> None:
         print_memory(results["memory"])
     if args.json:
         print(json.dumps(results, indent=2))
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 def print_save_load(save_load: dict[str, Any], repeats: int) -> None:
