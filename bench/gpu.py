@@ -287,7 +287,7 @@ def distributed_section(args: argparse.Namespace, root: Path, backend: str, time
         command += ["--backend", backend, "--workload", workload, "--precision", precision]
         command += ["--image-size", str(size), "--batch-size", str(batch), "--steps", str(steps)]
         command += ["--variants", "hand,runner", "--json", str(output)]
-        command += ["--rounds", "1" if args.quick else "3"]
+        command += ["--rounds", "1" if args.quick else "2"]  # each run launches a process: ~10 s
         results[workload] = subprocess_section(command, output, timeout / 2)
     return results
 
@@ -325,7 +325,11 @@ def table(results: dict[str, Any], header: str) -> str:
         )
     if "lightning_skipped" in step:
         lines += ["", f"Lightning skipped: {step['lightning_skipped']}"]
-    for name, title in (("ddp", "runner-ddp, NCCL, 1 process"), ("fsdp", "runner-fsdp (FSDP2), 1 process")):
+    group = "NCCL" if results.get("device") == "cuda" else "gloo"
+    for name, title in (
+        ("ddp", f"runner-ddp, {group}, 1 process"),
+        ("fsdp", f"runner-fsdp (FSDP2), {group}, 1 process"),
+    ):
         lines += ["", f"{title}:", "", "| workload | hand us/step | runner us/step | runner / hand |"]
         lines += ["| --- | ---: | ---: | ---: |"]
         for workload in WORKLOADS:
@@ -351,9 +355,10 @@ def table(results: dict[str, Any], header: str) -> str:
     saves = results.get("async", {})
     lines += ["", "Asynchronous checkpoint (`[checkpoint] async = true`):", ""]
     if "copy_s" in saves:
+        into = "into pinned memory" if saves["device"] == "cuda" else "host to host"
         lines += [
             f"- state: {saves['state_mb']:.0f} MB (model + Adam) on {saves['device']}, {saves['saves']} saves",
-            f"- device-to-host copy into pinned memory: {saves['copy_s'] * 1000:.1f} ms",
+            f"- device-to-host copy of the same state ({into}): {saves['copy_s'] * 1000:.1f} ms",
             f"- step blocked by an async save: {saves['blocked_async_s'] * 1000:.1f} ms (blocked / copy, "
             f"paired: **{saves['ratio_paired']:.2f}x**, target <= 1.1; A/A {saves['control_ratio']:.2f})",
             f"- step blocked by a synchronous save: {saves['blocked_sync_s'] * 1000:.1f} ms",
@@ -395,7 +400,7 @@ def main() -> None:
         "async": lambda root: async_section(args, root, 120),
         "compile": lambda root: step_section(args, root, compiled=True),
     }
-    results: dict[str, Any] = {"skipped": []}
+    results: dict[str, Any] = {"skipped": [], "device": args.device}
     with tempfile.TemporaryDirectory(prefix="gpu-bench-") as tmp:
         for name, section in sections.items():
             if name not in only:
