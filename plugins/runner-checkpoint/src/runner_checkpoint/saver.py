@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import multiprocessing.util
 import queue
 import threading
 import weakref
@@ -105,6 +106,11 @@ def _wait_at_exit() -> None:
         writer.wait()
 
 
+# Worker processes started by multiprocessing (the ddp and fsdp backends' ranks) leave with
+# os._exit and skip atexit; they run multiprocessing's finalizers.
+multiprocessing.util.Finalize(None, _wait_at_exit, exitpriority=100)
+
+
 class Saver:
     """Writes the checkpoints of one run; :attr:`asynchronous` says whether in the background."""
 
@@ -145,13 +151,11 @@ class Saver:
     def save(self, job: Job) -> None:
         """Write ``job``: now, or (asynchronously) after copying its state to host memory."""
         self.wait()  # a second save waits for the first
+        sharded = has_shards(job.state)
+        if not sharded and not job.primary:
+            return  # the primary writes the whole state: nothing to copy or write here
         if self.asynchronous:
             job = attrs.evolve(job, state=self.stager.stage(job.state))
-            sharded = self.stager.saw_shards  # seen while copying: no second walk of the state
-        else:
-            sharded = has_shards(job.state)
-        if not sharded and not job.primary:
-            return  # the primary writes the whole state
         pending = self._begin_sharded(job) if sharded else None
         if not self.asynchronous:
             self._write(job, pending)

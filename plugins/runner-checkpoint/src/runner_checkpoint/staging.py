@@ -35,13 +35,10 @@ class Stager:
     def __init__(self) -> None:
         self._buffers: dict[Key, torch.Tensor] = {}
         self._synchronize = False
-        #: Whether the last staged state held a sharded tensor.
-        self.saw_shards = False
 
     def stage(self, state: Any) -> Any:
         """A copy of ``state`` that shares no tensor memory and no container with it."""
         self._synchronize = False
-        self.saw_shards = False
         self._seen: dict[int, torch.Tensor] = {}  # a tensor met twice (tied weights) stays one
         staged = self._copy(state, ())
         if self._synchronize:
@@ -79,7 +76,6 @@ class Stager:
 
     def _stage_tensor(self, tensor: torch.Tensor, path: Key) -> torch.Tensor:
         if is_sharded(tensor):
-            self.saw_shards = True
             from torch.distributed.tensor import DTensor
 
             local = self._local(tensor.to_local().detach(), path)
