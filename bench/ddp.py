@@ -1,14 +1,17 @@
-"""Step time of runner's ``ddp`` backend against a hand-written DistributedDataParallel loop.
+"""Step time of runner's ``ddp`` (or ``fsdp``) backend against a hand-written DistributedDataParallel
+(or ``fully_shard``) loop.
 
 Both sides train the same workload in the same number of processes, started the same way
 (torch's elastic launcher, the same start method), on the same data, model, batch size per
 rank, loss and optimizer:
 
 * ``hand``: the minimal correct DDP loop in each worker: ``init_process_group``, the
-  model wrapped in ``DistributedDataParallel``, each rank taking positions ``r, r + W, ...``
+  model wrapped in ``DistributedDataParallel`` (``--backend fsdp``: each ResNet block,
+  then the model, sharded with ``fully_shard``), each rank taking positions ``r, r + W, ...``
   of a seeded permutation of in-memory tensors, forward (under autocast with
   ``--precision bf16``), ``zero_grad``, ``backward``, ``step``.
-* ``runner``: ``runner._engine.run.execute`` on a recipe with ``[run] backend = "ddp"``,
+* ``runner``: ``runner._engine.run.execute`` on a recipe with ``[run] backend = "ddp"`` (or
+  ``"fsdp"`` with ``wrap = ["Block"]``),
   through the real path (this file is also the local plugin that registers the
   components; workers load it again by path).
 * ``runner, no agreement``: the same without the core's per-step signal agreement (the
@@ -24,6 +27,7 @@ round with the order rotating; the table shows medians over rounds.
     .venv/bin/python bench/ddp.py --quick            # smoke run
     .venv/bin/python bench/ddp.py --device cuda --precision bf16 --workload resnet   # GPU check (NCCL)
     .venv/bin/python bench/ddp.py --device cuda --precision bf16 --workload mlp
+    .venv/bin/python bench/ddp.py --device cuda --precision bf16 --workload resnet --backend fsdp --nproc 1
 
 Targets (GPU, NCCL): runner / hand <= 1.02 for the ResNet-sized workload, <= 1.05 for the
 tiny MLP. Benchmarks print results; they never fail on a threshold (exit status is 0).
@@ -47,6 +51,8 @@ import torch.nn.functional as F
 from runner import hookimpl
 
 THIS = Path(__file__).resolve()
+#: ``--variants`` names and the rows they print.
+VARIANTS = {"hand": "hand", "runner": "runner", "noagree": "runner, no agreement", "aa": "hand again (A/A)"}
 TARGETS = {"resnet": 1.02, "mlp": 1.05}
 IN_FEATURES, NUM_CLASSES, DATA_SEED, SEED = 64, 10, 1234, 0
 
@@ -54,9 +60,9 @@ IN_FEATURES, NUM_CLASSES, DATA_SEED, SEED = 64, 10, 1234, 0
 # -- the workload, shared by both sides ------------------------------------------------------
 
 
-def make_data(workload: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def make_data(workload: str, n: int, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(DATA_SEED)
-    shape = (n, IN_FEATURES) if workload == "mlp" else (n, 3, 32, 32)
+    shape = (n, IN_FEATURES) if workload == "mlp" else (n, 3, size, size)
     return torch.randn(*shape, generator=generator), torch.randint(0, NUM_CLASSES, (n,), generator=generator)
 
 
@@ -81,7 +87,8 @@ class Block(torch.nn.Module):
 
 
 def make_model(workload: str) -> torch.nn.Module:
-    """``mlp``: 64 -> 256 -> 10. ``resnet``: ResNet-18 for 32x32 images (11M parameters)."""
+    """``mlp``: 64 -> 256 -> 10. ``resnet``: ResNet-18 for small images (11M parameters; any size:
+    the pooling is adaptive)."""
     torch.manual_seed(SEED)
     if workload == "mlp":
         return torch.nn.Sequential(
@@ -118,8 +125,19 @@ def hand_worker(cfg: dict[str, Any]) -> dict[str, float]:
     if cuda:
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
-    x, y = make_data(cfg["workload"], cfg["n"])
-    model = DistributedDataParallel(make_model(cfg["workload"]).to(device), device_ids=[local] if cuda else None)
+    x, y = make_data(cfg["workload"], cfg["n"], cfg["image_size"])
+    model = make_model(cfg["workload"]).to(device)
+    if cfg["backend"] == "fsdp":
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        mesh = init_device_mesh(device.type, (world,))
+        for module in model.modules():
+            if isinstance(module, Block):
+                fully_shard(module, mesh=mesh)
+        fully_shard(model, mesh=mesh)
+    else:
+        model = DistributedDataParallel(model, device_ids=[local] if cuda else None)
     optimizer = make_optimizer(model)
     dtype = torch.bfloat16 if cfg["precision"] == "bf16" else None
     batch, steps, warmup = cfg["batch_size"], cfg["steps"], cfg["warmup"]
@@ -198,8 +216,8 @@ class Timer:
 
 
 class Blobs(torch.utils.data.TensorDataset):
-    def __init__(self, workload: str, n: int) -> None:
-        super().__init__(*make_data(workload, n))
+    def __init__(self, workload: str, n: int, size: int) -> None:
+        super().__init__(*make_data(workload, n, size))
         self.meta = {"num_classes": NUM_CLASSES}
 
 
@@ -224,7 +242,7 @@ class CrossEntropy:
 
 @hookimpl
 def register_datasets(register: Any) -> None:
-    register("ddpbench_data", lambda workload, n, split="train": Blobs(workload, n))
+    register("ddpbench_data", lambda workload, n, size=32, split="train": Blobs(workload, n, size))
 
 
 @hookimpl
@@ -254,16 +272,16 @@ seed = {seed}
 max_steps = {steps}
 device = "{device}"
 precision = "{precision}"
-backend = "ddp"
+backend = "{backend}"
 save_model = false
 test = false
 
 [backend]
 nproc_per_node = {nproc}
 start_method = "{start_method}"
-
+{wrap}
 [data.train]
-dataset = {{ name = "ddpbench_data", workload = "{workload}", n = {n} }}
+dataset = {{ name = "ddpbench_data", workload = "{workload}", n = {n}, size = {image_size} }}
 loader = {{ batch_size = {batch_size}, shuffle = true, drop_last = true }}
 
 [model]
@@ -292,7 +310,8 @@ def run_runner(cfg: dict[str, Any], root: Path, agreement: bool = True) -> float
 
     directory = Path(tempfile.mkdtemp(dir=root))
     path = directory / "recipe.toml"
-    path.write_text(RECIPE.format(seed=SEED, agreement=str(agreement).lower(), **cfg), encoding="utf-8")
+    wrap = 'wrap = ["Block"]' if cfg["backend"] == "fsdp" and cfg["workload"] == "resnet" else ""
+    path.write_text(RECIPE.format(seed=SEED, agreement=str(agreement).lower(), wrap=wrap, **cfg), encoding="utf-8")
     # This file is the local plugin, under another name than the installed "ddp" plugin.
     plugin = root / "ddp_bench.py"
     if not plugin.exists():
@@ -309,6 +328,14 @@ def run_runner(cfg: dict[str, Any], root: Path, agreement: bool = True) -> float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", choices=["mlp", "resnet"], default="mlp")
+    parser.add_argument("--backend", choices=["ddp", "fsdp"], default="ddp")
+    parser.add_argument("--image-size", type=int, default=32, help="resnet: image side (default 32)")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated, from {', '.join(VARIANTS)} (default: all)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the medians (us/step) to this file")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--nproc", type=int, default=0, help="processes (default: GPUs on CUDA, 2 on CPU)")
@@ -331,6 +358,8 @@ def main() -> None:
     warmup = args.warmup or max(1, steps // 4)
     cfg = {
         "workload": args.workload,
+        "backend": args.backend,
+        "image_size": args.image_size,
         "device": args.device,
         "precision": args.precision,
         "nproc": nproc,
@@ -343,12 +372,12 @@ def main() -> None:
     if args.device == "cpu":
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     print(
-        f"ddp step time: {args.workload}, {args.device} ({'nccl' if args.device == 'cuda' else 'gloo'}), "
+        f"{args.backend} step time: {args.workload}, {args.device} ({'nccl' if args.device == 'cuda' else 'gloo'}), "
         f"{args.precision}, {nproc} processes x batch {batch}, steps {warmup}..{steps} timed, {rounds} rounds, "
         f"start method {cfg['start_method']}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}, "
         f"torch {torch.__version__}"
     )
-    variants = ["hand", "runner", "runner, no agreement", "hand again (A/A)"]
+    variants = [VARIANTS[name.strip()] for name in args.variants.split(",")]
     times: dict[str, list[float]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="ddp-bench-") as root:
         for number in range(rounds):
@@ -367,12 +396,16 @@ def main() -> None:
         median = statistics.median(values)
         row = f"{median:>15.0f} {min(values):>10.0f} {max(values):>10.0f} {median / hand:>7.3f}"
         print(f"{variant:<22} {row} {min(values) / hand_min:>8.3f}")
-    paired = [a / b for a, b in zip(times["runner"], times["runner, no agreement"], strict=True)]
-    print(
-        f"signal agreement: runner / runner without it = {statistics.median(paired):.3f} "
-        f"(median of {len(paired)} paired rounds; "
-        f"{statistics.median(times['runner']) - statistics.median(times['runner, no agreement']):+.0f} us/step)"
-    )
+    if "runner, no agreement" in times:
+        paired = [a / b for a, b in zip(times["runner"], times["runner, no agreement"], strict=True)]
+        print(
+            f"signal agreement: runner / runner without it = {statistics.median(paired):.3f} "
+            f"(median of {len(paired)} paired rounds; "
+            f"{statistics.median(times['runner']) - statistics.median(times['runner, no agreement']):+.0f} us/step)"
+        )
+    if args.json is not None:
+        medians = {variant: statistics.median(values) for variant, values in times.items()}
+        args.json.write_text(json.dumps({"us_per_step": medians, "config": cfg}, indent=2), encoding="utf-8")
     target = TARGETS[args.workload]
     ratio = statistics.median(times["runner"]) / hand
     print(f"\nrunner / hand = {ratio:.3f} (target <= {target} on GPU with NCCL; the A/A row is the noise floor)")

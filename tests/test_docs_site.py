@@ -114,7 +114,17 @@ def test_every_nav_page_exists() -> None:
         assert page in generated or (DOCS / page).is_file(), page
     howtos = {p for p in pages if p.startswith("howto/")}
     assert howtos == {
-        f"howto/{n}.md" for n in ("resume", "ddp", "multi-node", "async-loaders", "preprocessing-cache", "ray")
+        f"howto/{n}.md"
+        for n in (
+            "resume",
+            "ddp",
+            "fsdp",
+            "async-checkpoints",
+            "multi-node",
+            "async-loaders",
+            "preprocessing-cache",
+            "ray",
+        )
     }
 
 

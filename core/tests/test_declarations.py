@@ -243,6 +243,35 @@ def test_a_rule_must_name_parameters() -> None:
                 return self.size
 
 
+def test_a_parameter_named_after_a_python_keyword_drops_its_trailing_underscore(tmp_path: Path) -> None:
+    """``async_`` (PEP 8's spelling of a keyword as a name) is the recipe key ``async``: in the
+    schema, the rules, the build and the rendered recipe."""
+
+    @runner.component
+    class Saver:
+        """Saves."""
+
+        async_: bool = runner.param(False, doc="In the background.")
+        every: int = runner.param(1)
+
+        @runner.check("async", "every")
+        def _rule(self) -> str | None:
+            return "async needs every > 1" if self.async_ and self.every < 2 else None
+
+        def build(self) -> bool:
+            return self.async_
+
+    component = Component("checkpointer", "saver", Saver, PluginInfo("p", "p", "1"))
+    assert list(component.schema.fields) == ["async", "every"]
+    assert component.build({"async": True, "every": 2}) is True
+    with pytest.raises(RunnerError, match="async: async needs every > 1"):
+        component.build({"async": True, "every": 1})
+    assert component.check_params({"async": True, "every": 1}) == [(("async",), "async needs every > 1")]
+    from runner._recipe.render import render
+
+    assert render({"checkpoint": Saver(async_=True)}) == "[checkpoint]\nasync = true\nevery = 1\n"
+
+
 def test_params_next_to_a_declaration_is_an_error() -> None:
     @runner.component
     class Sized:

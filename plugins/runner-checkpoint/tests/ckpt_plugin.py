@@ -179,6 +179,23 @@ def raise_signal(at_step: int, signum: str = "SIGTERM") -> RaiseSignal:
     return RaiseSignal(at_step, signum)
 
 
+class StepFile:
+    """Writes each ended optimizer step to ``path``, one line each (read by tests from
+    another thread while the run goes on)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_end_train_step(self, global_step: int) -> None:
+        with open(self.path, "a", encoding="utf-8") as file:
+            file.write(f"{global_step}\n")
+
+
+def step_file(path: str) -> StepFile:
+    """Record the steps as they end."""
+    return StepFile(path)
+
+
 @hookimpl
 def register_datasets(register: Any) -> None:
     register("ckpt_blobs", blobs)
@@ -210,3 +227,4 @@ def register_callbacks(register: Any) -> None:
     register("ckpt_leaky", leaky)
     register("ckpt_bad_state", bad_state)
     register("ckpt_signal", raise_signal)
+    register("ckpt_steps", step_file)

@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
+from runner._contract.params import recipe_key
+
 if TYPE_CHECKING:
     from typing_extensions import dataclass_transform
 else:
@@ -102,7 +104,7 @@ def component(cls: type[T]) -> type[T]:
     where = f"@runner.component class {cls.__module__}.{cls.__qualname__}"
     if not callable(getattr(cls, "build", None)):
         raise TypeError(f"{where} needs a build(self, ...) method that makes the component")
-    keys = {a.alias or a.name for a in attrs.fields(cast(Any, cls))}
+    keys = {recipe_key(a) for a in attrs.fields(cast(Any, cls))}
     found: dict[str, tuple[str, ...]] = {}
     for klass in reversed(cls.__mro__):
         for name, member in vars(klass).items():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import keyword
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -54,6 +55,20 @@ def param(
         value = default
         return attrs.field(factory=lambda: type(value)(value), metadata=metadata, **kwargs)
     return attrs.field(default=default, metadata=metadata, **kwargs)
+
+
+def recipe_key(field: attrs.Attribute) -> str:  # type: ignore[type-arg]
+    """The recipe key of a declaration's field: its attrs alias (the name without leading
+    underscores), and without the trailing underscore that lets a field be named after a
+    Python keyword (PEP 8): the field ``async_`` is the recipe key ``async``."""
+    key = field.alias or field.name
+    return key[:-1] if key.endswith("_") and keyword.iskeyword(key[:-1]) else key
+
+
+def init_arguments(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Recipe keys to the keyword arguments of the declaration's ``__init__`` (the inverse of
+    :func:`recipe_key`: a keyword gets its trailing underscore back)."""
+    return {f"{key}_" if keyword.iskeyword(key) else key: value for key, value in params.items()}
 
 
 def at_least(minimum: float) -> Check:

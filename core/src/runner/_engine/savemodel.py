@@ -35,6 +35,27 @@ def unwrap(model: Any) -> Any:
     return getattr(model, "module", model)
 
 
+def gathered(state: Mapping[str, Any], primary: bool) -> Mapping[str, Any]:
+    """``state`` with sharded entries (DTensors, e.g. the fsdp backend's parameters) gathered
+    into full CPU tensors on the primary. Collective when there are any: every rank calls it,
+    and the entries are gathered one at a time, so no device holds the whole model at once."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return state
+    from torch.distributed.tensor import DTensor
+
+    if not any(isinstance(value, DTensor) for value in state.values()):
+        return state
+    full: dict[str, Any] = {}
+    for key, value in state.items():
+        if isinstance(value, DTensor):
+            value = value.full_tensor()  # collective
+            if not primary:
+                continue
+            value = value.to("cpu", copy=True)
+        full[key] = value
+    return full
+
+
 def cpu_tensors(state: Mapping[str, Any], what: str) -> dict[str, torch.Tensor]:
     """Own CPU copies of a state dict's tensors (safetensors refuses shared storage)."""
     tensors: dict[str, torch.Tensor] = {}
@@ -76,12 +97,13 @@ def _check_keys(name: str, who: str, state: Mapping[str, Any], expected: set[str
 def save_model(run: RunContext, hooks: RunHooks, *, meta: Mapping[str, Any], local_plugins: tuple[str, ...]) -> None:
     """Write ``model.safetensors``, any offered ``model.<name>.safetensors`` and
     ``model.json`` (last). Every process asks the ``get_model_weights`` hook (an
-    implementation may be collective); the primary writes."""
+    implementation may be collective) and gathers a sharded model's weights; the primary
+    writes."""
     offered = hooks.get_model_weights(run)
+    state = gathered(unwrap(run.model).state_dict(), run.is_primary)
     if not run.is_primary:
         return
-    model = unwrap(run.model)
-    final = cpu_tensors(model.state_dict(), "the model's state_dict()")
+    final = cpu_tensors(state, "the model's state_dict()")
     keys = set(final)
     weights: dict[str, dict[str, Any]] = {}
     for name, (who, state) in offered.items():

@@ -46,6 +46,7 @@ KNOWN: dict[tuple[str, str], str] = {
     ("transform", "shuffle_buffer"): "runner-datasets",
     # runner-ddp
     ("backend", "ddp"): "runner-ddp",
+    ("backend", "fsdp"): "runner-fsdp",
     # runner-hf
     ("collate", "dynamic_padding"): "runner-hf",
     ("dataset", "hf_dataset"): "runner-hf",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from runner._contract.errors import PluginError, RunnerError
+from runner._contract.params import init_arguments
 from runner._contract.registration import PluginInfo
 from runner._contract.suggest import did_you_mean
 
@@ -229,7 +230,7 @@ class Component:
 
         assert self.declaration is not None
         try:
-            instance = self.declaration(**params)
+            instance = self.declaration(**init_arguments(params))
             issues = run_checks(instance)
         except CheckRaised as exc:
             raise PluginError(f"{label}: {exc}") from exc

@@ -9,12 +9,14 @@ from typing import Any
 import attrs
 import tomli_w
 
+from runner._contract.params import recipe_key
+
 
 def _drop_none(value: Any) -> Any:
     # TOML has no null: an unset optional parameter is written as a comment-free omission.
     # Values the schema converted (nested attrs tables, enums, paths) go back to TOML values.
     if attrs.has(type(value)):
-        value = {f.alias or f.name: getattr(value, f.name) for f in attrs.fields(type(value))}
+        value = {recipe_key(f): getattr(value, f.name) for f in attrs.fields(type(value))}
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):

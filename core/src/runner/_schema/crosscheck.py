@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from runner._contract.declaration import checks_of
+from runner._contract.params import init_arguments, recipe_key
 from runner._schema.check import Issue
 
 
@@ -29,7 +30,7 @@ def _partial(cls: type, params: dict[str, Any]) -> Any:
     """An instance with the attributes in ``params`` set and no others (no ``__init__``)."""
     instance: Any = object.__new__(cls)
     for a in attrs.fields(cls):
-        key = a.alias or a.name
+        key = recipe_key(a)
         if key in params:
             object.__setattr__(instance, a.name, params[key])
     return instance
@@ -72,7 +73,7 @@ def cross_issues(cls: type, params: dict[str, Any], invalid: Iterable[object] = 
     if bad:
         return run_checks(_partial(cls, {k: v for k, v in params.items() if k not in bad}), skip=bad, partial=True)
     try:
-        instance = cls(**params)
+        instance = cls(**init_arguments(params))
     except Exception as exc:
         raise CheckRaised("__init__", exc) from exc
     return run_checks(instance)

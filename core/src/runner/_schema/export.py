@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from runner._contract import grammar
-from runner._contract.params import REQUIRED, Check
+from runner._contract.params import REQUIRED, Check, recipe_key
 from runner._plugins.registry import Component, Registry
 from runner._schema.fields import Field, ParamSchema, schema_from_attrs
 
@@ -41,7 +41,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, pathlib.PurePath):
         return str(value)
     if attrs.has(type(value)):
-        return {f.alias or f.name: json_value(getattr(value, f.name)) for f in attrs.fields(type(value))}
+        return {recipe_key(f): json_value(getattr(value, f.name)) for f in attrs.fields(type(value))}
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
     if isinstance(value, dict):

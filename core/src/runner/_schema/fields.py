@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from runner._contract.params import REQUIRED, Check
+from runner._contract.params import REQUIRED, Check, recipe_key
 
 
 @attrs.frozen
@@ -73,8 +73,8 @@ def schema_from_attrs(cls: type) -> ParamSchema:
             default = a.default.factory()  # type: ignore[attr-defined]
         else:
             default = a.default
-        fields[a.alias or a.name] = Field(
-            name=a.alias or a.name,
+        fields[recipe_key(a)] = Field(
+            name=recipe_key(a),
             type=hints.get(a.name, a.type if a.type is not None else Any),
             default=default,
             doc=str(a.metadata.get("doc", "")),

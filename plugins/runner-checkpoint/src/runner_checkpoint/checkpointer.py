@@ -13,7 +13,11 @@ there, and the run stops without its final validation and test and exits 130/143
 
 With several processes (e.g. the ``ddp`` backend) every rank takes the same save
 decisions and captures the state (a collective: each rank's pending losses are
-gathered), only rank 0 writes, and all ranks meet at a barrier after each save.
+gathered), only rank 0 writes, and all ranks meet at a barrier after each save. A state
+with sharded tensors (the ``fsdp`` backend) is written by every rank, each its shards
+(:mod:`runner_checkpoint.saver`). With ``async = true`` the state is copied to host
+memory at the save point and written in the background; the next save, a signal and the
+run's teardown wait for that write.
 Time-triggered saves (``every_minutes``) are agreed by an all-reduce of one flag per step,
 only when ``every_minutes`` is set. Every rank restores the checkpoint (rank 0's RNG
 state, as the DDP backend documents; each rank its own pending losses).
@@ -21,22 +25,25 @@ state, as the DDP backend documents; each rank its own pending losses).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import math
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from runner import METRICS_FILE, PluginError, RunContext, RunnerError, hookimpl, known_length
-from runner_checkpoint import checkpoint, provenance
+from runner_checkpoint import checkpoint, codec, provenance
 from runner_checkpoint.beacon import Beacon
 from runner_checkpoint.codec import PLUGINS_KEY, CodecError, check, describe
 from runner_checkpoint.fsutil import NotRegularFile, open_regular, read_exactly
 from runner_checkpoint.manifest import CorruptCheckpoint
 from runner_checkpoint.params import CheckpointParams
+from runner_checkpoint.saver import Job, Saver
 from runner_checkpoint.store import CHECKPOINTS, LATEST, Entry, Store
 
 
@@ -125,6 +132,7 @@ class DefaultCheckpointer:
         self.run_dir = run_dir
         self.params = params
         self.store = Store(run_dir / CHECKPOINTS)
+        self.saver = Saver(self.store, asynchronous=params.async_)
         self.last_saved: Entry | None = None
         self._position: tuple[Any, ...] | None = None
         self._last_save_time = time.monotonic()
@@ -177,7 +185,9 @@ class DefaultCheckpointer:
         """Save where the signal stopped the run (the core stops it right after)."""
         if not self.params.on_signal:
             return
-        entry = self._save(run, "signal") or self.last_saved
+        self._save(run, "signal")
+        self._wait(run)  # the process stops right after: the write must be done
+        entry = self.last_saved
         where = entry.path if entry is not None else self.store.root
         # The run directory holds the recipe with its overrides and the local plugins: the
         # command continues exactly this run, whatever its command line was.
@@ -193,6 +203,14 @@ class DefaultCheckpointer:
 
     @hookimpl
     def teardown(self, run: RunContext) -> None:
+        """Wait for a background write: the process never exits with one in flight."""
+        try:
+            with self._errors(run):
+                self.saver.close()
+        finally:
+            self._close_beacon()
+
+    def _close_beacon(self) -> None:
         if self._beacon is not None:
             self._beacon.close()
             self._beacon = None
@@ -236,21 +254,50 @@ class DefaultCheckpointer:
             due = bool(run.backend.all_reduce_sum(flag).item() > 0)
         return due
 
-    def _save(self, run: RunContext, reason: str) -> Entry | None:
+    def _save(self, run: RunContext, reason: str) -> None:
         """Save now unless this exact position is already saved. Every rank takes the same
-        decision and waits at a barrier; only the primary writes (and prunes)."""
+        decision; the primary writes (and prunes), every rank its shards of a sharded state.
+        Synchronous saves end at a barrier; an asynchronous one returns once the state is
+        copied to host memory (:attr:`last_saved` is set when its write commits)."""
         position = run.position()
         if position == self._position:
-            return None
+            return
         self._position = position
         state = run.capture_state()  # collective: every rank's pending losses are gathered
-        entry = self._write(run, reason, state) if run.is_primary else None
-        if run.backend.world_size > 1:
+        if self.saver.asynchronous:  # fail here, not in the background, on a state no checkpoint holds
+            check_plugin_states(run, state)
+        if self._provenance is None and run.is_primary:
+            self._provenance = provenance.collect(run)
+        meta = self._meta(run, reason, state) if run.is_primary else {}
+        job = Job(state, run.global_step, meta, self._provenance, run.is_primary, committed=self._committed)
+        with self._errors(run):
+            self.saver.save(job)
+        if not self.saver.asynchronous and run.backend.world_size > 1:
             run.backend.barrier()
         self._last_save_time = time.monotonic()
-        return entry
 
-    def _write(self, run: RunContext, reason: str, state: dict[str, Any]) -> Entry:
+    def _committed(self, entry: Entry) -> None:
+        """After a commit (on the primary, maybe in the background): retention."""
+        self.last_saved = entry
+        p = self.params
+        self.store.prune(p.keep_last, p.keep_best, p.monitor, p.mode)
+
+    def _wait(self, run: RunContext) -> None:
+        """Wait for the background write in flight, if any (raising its error)."""
+        with self._errors(run):
+            self.saver.wait()
+
+    @contextlib.contextmanager
+    def _errors(self, run: RunContext) -> Iterator[None]:
+        """A write's failures as users read them: the state key and plugin, or the path."""
+        try:
+            yield
+        except CodecError as exc:
+            raise unstorable(run, exc) from None
+        except OSError as exc:
+            raise RunnerError(f"checkpoint: saving to {self.store.root} failed: {exc}") from exc
+
+    def _meta(self, run: RunContext, reason: str, state: dict[str, Any]) -> dict[str, Any]:
         offset = int(state["metrics_offset"])
         meta = {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -260,22 +307,15 @@ class DefaultCheckpointer:
             "batch_in_epoch": run.batch_in_epoch,
             "epoch_done": bool(run.epoch_done),
             "samples_seen": run.samples_seen,
-            "metrics_file": {"offset": offset, "sha256": self._metrics_hash.at(run.run_dir / METRICS_FILE, offset)},
+            # Hashed by the writer (in the background when asynchronous): the prefix never changes.
+            "metrics_file": functools.partial(self._metrics_file, run.run_dir / METRICS_FILE, offset),
             "monitor": self._monitor(run),
             "world_size": run.backend.world_size,
         }
-        if self._provenance is None:
-            self._provenance = provenance.collect(run)
-        try:
-            entry = checkpoint.save(self.store, state, step=run.global_step, meta=meta, provenance=self._provenance)
-        except CodecError as exc:
-            raise unstorable(run, exc) from None
-        except OSError as exc:
-            raise RunnerError(f"checkpoint: saving to {self.store.root} failed: {exc}") from exc
-        self.last_saved = entry
-        p = self.params
-        self.store.prune(p.keep_last, p.keep_best, p.monitor, p.mode)
-        return entry
+        return meta
+
+    def _metrics_file(self, path: Path, offset: int) -> dict[str, Any]:
+        return {"offset": offset, "sha256": self._metrics_hash.at(path, offset)}
 
     def _monitor(self, run: RunContext) -> dict[str, Any] | None:
         name = self.params.monitor
@@ -310,8 +350,14 @@ class DefaultCheckpointer:
         skipped: list[Entry] = []
         for entry in candidates:
             try:
-                loaded = checkpoint.load(entry.path)
+                # The primary hashes the shards of every rank; the others check their sizes.
+                loaded = checkpoint.load(entry.path, verify_shards=run.is_primary)
+                failure = None
             except CorruptCheckpoint as exc:
+                failure = exc
+            failure = self._agree(run, entry, failure)
+            if failure is not None:
+                exc = failure
                 if explicit:
                     raise CheckpointError([f"cannot resume from {entry.path}:", *exc.lines()[1:]]) from None
                 damaged.append(exc)
@@ -409,8 +455,26 @@ class DefaultCheckpointer:
         if breaking:
             self._say("resuming anyway (--allow-recipe-change): the run will not match an uninterrupted one")
 
+    def _agree(self, run: RunContext, entry: Entry, failure: CorruptCheckpoint | None) -> CorruptCheckpoint | None:
+        """With several processes, a checkpoint one rank found damaged is damaged for all
+        (they must skip it together: only the primary hashes the shards)."""
+        if run.backend.world_size == 1:
+            return failure
+        import torch
+
+        flag = torch.tensor([0.0 if failure is None else 1.0], dtype=torch.float64, device=run.device)
+        if run.backend.all_reduce_sum(flag).item() == 0:
+            return None
+        # Every rank reports what the primary found (it hashed every file), whichever fails first.
+        problems = [failure.problems if failure is not None and run.is_primary else None]
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.broadcast_object_list(problems, src=0)
+        return CorruptCheckpoint(entry.name, problems[0] or (failure.problems if failure else ["damaged"]))
+
     def _apply(self, run: RunContext, loaded: checkpoint.Loaded) -> None:
         state = dict(loaded.state)
+        if codec.shard_refs(state) or codec.has_shards(dict(run.model.named_parameters())):
+            state = self._read_shards(run, loaded, state)
         state["metrics_offset"] = self._align_metrics(run, loaded)
         try:
             run.restore_state(state)
@@ -425,6 +489,39 @@ class DefaultCheckpointer:
         if run.is_primary:
             self._metrics_hash.at(run.run_dir / METRICS_FILE, int(state["metrics_offset"]))
         self._say(f"resumed from {loaded.path} (step {run.global_step}, epoch {run.epoch})")
+
+    def _read_shards(self, run: RunContext, loaded: checkpoint.Loaded, state: dict[str, Any]) -> dict[str, Any]:
+        """Fill a sharded checkpoint's tensors into this run's shards (any number of processes:
+        torch.distributed.checkpoint reshards). Every rank calls it."""
+        from runner_checkpoint import sharded
+
+        keys = codec.shard_refs(state)
+        ours = codec.has_shards(dict(run.model.named_parameters()))
+        written = loaded.manifest.get("world_size", "?")
+        if not ours:
+            raise RunnerError(
+                f"checkpoint {loaded.path} holds a sharded model (written by {written} processes of a sharding "
+                'backend such as fsdp); resume it with that backend ([run] backend = "fsdp")'
+            )
+        if not keys:
+            raise RunnerError(
+                f"checkpoint {loaded.path} holds a whole model, not shards; resume it with the backend that wrote "
+                "it (ddp or single), not a sharding one"
+            )
+        if any(key.startswith("optimizers/") for key in keys):
+            sharded.init_optimizer_state(run.optimizers)  # its state has shards to read into
+        template = run.capture_state()  # collective; this run's shards, sharded for this world
+        _, _, targets = codec.encode_sharded(template)
+        missing, unexpected = sorted(set(keys) - set(targets)), sorted(set(targets) - set(keys))
+        if missing or unexpected:
+            parts = [f"this run has no {', '.join(missing[:3])}"] if missing else []
+            parts += [f"the checkpoint has no {', '.join(unexpected[:3])}"] if unexpected else []
+            raise RunnerError(f"checkpoint {loaded.path} does not fit this run: {'; '.join(parts)}")
+        try:
+            sharded.read(loaded.path, {key: targets[key] for key in keys})
+        except sharded.ShardError as exc:
+            raise CheckpointError([f"cannot resume from {loaded.path}:", f"  {exc}"]) from None
+        return dict(codec.fill_shards(state, targets))
 
     def _align_metrics(self, run: RunContext, loaded: checkpoint.Loaded) -> int:
         """Make ``metrics.jsonl`` hold exactly what it held at save time; return the offset.

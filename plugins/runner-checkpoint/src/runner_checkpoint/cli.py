@@ -60,6 +60,20 @@ def _status(entry: Entry, latest: str | None, problems: list[str] | None) -> str
     return status
 
 
+def _unlisted(directory: Path, listed: set[str]) -> list[str]:
+    """What ``directory`` holds beyond the manifest's files (folders only when nothing in
+    them is listed: ``dcp/`` holds a sharded checkpoint's listed files)."""
+    found = []
+    for path in sorted(directory.iterdir()):
+        inside = sorted(p for p in path.rglob("*") if not p.is_dir()) if path.is_dir() and not path.is_symlink() else []
+        names = [p.relative_to(directory).as_posix() for p in inside]
+        if path.name in listed or (names and any(name in listed for name in names)):
+            found += [name for name in names if name not in listed]
+        else:
+            found.append(path.name)
+    return found
+
+
 class _Checkpoints(click.Group):
     """``runner checkpoints RUN_DIR`` is short for ``runner checkpoints list RUN_DIR``."""
 
@@ -128,7 +142,7 @@ def verify_command(ctx: click.Context, target: Path) -> None:
     for entry in entries:
         problems = verify(entry.path)
         listed = set((entry.manifest or {}).get("files", {})) | {MANIFEST}
-        extra = sorted(p.name for p in entry.path.iterdir() if p.name not in listed)
+        extra = _unlisted(entry.path, listed)
         if problems:
             damaged += 1
             click.echo(f"{entry.name}: DAMAGED")

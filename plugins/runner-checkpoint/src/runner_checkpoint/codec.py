@@ -6,6 +6,11 @@ back exactly: tuples (``$tuple``), dicts with non-string keys (``$dict``), non-f
 floats (``$f``), numpy scalars and arrays, torch dtypes, devices and sizes, bytes.
 Anything else is refused with the path to the offending value: a checkpoint never
 falls back to pickle.
+
+Sharded tensors (``DTensor``: the fsdp backend's parameters and optimizer state) are not
+written to safetensors files: :func:`encode` collects them by key (their path in the
+state, ``model/0.weight``) for torch.distributed.checkpoint, every rank its own shards,
+and the skeleton refers to them as ``{"$dcp": key}`` (see :mod:`runner_checkpoint.sharded`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.safetensors"
 #: Tensor files are split into shards of about this size, hashed in parallel threads.
 SHARD_BYTES = 64 * 1024 * 1024
-TAGS = ("$t", "$nd", "$tuple", "$dict", "$f", "$np", "$dtype", "$device", "$size", "$bytes")
+TAGS = ("$t", "$nd", "$tuple", "$dict", "$f", "$np", "$dtype", "$device", "$size", "$bytes", "$dcp")
 
 
 #: What a plugin's ``get_state`` may return, as error messages say it.
@@ -82,9 +87,58 @@ def type_name(value: Any) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
+def is_sharded(value: Any) -> bool:
+    """Whether ``value`` is a DTensor (checked without importing torch.distributed when unused)."""
+    return isinstance(value, torch.Tensor) and type(value).__name__ == "DTensor" and hasattr(value, "placements")
+
+
+#: Types that hold nothing (checked before the slower ``Mapping`` test).
+ATOMIC = frozenset({type(None), bool, int, float, str, bytes})
+
+
+def has_shards(state: Any) -> bool:
+    """Whether ``state`` holds a sharded tensor anywhere (a walk, nothing copied; it runs at
+    every save, so plain dicts, lists and values take the fast paths)."""
+    stack = [state]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind in ATOMIC:
+            continue
+        if kind is dict:
+            stack.extend(node.values())
+        elif kind is list or kind is tuple:
+            if not set(map(type, node)) <= ATOMIC:  # in C: the RNG states' 625 integers cost nothing
+                stack.extend(node)
+        elif isinstance(node, torch.Tensor):
+            if is_sharded(node):
+                return True
+        elif isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return False
+
+
+def shard_key(path: tuple[Any, ...]) -> str:
+    """The key of a sharded tensor in torch.distributed.checkpoint: its path, ``/``-joined."""
+    return "/".join(str(p) for p in path)
+
+
+class ShardRef:
+    """Where a decoded state holds a sharded tensor still to be read (its ``key``)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __repr__(self) -> str:
+        return f"ShardRef({self.key!r})"
+
+
 class _Encoder:
     def __init__(self) -> None:
         self.files: dict[str, dict[str, torch.Tensor]] = {}
+        self.shards: dict[str, torch.Tensor] = {}
         self._seen: dict[tuple[Any, ...], list[str]] = {}
         self._storages: set[tuple[Any, int]] = set()
 
@@ -127,6 +181,10 @@ class _Encoder:
             if math.isfinite(number):
                 return number
             return {"$f": "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")}
+        if is_sharded(value):
+            key = shard_key(path)
+            self.shards[key] = value
+            return {"$dcp": key}
         if isinstance(value, torch.Tensor):
             return {"$t": self.tensor_ref(value, path)}
         if isinstance(value, torch.Size):
@@ -171,7 +229,19 @@ def check(value: Any, path: tuple[Any, ...] = ()) -> None:
 
 
 def encode(state: Any, shard_bytes: int = SHARD_BYTES) -> tuple[Any, dict[str, dict[str, torch.Tensor]]]:
-    """The JSON skeleton of ``state`` and its tensors by file name and key.
+    """The JSON skeleton of ``state`` and its tensors by file name and key (no DTensors:
+    :func:`encode_sharded` takes those)."""
+    skeleton, files, shards = encode_sharded(state, shard_bytes)
+    if shards:
+        raise CodecError(f"state{subscripts(tuple(next(iter(shards)).split('/')))}: a sharded tensor (DTensor)")
+    return skeleton, files
+
+
+def encode_sharded(
+    state: Any, shard_bytes: int = SHARD_BYTES
+) -> tuple[Any, dict[str, dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+    """The JSON skeleton of ``state``, its tensors by file name and key, and its sharded
+    tensors (DTensors) by key.
 
     Tensors under the top-level ``"model"`` key go to ``model.safetensors`` under their
     state-dict names (so that file is a plain weights file); all others go to
@@ -197,7 +267,7 @@ def encode(state: Any, shard_bytes: int = SHARD_BYTES) -> tuple[Any, dict[str, d
             name = file if len(shards) == 1 else f"{stem}-{index:05d}-of-{len(shards):05d}.safetensors"
             files[name] = shard
             renamed.update({(file, key): name for key in shard})
-    return _rename(skeleton, renamed), files
+    return _rename(skeleton, renamed), files, encoder.shards
 
 
 def _rename(node: Any, renamed: dict[tuple[str, str], str]) -> Any:
@@ -213,8 +283,40 @@ def _rename(node: Any, renamed: dict[tuple[str, str], str]) -> Any:
 
 
 def decode(skeleton: Any, files: Mapping[str, Mapping[str, torch.Tensor]]) -> Any:
-    """Rebuild the state from its skeleton and the tensors of each file."""
+    """Rebuild the state from its skeleton and the tensors of each file; a sharded tensor
+    is a :class:`ShardRef` (see :func:`fill_shards`)."""
     return _decode(skeleton, files, ())
+
+
+def shard_refs(state: Any) -> list[str]:
+    """The keys of every :class:`ShardRef` in a decoded state."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, ShardRef):
+            found.append(node.key)
+        elif isinstance(node, Mapping):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(state)
+    return found
+
+
+def fill_shards(state: Any, shards: Mapping[str, torch.Tensor]) -> Any:
+    """``state`` with each :class:`ShardRef` replaced by the tensor ``shards`` holds for its key."""
+    if isinstance(state, ShardRef):
+        return shards[state.key]
+    if isinstance(state, dict):
+        return {k: fill_shards(v, shards) for k, v in state.items()}
+    if isinstance(state, list):
+        return [fill_shards(v, shards) for v in state]
+    if isinstance(state, tuple):
+        return tuple(fill_shards(v, shards) for v in state)
+    return state
 
 
 def _tensor(ref: Any, files: Mapping[str, Mapping[str, torch.Tensor]], path: tuple[Any, ...]) -> torch.Tensor:
@@ -262,6 +364,10 @@ def _tagged(tag: str, body: Any, files: Mapping[str, Mapping[str, torch.Tensor]]
             return torch.device(body)
         if tag == "$size":
             return torch.Size(body)
+        if tag == "$dcp":
+            if not isinstance(body, str):
+                raise CodecError(f"{_path(path)}: malformed sharded tensor reference {body!r}")
+            return ShardRef(body)
         return base64.b64decode(body.encode("ascii"), validate=True)
     except CodecError:
         raise

@@ -4,6 +4,9 @@ The manifest is written last, into the temporary directory, before the rename th
 commits the checkpoint. Its ``digest`` is the sha256 of its own canonical JSON (without
 the digest), so an edited manifest is detected as such, and the file hashes it lists
 detect a truncated, bit-flipped, replaced or missing file.
+
+A sharded checkpoint (format version 2) also lists the files of its ``dcp/`` folder
+(``dcp/rank00000.bin``, ``dcp/metadata.json``): one level of folder, that one only.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from runner_checkpoint.fsutil import NotRegularFile, read_regular, regular_file_
 
 FORMAT = "runner-checkpoint"
 FORMAT_VERSION = 1
+#: The format version of a checkpoint with sharded tensors (files in ``dcp/``).
+SHARDED_FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-#: File names a manifest may list: plain names inside the checkpoint directory.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: File names a manifest may list: plain names inside the checkpoint directory, or inside
+#: its ``dcp/`` folder (sharded tensors, see runner_checkpoint.sharded).
+SAFE_NAME = re.compile(r"^(dcp/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -80,9 +86,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CorruptCheckpoint(name, [f"{MANIFEST}: not a {FORMAT} manifest"])
     version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or version > SHARDED_FORMAT_VERSION:
         raise CorruptCheckpoint(
-            name, [f"{MANIFEST}: format version {version!r} is newer than this plugin reads ({FORMAT_VERSION})"]
+            name, [f"{MANIFEST}: format version {version!r} is newer than this plugin reads ({SHARDED_FORMAT_VERSION})"]
         )
     recorded = manifest.get("digest")
     try:
@@ -91,18 +97,18 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise CorruptCheckpoint(name, [f"{MANIFEST}: {exc}"]) from None
     if recorded != actual:
         raise CorruptCheckpoint(name, [f"{MANIFEST}: digest expected {recorded}, actual {actual} (edited or damaged)"])
-    problems = _check_files(manifest.get("files"))
+    problems = _check_files(manifest.get("files"), sharded=version >= SHARDED_FORMAT_VERSION)
     if problems:
         raise CorruptCheckpoint(name, problems)
     return manifest
 
 
-def _check_files(files: Any) -> list[str]:
+def _check_files(files: Any, sharded: bool) -> list[str]:
     if not isinstance(files, dict) or not files:
         return [f"{MANIFEST}: lists no files"]
     problems = []
     for file, entry in files.items():
-        if not SAFE_NAME.match(file) or file == MANIFEST:
+        if not SAFE_NAME.match(file) or file == MANIFEST or (not sharded and "/" in file):
             problems.append(f"{MANIFEST}: refusing file name {file!r}")
         elif (
             not isinstance(entry, dict)
@@ -123,17 +129,30 @@ def verify(directory: Path) -> list[str]:
         return exc.problems
     problems = []
     for file, entry in manifest["files"].items():
-        problem = check_file(directory / file, entry)
+        problem = check_file(directory / file, entry, label=file)
         if problem is not None:
             problems.append(problem)
     return problems
 
 
-def check_file(path: Path, entry: dict[str, Any], digest: str | None = None) -> str | None:
+def is_sharded(manifest: dict[str, Any]) -> bool:
+    """Whether a (checked) manifest lists sharded tensors (files in ``dcp/``)."""
+    return any("/" in file for file in manifest.get("files", {}))
+
+
+def check_file(path: Path, entry: dict[str, Any], digest: str | None = None, label: str | None = None) -> str | None:
     """The problem with one file of a checkpoint, or None; hashes it unless ``digest`` is given.
 
     Only a regular file is opened: anything else (a FIFO, a directory...) is reported as
-    ``NAME is not a regular file (KIND)``."""
+    ``NAME is not a regular file (KIND)``. ``label`` names the file in the problem (its
+    manifest name, ``dcp/rank00000.bin``; default: its base name)."""
+    problem = _check_file(path, entry, digest)
+    if problem is not None and label is not None and label != path.name and problem.startswith(path.name):
+        problem = label + problem[len(path.name) :]
+    return problem
+
+
+def _check_file(path: Path, entry: dict[str, Any], digest: str | None) -> str | None:
     problem = regular_file_problem(path)
     if problem is not None:
         if problem.endswith(": missing"):

@@ -22,7 +22,11 @@ def _positive(value: Any) -> str | None:
 
 @component
 class CheckpointParams:
-    """Crash-safe checkpoints (safetensors + JSON, sha256 manifest) with exact resume."""
+    """Crash-safe checkpoints (safetensors + JSON, sha256 manifest) with exact resume.
+
+    A sharded state (the fsdp backend) is written by every process, each its shards, with
+    torch.distributed.checkpoint; ``async = true`` writes in the background.
+    """
 
     every_n_steps: int | None = param(None, doc="Save every N optimizer steps.", check=at_least(1))
     every_epoch: bool = param(True, doc="Save at the end of every epoch (after its validation).")
@@ -36,6 +40,11 @@ class CheckpointParams:
     mode: Literal["max", "min"] = param("max", doc="Whether a larger or a smaller `monitor` is better.")
     on_signal: bool = param(
         True, doc="On SIGTERM/SIGINT: save where the run stops (the end of the current step; preemption)."
+    )
+    async_: bool = param(
+        False,
+        doc="Copy the state to host memory at the save point and write it in a background thread: the step "
+        "waits only for the copy. The next save, a signal and the end of the run wait for the write.",
     )
 
     @check("keep_best", "monitor")

@@ -9,7 +9,8 @@ Layout::
         damaged/            checkpoints a resume found damaged, moved aside (never resumed
                             from, counted or deleted by retention; delete them yourself)
 
-A save writes into ``.tmp-<name>-<pid>/``, fsyncs every file and the directory, renames
+A save writes into ``.tmp-<name>-<pid>/`` (with sharded tensors, every rank writes its
+shards into its ``dcp/`` folder first), fsyncs every file and the directory, renames
 it into place, fsyncs ``checkpoints/``, and only then replaces ``latest`` atomically
 (temp file, fsync, ``os.replace``, directory fsync). The pointer is the commit point: a
 directory renamed into place whose pointer update never happened is complete but not
@@ -53,6 +54,15 @@ NAME = re.compile(r"^step-(\d+)(?:-(\d+))?$")
 #: A ``sha256`` may be a callable returning it (a hash still being computed): it is called
 #: after the files are fsynced, so hashing overlaps the fsyncs.
 WriteFiles = Callable[[Path], dict[str, dict[str, Any]]]
+
+
+@attrs.frozen
+class Pending:
+    """A checkpoint being written: its name, temporary directory and save number."""
+
+    name: str
+    tmp: Path
+    seq: int
 
 
 @attrs.frozen
@@ -197,27 +207,38 @@ class Store:
             name = f"{base}-{index}"
         return name
 
-    def commit(self, step: int, write_files: WriteFiles, meta: dict[str, Any]) -> Entry:
-        """Write a checkpoint crash-safely and point ``latest`` at it."""
+    def begin(self, step: int) -> Pending:
+        """Reserve the next checkpoint's name and create its temporary directory (see
+        :meth:`finish`). With sharded tensors every rank writes its shards into it first."""
         self.root.mkdir(parents=True, exist_ok=True)
         if self._last_seq is None:
             self._last_seq = max((e.seq for e in self.entries()), default=0)
-        seq = self._last_seq + 1
         name = self._free_name(step)
         tmp = self.root / f"{TMP_PREFIX}{name}-{os.getpid()}"
-        final = self.root / name
         tmp.mkdir()
+        return Pending(name, tmp, self._last_seq + 1)
+
+    def finish(
+        self, pending: Pending, write_files: WriteFiles, meta: dict[str, Any], format_version: int = FORMAT_VERSION
+    ) -> Entry:
+        """Complete a checkpoint begun with :meth:`begin` crash-safely and point ``latest`` at it.
+
+        ``write_files`` writes the rest of the files and returns every file of the
+        checkpoint (those already in the directory included) with size and sha256."""
+        name, tmp, seq = pending.name, pending.tmp, pending.seq
+        final = self.root / name
         try:
             files = write_files(tmp)
             faults.point("before_fsync")
             for file in files:
                 fsync_path(tmp / file)
+            for folder in sorted({(tmp / file).parent for file in files} - {tmp}):
+                fsync_path(folder)
             for entry in files.values():
                 if callable(entry["sha256"]):
                     entry["sha256"] = entry["sha256"]()
-            manifest = seal(
-                {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "seq": seq, **meta, "files": files}
-            )
+            body = {"format": FORMAT, "format_version": format_version, "name": name, "seq": seq, **meta}
+            manifest = seal({**body, "files": files})
             write_new(tmp / MANIFEST, dumps(manifest))
             fsync_path(tmp / MANIFEST)
             fsync_path(tmp)
@@ -233,6 +254,16 @@ class Store:
         self.point_latest(name, before_replace=lambda: faults.point("after_pointer_tmp"))
         faults.point("after_pointer_update")
         return Entry(name, final, manifest)
+
+    def abandon(self, pending: Pending) -> None:
+        """Remove a begun checkpoint's temporary directory (a save that failed before :meth:`finish`)."""
+        shutil.rmtree(pending.tmp, ignore_errors=True)
+
+    def commit(
+        self, step: int, write_files: WriteFiles, meta: dict[str, Any], format_version: int = FORMAT_VERSION
+    ) -> Entry:
+        """Write a checkpoint crash-safely and point ``latest`` at it."""
+        return self.finish(self.begin(step), write_files, meta, format_version)
 
     def point_latest(self, name: str, before_replace: Callable[[], None] | None = None) -> None:
         """Make ``latest`` name ``name``, atomically (a directory in its place is set aside

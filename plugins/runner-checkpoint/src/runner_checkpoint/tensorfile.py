@@ -64,7 +64,7 @@ def _bytes_view(flat: torch.Tensor) -> memoryview:
     return memoryview(array).cast("B")
 
 
-def _raw_bytes(tensor: torch.Tensor) -> memoryview:
+def raw_bytes(tensor: torch.Tensor) -> memoryview:
     """The tensor's bytes, without a copy when it is already a contiguous CPU tensor."""
     flat = tensor.detach().to("cpu").resolve_conj().resolve_neg().contiguous().reshape(-1)
     return _bytes_view(flat)
@@ -90,7 +90,7 @@ def encode(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | No
         code = CODES.get(tensor.dtype)
         if code is None:
             raise TensorFileError(f"tensor {key!r}: dtype {tensor.dtype} cannot be stored in safetensors")
-        data = _raw_bytes(tensor)
+        data = raw_bytes(tensor)
         entries[key] = {"dtype": code, "shape": list(tensor.shape), "data_offsets": [offset, offset + data.nbytes]}
         offset += data.nbytes
         chunks.append(data)

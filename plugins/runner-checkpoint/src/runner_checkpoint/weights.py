@@ -159,12 +159,22 @@ def load_model_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
         problem = check_file(checkpoint / file, entry, hasher.result())
         if problem is not None:
             problems.append(problem)
+    shard_files = sorted(file for file in files if "/" in file)  # a sharded checkpoint (fsdp): dcp/...
+    for file in shard_files:
+        problem = check_file(checkpoint / file, files[file], label=file)
+        if problem is not None:
+            problems.append(problem)
     if problems:
         raise CorruptCheckpoint(name, problems)
     try:
         state = codec.decode(skeleton, tensors)
-    except codec.CodecError as exc:
-        raise CorruptCheckpoint(name, [f"unusable model weights: {exc}"]) from None
+        if codec.shard_refs(state):  # the model's shards, read whole in this process
+            from runner_checkpoint import sharded
+
+            whole = sharded.read_full(checkpoint, prefix="model/")
+            state = codec.fill_shards(state, whole)
+    except (codec.CodecError, KeyError, ValueError) as exc:
+        raise CorruptCheckpoint(name, [f"unusable model weights: {type(exc).__name__}: {exc}"]) from None
     if not isinstance(state, dict):
         raise CorruptCheckpoint(name, ["the model weights are not a table"])
     return state

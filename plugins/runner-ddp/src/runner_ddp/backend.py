@@ -31,7 +31,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 import torch
@@ -42,7 +42,7 @@ from runner_ddp import failures, forkserver
 from runner_ddp.env import RankEnv, from_environ, has_launcher
 from runner_ddp.janitor import Janitor
 from runner_ddp.lifeline import Launcher, Lifeline
-from runner_ddp.params import CPU_AUTO_NPROC, DDPParams, node_range
+from runner_ddp.params import CPU_AUTO_NPROC, DDPParams, LaunchParams, node_range
 from runner_ddp.stopping import SignalCounter, StopForwarder, agent_signals
 from runner_ddp.watch import HangWatch
 
@@ -66,9 +66,15 @@ class Plan:
 
 
 class DDP:
-    """DistributedDataParallel on torch.distributed; ``rank`` 0 is the primary."""
+    """DistributedDataParallel on torch.distributed; ``rank`` 0 is the primary.
 
-    def __init__(self, params: DDPParams, environ: Mapping[str, str] | None = None) -> None:
+    Other torch.distributed backends reuse its launcher, rank setup, failure attribution,
+    sample sharding and reductions by subclassing it (runner-fsdp's ``FSDP`` overrides
+    :meth:`wrap_model`); ``params`` is then their declaration, a :class:`LaunchParams`
+    subclass whose ``build`` makes the backend again in every launched worker.
+    """
+
+    def __init__(self, params: LaunchParams, environ: Mapping[str, str] | None = None) -> None:
         self.params = params
         environ = os.environ if environ is None else environ
         if params.process_group == "nccl" and not torch.cuda.is_available():
@@ -201,6 +207,7 @@ class DDP:
         # engine's worker function's module).
         if plan.start_method == "forkserver":
             preload = ["runner_ddp.forkserver", "torch", "torch._dynamo", worker.__module__, __name__]
+            preload += [type(self).__module__] if type(self).__module__ != __name__ else []
             multiprocessing.set_forkserver_preload(preload)
         elif plan.start_method == "fork":
             importlib.import_module("torch._dynamo")
@@ -379,13 +386,14 @@ class DDP:
     def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module:
         from torch.nn.parallel import DistributedDataParallel
 
+        params = cast(DDPParams, self.params)  # subclasses with other params override wrap_model
         device = self._device or torch.device("cpu")
         ids = [_index(device)] if device.type == "cuda" else None
         return DistributedDataParallel(
             model,
             device_ids=ids,
-            find_unused_parameters=self.params.find_unused_parameters,
-            bucket_cap_mb=self.params.bucket_cap_mb,
+            find_unused_parameters=params.find_unused_parameters,
+            bucket_cap_mb=params.bucket_cap_mb,
         )
 
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -423,7 +431,7 @@ class Stopped(RunnerError):
 
 
 def worker_main(
-    worker: Callable[[Job, DDP], T], payload: bytes, params: DDPParams, reports: str, launcher: Launcher
+    worker: Callable[[Job, DDP], T], payload: bytes, params: LaunchParams, reports: str, launcher: Launcher
 ) -> T:
     """Entry point of a worker the elastic agent started (module level, so it pickles).
 
@@ -438,7 +446,10 @@ def worker_main(
     SignalCounter(markers)
     try:
         job: Job = pickle.loads(payload)
-        backend = DDP(attrs.evolve(params, mode="join"), environ=os.environ)
+        # The declaration's own build: a backend subclassing DDP (fsdp) is that backend in its workers.
+        backend = cast(Any, attrs.evolve(params, mode="join")).build()
+        if not isinstance(backend, DDP):
+            raise TypeError(f"{type(params).__name__}.build() returned {type(backend).__name__}, not a DDP backend")
         result = backend.run_rank(worker, job, env)
     except BaseException as exc:
         markers.report(exc)

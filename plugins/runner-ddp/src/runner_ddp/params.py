@@ -1,13 +1,17 @@
 """The ``ddp`` backend, declared once (torch-free, read at validation).
 
 The declaration is also the backend's configuration: ``build`` hands it, validated, to
-:class:`runner_ddp.backend.DDP`, which reads it as ``params``.
+:class:`runner_ddp.backend.DDP`, which reads it as ``params``. The keys that say how
+workers are launched and joined live in :class:`LaunchParams`, so a backend built on
+:class:`runner_ddp.backend.DDP` (runner-fsdp's ``fsdp``) declares them by subclassing it.
 """
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
 
 from runner import at_least, component, param
 
@@ -48,13 +52,13 @@ def node_range(nnodes: int | str) -> tuple[int, int]:
     return int(low), int(high or low)
 
 
-@component
-class DDPParams:
-    """DistributedDataParallel over torch.distributed (gloo, NCCL), started by torch's elastic agent.
+@attrs.define
+class LaunchParams:
+    """How the workers of a torch.distributed backend are launched, joined and watched.
 
-    ``runner run`` starts ``nproc_per_node`` worker processes itself; under ``torchrun``,
-    SLURM (``srun``) or any launcher that sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` it
-    joins that launcher's processes instead.
+    Public for backends built on :class:`runner_ddp.backend.DDP`: a ``@runner.component``
+    subclass adds its own keys and a ``build`` returning a ``DDP`` subclass; the launcher
+    rebuilds the backend in every worker through that ``build``.
     """
 
     nproc_per_node: int | Literal["auto"] = param(
@@ -92,10 +96,6 @@ class DDPParams:
     process_group: Literal["auto", "gloo", "nccl"] = param(
         "auto", doc='torch.distributed backend; "auto": NCCL when training on CUDA, gloo on CPU.'
     )
-    find_unused_parameters: bool = param(
-        False, doc="Let DistributedDataParallel handle parameters that get no gradient in a step (slower)."
-    )
-    bucket_cap_mb: float = param(25.0, doc="Gradient bucket size (MiB) of the all-reduce.", check=at_least(1))
     mode: Literal["auto", "launch", "join"] = param(
         "auto",
         doc='"auto": join the processes of a launcher that set RANK/WORLD_SIZE (torchrun) or SLURM_PROCID/'
@@ -104,6 +104,21 @@ class DDPParams:
     start_method: Literal["auto", "spawn", "fork", "forkserver"] = param(
         "auto", doc='How launched workers start; "auto": fork for CPU training on Linux, spawn otherwise.'
     )
+
+
+@component
+class DDPParams(LaunchParams):
+    """DistributedDataParallel over torch.distributed (gloo, NCCL), started by torch's elastic agent.
+
+    ``runner run`` starts ``nproc_per_node`` worker processes itself; under ``torchrun``,
+    SLURM (``srun``) or any launcher that sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` it
+    joins that launcher's processes instead.
+    """
+
+    find_unused_parameters: bool = param(
+        False, doc="Let DistributedDataParallel handle parameters that get no gradient in a step (slower)."
+    )
+    bucket_cap_mb: float = param(25.0, doc="Gradient bucket size (MiB) of the all-reduce.", check=at_least(1))
 
     def build(self) -> DDP:
         from runner_ddp.backend import DDP
