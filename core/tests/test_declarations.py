@@ -23,7 +23,7 @@ from runner._contract.errors import PluginError, RunnerError
 from runner._contract.registration import PluginInfo
 from runner._plugins.manager import PluginManager
 from runner._plugins.registry import Component
-from runner._schema.resumable import declared_resumable
+from runner._samplers.protocol import declared_resumable
 from runner.testing import RunnerTester
 
 RANGES = '''

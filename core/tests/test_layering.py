@@ -20,7 +20,7 @@ FLOORS: list[tuple[str, ...]] = [
         "runner._schema.fields",
         "runner._schema.check",
         "runner._schema.crosscheck",
-        "runner._schema.resumable",
+        "runner._samplers",  # the sampler protocol (torch-free), the sampler classes and built-in components
         "runner._plugins.discovery",
         "runner._plugins.catalog",
         "runner._plugins.registry",

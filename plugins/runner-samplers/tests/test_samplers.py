@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from runner import BuildContext, DataError, Loader, RecipeError
 from runner._data.build import make_loader
-from runner._schema.resumable import declared_resumable
+from runner._samplers.protocol import declared_resumable
 from runner_samplers import plugin
 from runner_samplers.components import BucketByLength as BucketByLengthComponent
 from runner_samplers.components import Distributed, Weighted

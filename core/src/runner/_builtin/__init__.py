@@ -1,5 +1,7 @@
-"""The core's own components, registered through the same hooks as any plugin (lazily:
-each is a ``module:attr`` reference to its declaration in :mod:`runner._builtin.components`)."""
+"""The core's own components and commands, registered through the same hooks as any
+plugin (lazily: each is a ``module:attr`` reference to its declaration, in
+:mod:`runner._builtin.components`, :mod:`runner._samplers.builtin`,
+:mod:`runner._sweep.builtin` or :mod:`runner._cli`)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ def register_backends(register: RegisterComponent) -> None:
 
 @hookimpl
 def register_samplers(register: RegisterComponent) -> None:
-    register("random", f"{_COMPONENTS}:Random")
-    register("sequential", f"{_COMPONENTS}:Sequential")
+    register("random", "runner._samplers.builtin:Random")
+    register("sequential", "runner._samplers.builtin:Sequential")
 
 
 @hookimpl
