@@ -371,14 +371,6 @@ def component_slots(node: Node | None = None, path: KeyPath = ()) -> Iterator[tu
             yield sub, item, True
 
 
-def is_component_table(path: KeyPath) -> Component | None:
-    """The :class:`Component` node at ``path`` when it names its component with ``name``."""
-    node = node_at(path)
-    if isinstance(node, Component) and node.chosen_by is None:
-        return node
-    return None
-
-
 __all__ = [
     "COMPOSITION_KEYS",
     "DATA",
@@ -396,7 +388,6 @@ __all__ = [
     "Table",
     "component_slots",
     "fields_sections",
-    "is_component_table",
     "node_at",
     "walk",
 ]
