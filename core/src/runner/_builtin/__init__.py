@@ -51,7 +51,7 @@ def register_commands(register: RegisterCommand) -> None:
     register("plugins", "runner._cli.plugins:plugins_command", help="List installed plugins and their components.")
     register("process", "runner._cli.process:process_command", help="Run a recipe's [[process]] steps (cached).")
     register("runs", "runner._cli.runs:runs_group", help="List runs (status, steps, best metric) or compare them.")
-    register("sweep", "runner._sweep.command:sweep_command", help="Run a recipe's [sweep]: many runs, one search.")
+    register("sweep", "runner._cli.sweep:sweep_command", help="Run a recipe's [sweep]: many runs, one search.")
     register("plot", "runner._cli.plot:plot_command", help="Plot train/val curves of runs to a PNG (matplotlib).")
     register(
         "explain", "runner._cli.explain:explain_command", help="Show a recipe's components, value sources and hooks."
