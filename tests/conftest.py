@@ -13,16 +13,17 @@ Test modules get the helpers as fixtures (``run_cli``, ``run_python``, ``install
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from runner import testing
+from runner.testing import CliResult, run_cli_subprocess
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -36,8 +37,8 @@ _PLUGIN_ENV = ("PYTHONPATH", "RUNNER_DISABLE_PLUGINS", "RUNNER_PLUGINS")
 
 
 @dataclass(frozen=True)
-class CliResult:
-    """What one ``runner`` invocation did."""
+class PythonResult:
+    """What one ``python`` invocation did (``runner`` invocations give runner.testing's CliResult)."""
 
     args: tuple[str, ...]
     returncode: int
@@ -51,19 +52,6 @@ class CliResult:
             f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
         )
 
-    @property
-    def error_lines(self) -> list[str]:
-        """The ``error: ...`` lines the CLI prints for user errors, without the prefix."""
-        return [line.removeprefix("error: ") for line in self.stderr.splitlines() if line.startswith("error: ")]
-
-
-def runner_command() -> list[str]:
-    """The ``runner`` console script of the interpreter running the tests."""
-    script = shutil.which("runner", path=str(Path(sys.executable).parent))
-    if script is not None:
-        return [script]
-    return [sys.executable, "-c", "import sys; from runner._cli.main import main; sys.exit(main())"]
-
 
 def cli_env(env_extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _PLUGIN_ENV}
@@ -72,18 +60,28 @@ def cli_env(env_extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _run(
-    command: list[str],
-    label: str,
+def _run_cli(
     *args: str | os.PathLike[str],
     env_extra: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     timeout: float = 300,
 ) -> CliResult:
-    """Run ``command ARGS...`` (default cwd: the repository root) in the clean test environment."""
+    """Run ``runner ARGS...`` (default cwd: the repository root) in the clean test environment."""
+    env: dict[str, str | None] = {name: None for name in _PLUGIN_ENV}
+    env.update({"PYTHONDONTWRITEBYTECODE": "1", **(env_extra or {})})
+    return run_cli_subprocess(*args, env=env, cwd=cwd or REPO, timeout=timeout)
+
+
+def _run_python(
+    *args: str | os.PathLike[str],
+    env_extra: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 300,
+) -> PythonResult:
+    """Run ``python ARGS...`` with the test interpreter, in the same clean environment as ``run_cli``."""
     argv = tuple(str(a) for a in args)
     done = subprocess.run(
-        [*command, *argv],
+        [sys.executable, *argv],
         cwd=cwd or REPO,
         env=cli_env(env_extra),
         capture_output=True,
@@ -91,17 +89,7 @@ def _run(
         timeout=timeout,
         check=False,
     )
-    return CliResult((label, *argv), done.returncode, done.stdout, done.stderr)
-
-
-def _run_cli(*args: str | os.PathLike[str], **kwargs: Any) -> CliResult:
-    """Run ``runner ARGS...`` and capture its output."""
-    return _run(runner_command(), "runner", *args, **kwargs)
-
-
-def _run_python(*args: str | os.PathLike[str], **kwargs: Any) -> CliResult:
-    """Run ``python ARGS...`` with the test interpreter, in the same clean environment as ``run_cli``."""
-    return _run([sys.executable], "python", *args, **kwargs)
+    return PythonResult(("python", *argv), done.returncode, done.stdout, done.stderr)
 
 
 RunCli = Callable[..., CliResult]
@@ -118,7 +106,7 @@ def run_cli() -> RunCli:
 
 
 @pytest.fixture(scope="session")
-def run_python() -> RunCli:
+def run_python() -> Callable[..., PythonResult]:
     """Like ``run_cli`` for ``python ARGS...``."""
     return _run_python
 
@@ -127,30 +115,6 @@ def run_python() -> RunCli:
 def repo() -> Path:
     """The repository root."""
     return REPO
-
-
-def pip_install_target(source: Path, target: Path) -> Path:
-    """Build ``source`` and install it (no dependencies) into ``target``, as pip would for a user."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-    )
-    return target
 
 
 class Installed:
@@ -166,10 +130,10 @@ class Installed:
 
 @pytest.fixture(scope="session")
 def pip_install() -> Callable[[Path, Path], Path]:
-    """``pip_install(source, target)``: build and install a distribution into ``target`` (see
-    :func:`pip_install_target`). A fixture, since ``from conftest import`` is ambiguous when
-    several test folders have a conftest."""
-    return pip_install_target
+    """``pip_install(source, target)``: build and install a distribution into ``target``
+    (runner.testing's). A fixture, since ``from conftest import`` is ambiguous when several
+    test folders have a conftest."""
+    return testing.pip_install
 
 
 @pytest.fixture(scope="session")
@@ -179,8 +143,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     assert sources, f"no fixture distributions in {FIXTURES}"
     root = tmp_path_factory.mktemp("site")
     with ThreadPoolExecutor(max_workers=len(sources)) as pool:
-        futures = {src.name: pool.submit(pip_install_target, src, root / src.name) for src in sources}
+        futures = {src.name: pool.submit(testing.pip_install, src, root / src.name) for src in sources}
         try:
             return Installed({name: future.result() for name, future in futures.items()})
-        except subprocess.CalledProcessError as exc:
-            pytest.fail(f"installing a fixture distribution failed:\n{exc.stdout}\n{exc.stderr}")
+        except RuntimeError as exc:
+            pytest.fail(f"installing a fixture distribution failed:\n{exc}")

@@ -24,6 +24,7 @@ import torch
 from runner import BuildContext
 from runner._data.build import build_dataset, build_loader
 from runner._plugins.registry import resolve_reference
+from runner.testing import assert_entry_module_torch_free
 from runner_dataserver import plugin
 from runner_dataserver.loader import AsyncLoader, DataServerError
 from runner_dataserver.params import AsyncLoaderParams
@@ -109,12 +110,7 @@ def server_pids(loader: AsyncLoader) -> list[int]:
 
 
 def test_entry_module_is_torch_free_and_registers_lazily() -> None:
-    code = (
-        "import sys, runner_dataserver.plugin\n"
-        "heavy = [m for m in ('torch', 'runner_dataserver.params') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_entry_module_torch_free("runner_dataserver.plugin", also=("runner_dataserver.params",))
     found: dict[str, Any] = {}
 
     def register(name: str, factory: Any, *, params: type | str | None = None, doc: str | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from runner import RunnerError, hookimpl
 from runner._plugins.registry import resolve_reference
+from runner.testing import assert_entry_module_torch_free
 from runner_mlflow import plugin as mlflow_plugin
 from runner_mlflow import store
 from runner_mlflow.components import Mlflow
@@ -238,12 +238,7 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path: Path) -> None:
 
 
 def test_conformance_and_torch_free_entry_module(runner_tester: Any) -> None:
-    code = (
-        "import sys, runner_mlflow.plugin\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'mlflow')], 'heavy import'\n"
-        "assert 'runner_mlflow.components' not in sys.modules, 'components imported eagerly'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert_entry_module_torch_free("runner_mlflow.plugin", also=("mlflow", "runner_mlflow.components"))
     component = runner_tester.plugin_manager(mlflow_plugin).registry.get("logger", "mlflow")
     assert component.factory_ref == "runner_mlflow.components:Mlflow" and component.params is None
     assert resolve_reference(component.factory_ref) is Mlflow

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from hypothesis import strategies as st
 from runner import BuildContext, DataError, Loader, RecipeError
 from runner._data.build import make_loader
 from runner._samplers.protocol import declared_resumable
+from runner.testing import assert_entry_module_torch_free
 from runner_samplers import plugin
 from runner_samplers.components import BucketByLength as BucketByLengthComponent
 from runner_samplers.components import Distributed, Weighted
@@ -40,8 +39,7 @@ class Sequences(torch.utils.data.Dataset[Any]):
 
 
 def test_entry_module_is_torch_free() -> None:
-    code = "import sys, runner_samplers.plugin\nassert 'torch' not in sys.modules\n"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_entry_module_torch_free("runner_samplers.plugin")
 
 
 def test_conformance(runner_tester: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from runner._plugins.registry import resolve_reference
+from runner.testing import assert_entry_module_torch_free
 from runner_tensorboard import plugin as tensorboard_plugin
 from runner_tensorboard.components import TensorBoard
 
@@ -75,15 +76,7 @@ def test_log_dir_parameter(runner_tester: Any, digits_plugins: tuple[Any, ...]) 
 
 
 def test_conformance_and_torch_free_entry_module(runner_tester: Any, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, runner_tensorboard.plugin\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorboard')], 'heavy import'\n"
-        "assert 'runner_tensorboard.components' not in sys.modules, 'components imported eagerly'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert_entry_module_torch_free("runner_tensorboard.plugin", also=("tensorboard", "runner_tensorboard.components"))
     manager = runner_tester.plugin_manager(tensorboard_plugin)
     component = manager.registry.get("logger", "tensorboard")
     assert component.factory_ref == "runner_tensorboard.components:TensorBoard" and component.params is None

@@ -17,6 +17,7 @@ from wandb_files import offline_runs
 
 from runner import RunnerError
 from runner._plugins.registry import resolve_reference
+from runner.testing import assert_entry_module_torch_free
 from runner_wandb import plugin as wandb_plugin
 from runner_wandb.components import Wandb
 from runner_wandb.logger import WandbLogger, read_link
@@ -141,12 +142,7 @@ def test_a_wrong_wandb_mode_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_conformance_and_light_entry_module(runner_tester: Any) -> None:
-    code = (
-        "import sys, runner_wandb.plugin\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'wandb')], 'heavy import'\n"
-        "assert 'runner_wandb.components' not in sys.modules, 'components imported eagerly'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert_entry_module_torch_free("runner_wandb.plugin", also=("wandb", "runner_wandb.components"))
     component = runner_tester.plugin_manager(wandb_plugin).registry.get("logger", "wandb")
     assert component.factory_ref == "runner_wandb.components:Wandb" and component.params is None
     assert resolve_reference(component.factory_ref) is Wandb
