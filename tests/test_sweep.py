@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.testing import CliResult, run_cli_subprocess
+
 RECIPE = """
 [run]
 name = "tiny"
@@ -42,8 +44,8 @@ lr = 0.1
 """
 
 
-def runner(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+def runner(*args: str, cwd: Path) -> CliResult:
+    return run_cli_subprocess(*args, cwd=cwd, timeout=600)
 
 
 def ledger(directory: Path) -> list[dict[str, object]]:

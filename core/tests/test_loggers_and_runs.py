@@ -26,6 +26,7 @@ from runner._engine.records import Records
 from runner._engine.run import execute
 from runner._engine.rundir import HEARTBEAT_FILE, HEARTBEAT_SECS
 from runner._plugins.manager import PluginManager
+from runner.testing import CliResult, run_cli_subprocess
 
 CRASH = """
 from runner import hookimpl
@@ -74,16 +75,8 @@ def runs_dir(tmp_path: Path, crash_manager: PluginManager) -> Path:
     return root
 
 
-def runner_cli(*args: str, cwd: Path, columns: int = 200) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from runner._cli.main import main; sys.exit(main())"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=cwd,
-        env={**os.environ, **HERMETIC_ENV, "COLUMNS": str(columns)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def runner_cli(*args: str, cwd: Path, columns: int = 200) -> CliResult:
+    return run_cli_subprocess(*args, cwd=cwd, env={**HERMETIC_ENV, "COLUMNS": str(columns)}, timeout=120)
 
 
 # -- helpers of runner._engine.buffered ---------------------------------------------------------------

@@ -16,8 +16,9 @@ Fixture ``runner_tester`` gives you:
   fresh process, returning a :class:`CliResult` (exit code, stdout, stderr).
 
 The same helpers work without the fixture: :func:`make_plugin_dist`, :func:`pip_install`,
-:func:`run_cli`, :func:`run_cli_subprocess`, and :func:`assert_entry_module_torch_free`,
-which checks in a fresh interpreter that a plugin's entry module imports no torch.
+:func:`run_cli`, :func:`run_cli_subprocess` (and :func:`runner_command`, for a ``Popen``),
+and :func:`assert_entry_module_torch_free`, which checks in a fresh interpreter that a
+plugin's entry module imports no torch.
 
 For tests that start processes (several ranks, servers, runs killed on purpose), the
 ``runner_leftovers`` fixture, or the ``no_leftovers(tmp_path)`` context manager, fails
@@ -64,7 +65,7 @@ from runner._contract.registration import PluginInfo
 from runner._plugins.manager import PluginManager
 from runner._plugins.registry import Component, Registry
 from runner._schema.check import check_table
-from runner._testkit.cli import CliResult, Env, run_cli, run_cli_subprocess
+from runner._testkit.cli import CliResult, Env, run_cli, run_cli_subprocess, runner_command
 from runner._testkit.dists import PluginDist, make_plugin_dist, pip_install
 from runner._testkit.leftovers import Leftovers, no_leftovers
 from runner._testkit.torchfree import assert_entry_module_torch_free
@@ -349,6 +350,7 @@ __all__ = [
     "pip_install",
     "run_cli",
     "run_cli_subprocess",
+    "runner_command",
     "runner_leftovers",
     "runner_tester",
 ]

@@ -12,6 +12,7 @@ import pytest
 from runner import RunnerError, hookimpl
 from runner._plugins.registry import resolve_reference
 from runner.testing import assert_entry_module_torch_free
+from runner.testing import run_cli as runner_cli
 from runner_mlflow import plugin as mlflow_plugin
 from runner_mlflow import store
 from runner_mlflow.components import Mlflow
@@ -208,12 +209,7 @@ def register_callbacks(register):
 
 
 def run_cli(*args: str | Path) -> int:
-    from runner._cli.main import main
-
-    try:
-        return int(main([str(a) for a in args]) or 0)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    return runner_cli(*args).exit_code
 
 
 @pytest.mark.slow  # trains twice through the CLI

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,7 @@ from wandb_files import offline_runs
 
 from runner import RunnerError
 from runner._plugins.registry import resolve_reference
-from runner.testing import assert_entry_module_torch_free
+from runner.testing import CliResult, assert_entry_module_torch_free, run_cli_subprocess
 from runner_wandb import plugin as wandb_plugin
 from runner_wandb.components import Wandb
 from runner_wandb.logger import WandbLogger, read_link
@@ -54,9 +52,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def runner(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``python -m runner ARGS`` in ``workdir``, W&B's files and settings kept inside it."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+def runner(workdir: Path, *args: str, **env: str) -> CliResult:
+    """``runner ARGS`` in ``workdir``, W&B's files and settings kept inside it."""
+    environ: dict[str, str | None] = {k: None for k in os.environ if k.startswith("WANDB_")}
     environ.update(
         HOME=str(workdir / "home"),  # no ~/.netrc login, no ~/.config/wandb settings
         WANDB_DATA_DIR=str(workdir / "wandb-data"),
@@ -64,8 +62,7 @@ def runner(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess
         WANDB_CONFIG_DIR=str(workdir / "wandb-config"),
         **env,
     )
-    command = [sys.executable, "-m", "runner", *args]
-    return subprocess.run(command, cwd=workdir, env=environ, capture_output=True, text=True, timeout=600)
+    return run_cli_subprocess(*args, cwd=workdir, env=environ, timeout=600)
 
 
 def records(run_dir: Path) -> list[dict[str, Any]]:

@@ -13,13 +13,12 @@ import contextlib
 import inspect
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 #: What ``plugins=()`` sets ``RUNNER_PLUGINS`` to: an allow-list no installed plugin matches.
 NO_INSTALLED_PLUGINS = "runner-testing-allows-no-installed-plugin"
@@ -28,14 +27,23 @@ NO_INSTALLED_PLUGINS = "runner-testing-allows-no-installed-plugin"
 Env = Mapping[str, "str | None"]
 
 
-@attrs.frozen
-class CliResult:
-    """What one ``runner`` invocation did. Unpacks as ``exit_code, stdout, stderr``."""
-
-    args: tuple[str, ...]
+class _Outcome(NamedTuple):
     exit_code: int
     stdout: str
     stderr: str
+
+
+class CliResult(_Outcome):
+    """What one ``runner`` invocation did: a named tuple ``(exit_code, stdout, stderr)``
+    (so ``code, out, err = result`` and ``result == (0, "...", "")`` work), plus the
+    arguments it ran with in :attr:`args`."""
+
+    args: tuple[str, ...]
+
+    def __new__(cls, args: tuple[str, ...], exit_code: int, stdout: str, stderr: str) -> CliResult:
+        result = super().__new__(cls, exit_code, stdout, stderr)
+        result.args = args
+        return result
 
     @property
     def returncode(self) -> int:
@@ -46,9 +54,6 @@ class CliResult:
     def error_lines(self) -> list[str]:
         """The ``error: ...`` lines the CLI prints for user errors, without the prefix."""
         return [line.removeprefix("error: ") for line in self.stderr.splitlines() if line.startswith("error: ")]
-
-    def __iter__(self) -> Iterator[int | str]:
-        return iter((self.exit_code, self.stdout, self.stderr))
 
     def __str__(self) -> str:
         """Everything, for assertion messages: ``assert result.exit_code == 0, result``."""
@@ -133,7 +138,9 @@ def _text(data: bytes) -> str:
 
 
 def runner_command() -> list[str]:
-    """The ``runner`` console script of the running interpreter (``python -m runner`` if none)."""
+    """The command line that runs ``runner``: the console script next to the running
+    interpreter (``python -m runner`` if there is none). For tests that need a
+    :class:`subprocess.Popen` (to signal or stream it): ``Popen([*runner_command(), "run", ...])``."""
     script = shutil.which("runner", path=str(Path(sys.executable).parent))
     return [script] if script is not None else [sys.executable, "-m", "runner"]
 
@@ -147,7 +154,11 @@ def run_cli_subprocess(
     timeout: float = 300,
 ) -> CliResult:
     """Run ``runner ARGS...`` in a fresh process, as a user does (see :func:`run_cli` for
-    ``env``, ``cwd`` and ``plugins``); the environment is this process's plus ``env``."""
+    ``env``, ``cwd`` and ``plugins``); the environment is this process's plus ``env``.
+
+    The process runs in its own session; past ``timeout`` seconds its whole process group
+    (workers it started included) is killed and :class:`subprocess.TimeoutExpired` raised.
+    """
     argv = [os.fspath(a) for a in args]
     environment = dict(os.environ)
     for name, value in _environment(env, plugins).items():
@@ -155,14 +166,21 @@ def run_cli_subprocess(
             environment.pop(name, None)
         else:
             environment[name] = value
-    done = subprocess.run(
+    # Its own session: on a timeout the whole process group (workers included) is killed.
+    process = subprocess.Popen(
         [*runner_command(), *argv],
         cwd=cwd,
         env=environment,
-        input=input,
-        capture_output=True,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-        check=False,
+        start_new_session=True,
     )
-    return CliResult(tuple(argv), done.returncode, done.stdout, done.stderr)
+    try:
+        stdout, stderr = process.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise subprocess.TimeoutExpired(process.args, timeout, stdout, stderr) from None
+    return CliResult(tuple(argv), process.returncode, stdout, stderr)
