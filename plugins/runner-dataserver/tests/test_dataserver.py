@@ -21,6 +21,7 @@ import ds_toy
 import pytest
 import torch
 
+import runner_models.plugin
 from runner import BuildContext
 from runner._data.build import build_dataset, build_loader
 from runner._plugins.registry import resolve_reference
@@ -41,13 +42,15 @@ dataset = {{ name = "dst_{dataset}", n = {n} {extra} }}
 loader = {{ batch_size = {batch}, shuffle = true, drop_last = {drop_last} {loader} }}
 
 [model]
-name = "dst_lin"
+name = "mlp"
+hidden = []
 
 [task]
-name = "dst_cls"
+name = "classification"
 
 [optimizer]
-name = "dst_sgd"
+name = "sgd"
+lr = 0.1
 """
 
 
@@ -75,7 +78,7 @@ def make(
     drop_last: str = "false",
 ) -> Any:
     text = RECIPE.format(dataset=dataset, n=n, batch=batch, loader=loader, extra=extra, drop_last=drop_last)
-    recipe, manager = tester.recipe(text, ds_toy, plugin)
+    recipe, manager = tester.recipe(text, ds_toy, plugin, runner_models.plugin)
     assert recipe is not None
     ctx = BuildContext(recipe=recipe, seed=recipe.run.seed, run_dir=tester.tmp_path)
     dataset_obj = build_dataset(recipe.train, manager.registry, ctx)
@@ -131,7 +134,7 @@ def test_recipe_rejects_unknown_loader_keys(runner_tester: Any) -> None:
     from runner._recipe.source import read_recipe
     from runner._recipe.validate import validate
 
-    manager = runner_tester.plugin_manager(ds_toy, plugin)
+    manager = runner_tester.plugin_manager(ds_toy, plugin, runner_models.plugin)
     with pytest.raises(Exception, match="servrs"):
         validate(read_recipe(path), manager.registry, manager.failures)
 
@@ -349,7 +352,7 @@ def test_trains_a_recipe(runner_tester: Any) -> None:
     text = RECIPE.format(
         dataset="toy", n=64, batch=8, loader=', name = "async", servers = 2', extra="", drop_last="false"
     )
-    outcome = runner_tester.run(text, ds_toy, plugin, max_steps=6)
+    outcome = runner_tester.run(text, ds_toy, plugin, runner_models.plugin, max_steps=6)
     assert outcome.result is not None
     assert 'name = "async"' in (outcome.run_dir / "recipe.toml").read_text()
 
