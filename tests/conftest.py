@@ -1,10 +1,11 @@
 """Shared helpers for the cross-package end-to-end tests.
 
 Everything here drives the real ``runner`` console script in a subprocess, the way a
-user does. Plugin distributions under ``tests/fixtures`` are built and installed with
-pip into per-session ``--target`` directories; a test "installs" one by putting its
-directory on ``PYTHONPATH`` (``importlib.metadata`` then finds its ``dist-info`` and
-entry points) and "uninstalls" it by leaving it off.
+user does. Plugin distributions (the projects under ``tests/fixtures``, built and
+installed with pip, and the small ones of ``misbehaving_dists.py``) go into per-session
+directories; a test "installs" one by putting its directory on ``PYTHONPATH``
+(``importlib.metadata`` then finds its ``dist-info`` and entry points) and "uninstalls"
+it by leaving it off.
 
 Test modules get the helpers as fixtures (``run_cli``, ``run_python``, ``installed``,
 ``repo``) rather than importing this module.
@@ -21,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from misbehaving_dists import MISBEHAVING
 
 from runner import testing
-from runner.testing import CliResult, run_cli_subprocess
+from runner.testing import CliResult, make_plugin_dist, run_cli_subprocess
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -138,13 +140,16 @@ def pip_install() -> Callable[[Path, Path], Path]:
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """Every ``tests/fixtures/runner-*`` distribution, built and installed once per session."""
+    """The fixture distributions, each in its own directory, once per session: the projects
+    under ``tests/fixtures/runner-*`` built and installed with pip, the small misbehaving
+    ones of ``misbehaving_dists.py`` written straight to their directories."""
     sources = sorted(p for p in FIXTURES.glob("runner-*") if (p / "pyproject.toml").is_file())
     assert sources, f"no fixture distributions in {FIXTURES}"
     root = tmp_path_factory.mktemp("site")
+    written = {name: make_plugin_dist(root / name, name, **spec).site for name, spec in MISBEHAVING.items()}
     with ThreadPoolExecutor(max_workers=len(sources)) as pool:
         futures = {src.name: pool.submit(testing.pip_install, src, root / src.name) for src in sources}
         try:
-            return Installed({name: future.result() for name, future in futures.items()})
+            return Installed({**written, **{name: future.result() for name, future in futures.items()}})
         except RuntimeError as exc:
             pytest.fail(f"installing a fixture distribution failed:\n{exc}")
