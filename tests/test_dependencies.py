@@ -145,6 +145,7 @@ def audits(owners: dict[str, set[str]]) -> dict[Path, tuple[list[str], set[str]]
     return {dist: audit(dist, owners) for dist in DISTRIBUTIONS}
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("dist", DISTRIBUTIONS, ids=lambda p: p.name)
 def test_every_import_is_declared(dist: Path, audits: dict[Path, tuple[list[str], set[str]]]) -> None:
     problems, _ = audits[dist]

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 TUTORIAL = Path(__file__).resolve().parent / "fixtures" / "runner-tutorial"

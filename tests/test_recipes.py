@@ -72,6 +72,7 @@ def test_recipes_exist() -> None:
     assert RECIPES, f"no recipes in {RECIPES_DIR}: the parametrized recipe tests below would silently cover nothing"
 
 
+@pytest.mark.slow  # starts processes
 @each_recipe
 def test_recipe_checks(recipe: Path, run_cli) -> None:
     result = run_cli("recipe", "check", recipe)
@@ -79,6 +80,7 @@ def test_recipe_checks(recipe: Path, run_cli) -> None:
     assert result.stdout == f"{recipe}: ok\n", str(result)
 
 
+@pytest.mark.slow  # starts processes
 @each_recipe
 def test_recipe_smoke_runs(recipe: Path, run_cli, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
@@ -108,6 +110,7 @@ def test_recipe_smoke_runs(recipe: Path, run_cli, tmp_path: Path) -> None:
     assert resolved["run"]["max_steps"] == 3 and resolved["run"]["max_val_batches"] == 1
 
 
+@pytest.mark.slow  # starts processes
 @each_recipe
 def test_recipe_show_output_validates_and_is_idempotent(recipe: Path, run_cli, tmp_path: Path) -> None:
     shown = run_cli("recipe", "show", recipe)

@@ -4,6 +4,7 @@ imports itself back through another (TYPE_CHECKING and function-level imports co
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,8 @@ def floor_of(module: str) -> int:
     raise AssertionError(f"{module} is on no floor: add it to FLOORS")
 
 
-def imports_of(module: str) -> set[str]:
+@functools.cache
+def imports_of(module: str) -> frozenset[str]:
     """runner modules ``module`` imports anywhere in its file (resolved to modules)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
@@ -68,7 +70,7 @@ def imports_of(module: str) -> set[str]:
                 full = f"{node.module}.{alias.name}"
                 found.add(full if full in MODULES else node.module)
     found.discard(module)
-    return found
+    return frozenset(found)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -242,6 +242,7 @@ def test_finish_sees_the_exception_ending_the_run() -> None:
 # -- run status --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # takes seconds
 def test_status_of_finished_crashed_and_running_runs(runs_dir: Path, tmp_path: Path) -> None:
     assert status_of(runs_dir / "fast") == ("finished", "")
     assert status_of(runs_dir / "broken")[0] == "crashed"
@@ -278,6 +279,7 @@ def test_best_metric_of_a_run(runs_dir: Path) -> None:
 # -- the commands ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_runs_lists_finished_and_crashed_runs(runs_dir: Path) -> None:
     result = runner_cli("runs", cwd=runs_dir.parent)  # default directory: runs/
     assert result.returncode == 0, result.stderr
@@ -293,6 +295,7 @@ def test_runs_lists_finished_and_crashed_runs(runs_dir: Path) -> None:
     assert missing.returncode == 2 and missing.stderr.strip() == "error: no runs directory nowhere"
 
 
+@pytest.mark.slow  # starts processes
 def test_runs_fits_80_columns_truncating_the_note_and_keeping_every_column(runs_dir: Path) -> None:
     long_name = runs_dir / "a-run-with-a-rather-long-name-indeed"
     write(long_name / "metrics.jsonl", '{"stage": "val", "key": "main", "epoch": 0, "step": 3, "loss": 0.5}\n')
@@ -311,6 +314,7 @@ def test_runs_fits_80_columns_truncating_the_note_and_keeping_every_column(runs_
     assert "RuntimeError: the note goes on the note goes on" in wide and "a-run-with-a-rather-long-name-indeed" in wide
 
 
+@pytest.mark.slow  # starts processes
 def test_runs_compare_shows_the_recipe_diff_next_to_the_metrics(runs_dir: Path) -> None:
     result = runner_cli("runs", "compare", "runs/fast", "runs/slow", cwd=runs_dir.parent)
     assert result.returncode == 0, result.stderr
@@ -326,6 +330,7 @@ def test_runs_compare_shows_the_recipe_diff_next_to_the_metrics(runs_dir: Path) 
     assert "run.seed" in everything.stdout and "crashed" in everything.stdout
 
 
+@pytest.mark.slow  # starts processes
 def test_plot_writes_a_png_for_one_and_for_two_runs(runs_dir: Path) -> None:
     pytest.importorskip("matplotlib")
     one = runner_cli("plot", "runs/fast", "-o", "one.png", cwd=runs_dir.parent)
@@ -341,6 +346,7 @@ def test_plot_writes_a_png_for_one_and_for_two_runs(runs_dir: Path) -> None:
     assert two_size[0] >= 500 and (runs_dir.parent / "out" / "two.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # takes seconds
 def test_plot_draws_every_run_and_curve(runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
@@ -364,6 +370,7 @@ def test_plot_draws_every_run_and_curve(runs_dir: Path, tmp_path: Path, monkeypa
     assert labels == ["fast train", "fast val", "slow train", "slow val"]
 
 
+@pytest.mark.slow  # starts processes
 def test_plot_unknown_metric_and_not_a_run(runs_dir: Path) -> None:
     pytest.importorskip("matplotlib")
     result = runner_cli("plot", "runs/fast", "-m", "los", cwd=runs_dir.parent)
@@ -390,6 +397,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("args", [["--help"], ["plugins"], ["runs", "--help"], ["plot", "--help"], ["runs"]])
 def test_commands_that_do_not_plot_import_neither_torch_nor_matplotlib(runs_dir: Path, args: list[str]) -> None:
     result = subprocess.run(

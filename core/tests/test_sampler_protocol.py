@@ -20,6 +20,7 @@ from runner._samplers.protocol import declared_resumable, is_batch_sampler, is_r
 from runner.hookspecs import hookimpl
 
 
+@pytest.mark.slow  # starts processes
 def test_the_built_in_samplers_are_resumable_before_anything_is_built() -> None:
     code = (
         "import sys\n"

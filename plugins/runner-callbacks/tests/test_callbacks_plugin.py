@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from runner.testing import assert_entry_module_torch_free
 from runner_callbacks import plugin as callbacks_plugin
 from runner_callbacks.plugin import CALLBACKS
@@ -20,6 +22,7 @@ def test_registers_every_callback_with_documented_parameters(runner_tester: Any)
             assert field.doc, f"{name}.{field_name} has no doc"
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_imports_without_torch() -> None:
     assert_entry_module_torch_free("runner_callbacks.plugin")
 

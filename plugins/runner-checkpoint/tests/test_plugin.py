@@ -17,12 +17,14 @@ from runner_checkpoint.checkpointer import DefaultCheckpointer
 from runner_checkpoint.params import CheckpointParams
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("module", ["plugin", "cli", "store", "verify_resume", "weights"])
 def test_modules_that_must_not_import_torch(module: str) -> None:
     """The entry module (registration), and ``runner checkpoints``, stay fast."""
     assert_entry_module_torch_free(f"runner_checkpoint.{module}")
 
 
+@pytest.mark.slow  # starts processes
 def test_registration_is_lazy() -> None:
     """The entry module builds no attrs class: the declaration is a lazy reference."""
     assert_entry_module_torch_free("runner_checkpoint.plugin", also=("runner_checkpoint.params",))

@@ -16,6 +16,7 @@ from runner_collates import plugin
 from runner_collates.collates import DefaultCollate, PadCollate, StackDict
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_is_torch_free() -> None:
     assert_entry_module_torch_free("runner_collates.plugin")
 

@@ -112,6 +112,7 @@ def server_pids(loader: AsyncLoader) -> list[int]:
     return [s.process.pid for s in loader.servers if s.process is not None]
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_is_torch_free_and_registers_lazily() -> None:
     assert_entry_module_torch_free("runner_dataserver.plugin", also=("runner_dataserver.params",))
     found: dict[str, Any] = {}
@@ -139,6 +140,7 @@ def test_recipe_rejects_unknown_loader_keys(runner_tester: Any) -> None:
         validate(read_recipe(path), manager.registry, manager.failures)
 
 
+@pytest.mark.slow  # starts data server processes
 @pytest.mark.parametrize(("servers", "dataset"), [(1, "toy"), (2, "numbers"), (3, "numbers")])
 def test_same_batches_as_standard_loader_with_resume(runner_tester: Any, servers: int, dataset: str) -> None:
     before = shm()
@@ -172,6 +174,7 @@ def test_same_batches_as_standard_loader_with_resume(runner_tester: Any, servers
     assert no_new_segments(before)
 
 
+@pytest.mark.slow  # starts data server processes
 def test_server_crash_restart_delivers_every_sample_once(runner_tester: Any, tmp_path: Path) -> None:
     before = shm()
     marker = tmp_path / "crashed"
@@ -192,6 +195,7 @@ def test_server_crash_restart_delivers_every_sample_once(runner_tester: Any, tmp
     assert no_new_segments(before)
 
 
+@pytest.mark.slow  # starts data server processes
 def test_server_crash_stop_is_a_clear_error(runner_tester: Any, tmp_path: Path) -> None:
     before = shm()
     extra = f', crash_at = 17, marker = "{tmp_path / "crashed"}"'
@@ -203,6 +207,7 @@ def test_server_crash_stop_is_a_clear_error(runner_tester: Any, tmp_path: Path) 
     assert no_new_segments(before)
 
 
+@pytest.mark.slow  # starts data server processes
 def test_exception_in_server_is_reported(runner_tester: Any) -> None:
     loader = make(runner_tester, n=20, extra=", fail_at = 6", loader=', name = "async", servers = 1')
     pids = server_pids(loader)
@@ -232,6 +237,7 @@ def _serve(tmp_path: Path, token: str, *options: str) -> tuple[subprocess.Popen[
     return process, line.rsplit(" ", 1)[-1].strip()
 
 
+@pytest.mark.slow  # starts processes
 def test_remote_server_over_loopback(runner_tester: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     process, address = _serve(tmp_path, "s3cret")
     try:
@@ -348,6 +354,7 @@ def test_hostile_connections_are_refused_and_others_served(hardened_server: tupl
             sock.close()
 
 
+@pytest.mark.slow  # starts data server processes
 def test_trains_a_recipe(runner_tester: Any) -> None:
     text = RECIPE.format(
         dataset="toy", n=64, batch=8, loader=', name = "async", servers = 2', extra="", drop_last="false"
@@ -357,6 +364,7 @@ def test_trains_a_recipe(runner_tester: Any) -> None:
     assert 'name = "async"' in (outcome.run_dir / "recipe.toml").read_text()
 
 
+@pytest.mark.slow  # starts processes
 def test_ctrl_c_leaves_no_processes_or_segments(tmp_path: Path) -> None:
     before = shm()
     script = tmp_path / "interrupt.py"

@@ -44,6 +44,7 @@ def registered(hook: str = "register_datasets") -> dict[str, dict[str, Any]]:
     return found
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_imports_no_heavy_library() -> None:
     assert_entry_module_torch_free(
         "runner_datasets.plugin", also=("numpy", "sklearn"), imports=["runner_datasets.components"]

@@ -32,6 +32,7 @@ from runner_ddp.sharding import EvalShard, ResumedShard
 # -- plugin contract ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_does_not_import_torch() -> None:
     assert_entry_module_torch_free("runner_ddp.plugin", also=("runner_ddp.params",))
 

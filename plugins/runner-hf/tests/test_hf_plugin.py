@@ -49,6 +49,7 @@ def all_components() -> list[tuple[str, str]]:
     return [(kind, name) for kind, names in EXPECTED.items() for name in names]
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_imports_no_heavy_library() -> None:
     heavy = ("numpy", "datasets", "tokenizers", "transformers", "pyarrow")
     assert_entry_module_torch_free("runner_hf.plugin", also=heavy, imports=["runner_hf.components"])
@@ -142,6 +143,7 @@ def test_transformer_rule_runs_before_building_too(runner_tester: Any) -> None:
         transformer.build({})
 
 
+@pytest.mark.slow  # takes seconds
 def test_conformance(runner_tester: Any, demo: Path) -> None:
     tokenizer = str(demo / "tokenizer.json")
     Tokenize(tokenizer)  # the processor itself is covered in test_text.py

@@ -96,6 +96,7 @@ def test_runs_share_one_store_that_mlflow_reads_without_settings(
     assert (tmp_path / "mlruns" / experiment.experiment_id / run_id / "artifacts" / "recipe.toml").is_file()
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_file_store_is_opened_with_mlflow_s_permission(
     runner_tester: Any, digits_plugins: tuple[Any, ...], tmp_path: Path
 ) -> None:
@@ -152,6 +153,7 @@ def test_a_store_mlflow_refuses_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "mlflow.json").exists()
 
 
+@pytest.mark.slow  # takes seconds
 def test_final_checkpoint_path_is_an_artifact(
     runner_tester: Any, digits_plugins: tuple[Any, ...], tmp_path: Path
 ) -> None:
@@ -233,6 +235,7 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path: Path) -> None:
     assert steps == [2, 4, 6, 8, 10]
 
 
+@pytest.mark.slow  # starts processes
 def test_conformance_and_torch_free_entry_module(runner_tester: Any) -> None:
     assert_entry_module_torch_free("runner_mlflow.plugin", also=("mlflow", "runner_mlflow.components"))
     component = runner_tester.plugin_manager(mlflow_plugin).registry.get("logger", "mlflow")

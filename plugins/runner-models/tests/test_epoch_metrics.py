@@ -38,6 +38,7 @@ def batches(seed: int = 0, n: int = 200, classes: int = 4, size: int = 32) -> li
     return [(logits[i : i + size], targets[i : i + size]) for i in range(0, n, size)]
 
 
+@pytest.mark.slow  # takes seconds
 def test_classification_metrics_are_those_of_the_whole_epoch() -> None:
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     metrics = EpochMetrics([*CLASSIFICATION, "confusion_matrix"], "classification")

@@ -38,6 +38,7 @@ class Sequences(torch.utils.data.Dataset[Any]):
         return torch.full((self.lengths_[index],), float(index)), index
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_is_torch_free() -> None:
     assert_entry_module_torch_free("runner_samplers.plugin")
 
@@ -222,6 +223,7 @@ def test_bucket_resume_and_rank_coverage(
         assert max(seen.values(), default=1) == 1
 
 
+@pytest.mark.slow  # starts processes
 def test_bucket_with_two_workers_resumes_mid_epoch() -> None:
     lengths = [(i * 7) % 23 + 1 for i in range(50)]
     full = [b["inputs"] for b in bucket_loader(lengths, 4, shuffle=True, workers=2, epoch=1)]

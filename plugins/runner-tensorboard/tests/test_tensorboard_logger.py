@@ -31,6 +31,7 @@ def accumulate(log_dir: Path) -> Any:
     return accumulator
 
 
+@pytest.mark.slow  # takes seconds
 def test_event_files_hold_the_logged_metrics(runner_tester: Any, digits_plugins: tuple[Any, ...]) -> None:
     recipe = RECIPE.read_text(encoding="utf-8") + LOGGER
     outcome = runner_tester.run(recipe, *digits_plugins, max_steps=25)
@@ -75,6 +76,7 @@ def test_log_dir_parameter(runner_tester: Any, digits_plugins: tuple[Any, ...]) 
     assert events.Tags()["tensors"] == []
 
 
+@pytest.mark.slow  # starts processes
 def test_conformance_and_torch_free_entry_module(runner_tester: Any, tmp_path: Path) -> None:
     assert_entry_module_torch_free("runner_tensorboard.plugin", also=("tensorboard", "runner_tensorboard.components"))
     manager = runner_tester.plugin_manager(tensorboard_plugin)

@@ -45,6 +45,7 @@ def all_components() -> list[tuple[str, str]]:
     return [(kind, name) for kind, names in EXPECTED.items() for name in names]
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_imports_no_heavy_library() -> None:
     assert_entry_module_torch_free(
         "runner_vision.plugin", also=("torchvision", "numpy", "PIL"), imports=["runner_vision.components"]

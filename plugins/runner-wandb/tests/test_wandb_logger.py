@@ -138,6 +138,7 @@ def test_a_wrong_wandb_mode_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
         WandbLogger(tmp_path)
 
 
+@pytest.mark.slow  # starts processes
 def test_conformance_and_light_entry_module(runner_tester: Any) -> None:
     assert_entry_module_torch_free("runner_wandb.plugin", also=("wandb", "runner_wandb.components"))
     component = runner_tester.plugin_manager(wandb_plugin).registry.get("logger", "wandb")
