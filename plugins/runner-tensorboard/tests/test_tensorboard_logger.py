@@ -67,6 +67,7 @@ def test_recipe_text_and_hyperparameters(runner_tester: Any, digits_plugins: tup
     assert "val/main/accuracy" in {m.name.tag for m in experiment.metric_infos}
 
 
+@pytest.mark.slow  # takes seconds
 def test_log_dir_parameter(runner_tester: Any, digits_plugins: tuple[Any, ...]) -> None:
     recipe = RECIPE.read_text(encoding="utf-8") + LOGGER + 'log_dir = "tb"\nhparams = false\nrecipe_text = false\n'
     outcome = runner_tester.run(recipe, *digits_plugins, max_steps=10)  # log_every = 10

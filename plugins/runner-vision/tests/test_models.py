@@ -81,6 +81,7 @@ def test_freeze_backbone_trains_only_the_head_and_keeps_batchnorm_statistics(tmp
     assert model.fc.weight.grad is not None
 
 
+@pytest.mark.slow  # takes seconds
 def test_freeze_by_prefix(tmp_path: Path) -> None:
     model: Any = ResNet(num_classes=3, freeze=["conv1", "layer1"]).build()
     assert trainable(model) == {"bn1", "layer2", "layer3", "layer4", "fc"}
