@@ -8,7 +8,7 @@ PLUGINS := $(sort $(wildcard plugins/runner-*))
 STAMP := $(VENV)/.installed
 PYPROJECTS := core/pyproject.toml $(wildcard plugins/*/pyproject.toml) constraints.txt requirements-dev.txt
 
-.PHONY: install demo test test-min lint typecheck pytest docs bench clean plugin-test
+.PHONY: install demo test test-fast test-min lint typecheck pytest docs bench clean plugin-test
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ typecheck: install
 
 pytest: install
 	$(BIN)/pytest
+
+# The inner loop: every test not marked slow (no training runs, no extra processes).
+test-fast: install
+	$(BIN)/pytest -m "not slow" -q
 
 # The documentation site, strict: a broken link or API reference fails the build.
 docs: install

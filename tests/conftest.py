@@ -1,10 +1,11 @@
 """Shared helpers for the cross-package end-to-end tests.
 
 Everything here drives the real ``runner`` console script in a subprocess, the way a
-user does. Plugin distributions under ``tests/fixtures`` are built and installed with
-pip into per-session ``--target`` directories; a test "installs" one by putting its
-directory on ``PYTHONPATH`` (``importlib.metadata`` then finds its ``dist-info`` and
-entry points) and "uninstalls" it by leaving it off.
+user does. Plugin distributions (the projects under ``tests/fixtures``, built and
+installed with pip, and the small ones of ``misbehaving_dists.py``) go into per-session
+directories; a test "installs" one by putting its directory on ``PYTHONPATH``
+(``importlib.metadata`` then finds its ``dist-info`` and entry points) and "uninstalls"
+it by leaving it off.
 
 Test modules get the helpers as fixtures (``run_cli``, ``run_python``, ``installed``,
 ``repo``) rather than importing this module.
@@ -13,16 +14,18 @@ Test modules get the helpers as fixtures (``run_cli``, ``run_python``, ``install
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from misbehaving_dists import MISBEHAVING
+
+from runner import testing
+from runner.testing import CliResult, make_plugin_dist, run_cli_subprocess
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -36,8 +39,8 @@ _PLUGIN_ENV = ("PYTHONPATH", "RUNNER_DISABLE_PLUGINS", "RUNNER_PLUGINS")
 
 
 @dataclass(frozen=True)
-class CliResult:
-    """What one ``runner`` invocation did."""
+class PythonResult:
+    """What one ``python`` invocation did (``runner`` invocations give runner.testing's CliResult)."""
 
     args: tuple[str, ...]
     returncode: int
@@ -51,19 +54,6 @@ class CliResult:
             f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
         )
 
-    @property
-    def error_lines(self) -> list[str]:
-        """The ``error: ...`` lines the CLI prints for user errors, without the prefix."""
-        return [line.removeprefix("error: ") for line in self.stderr.splitlines() if line.startswith("error: ")]
-
-
-def runner_command() -> list[str]:
-    """The ``runner`` console script of the interpreter running the tests."""
-    script = shutil.which("runner", path=str(Path(sys.executable).parent))
-    if script is not None:
-        return [script]
-    return [sys.executable, "-c", "import sys; from runner._cli.main import main; sys.exit(main())"]
-
 
 def cli_env(env_extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _PLUGIN_ENV}
@@ -72,18 +62,28 @@ def cli_env(env_extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _run(
-    command: list[str],
-    label: str,
+def _run_cli(
     *args: str | os.PathLike[str],
     env_extra: Mapping[str, str] | None = None,
     cwd: str | os.PathLike[str] | None = None,
     timeout: float = 300,
 ) -> CliResult:
-    """Run ``command ARGS...`` (default cwd: the repository root) in the clean test environment."""
+    """Run ``runner ARGS...`` (default cwd: the repository root) in the clean test environment."""
+    env: dict[str, str | None] = {name: None for name in _PLUGIN_ENV}
+    env.update({"PYTHONDONTWRITEBYTECODE": "1", **(env_extra or {})})
+    return run_cli_subprocess(*args, env=env, cwd=cwd or REPO, timeout=timeout)
+
+
+def _run_python(
+    *args: str | os.PathLike[str],
+    env_extra: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 300,
+) -> PythonResult:
+    """Run ``python ARGS...`` with the test interpreter, in the same clean environment as ``run_cli``."""
     argv = tuple(str(a) for a in args)
     done = subprocess.run(
-        [*command, *argv],
+        [sys.executable, *argv],
         cwd=cwd or REPO,
         env=cli_env(env_extra),
         capture_output=True,
@@ -91,17 +91,7 @@ def _run(
         timeout=timeout,
         check=False,
     )
-    return CliResult((label, *argv), done.returncode, done.stdout, done.stderr)
-
-
-def _run_cli(*args: str | os.PathLike[str], **kwargs: Any) -> CliResult:
-    """Run ``runner ARGS...`` and capture its output."""
-    return _run(runner_command(), "runner", *args, **kwargs)
-
-
-def _run_python(*args: str | os.PathLike[str], **kwargs: Any) -> CliResult:
-    """Run ``python ARGS...`` with the test interpreter, in the same clean environment as ``run_cli``."""
-    return _run([sys.executable], "python", *args, **kwargs)
+    return PythonResult(("python", *argv), done.returncode, done.stdout, done.stderr)
 
 
 RunCli = Callable[..., CliResult]
@@ -118,7 +108,7 @@ def run_cli() -> RunCli:
 
 
 @pytest.fixture(scope="session")
-def run_python() -> RunCli:
+def run_python() -> Callable[..., PythonResult]:
     """Like ``run_cli`` for ``python ARGS...``."""
     return _run_python
 
@@ -127,30 +117,6 @@ def run_python() -> RunCli:
 def repo() -> Path:
     """The repository root."""
     return REPO
-
-
-def pip_install_target(source: Path, target: Path) -> Path:
-    """Build ``source`` and install it (no dependencies) into ``target``, as pip would for a user."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-    )
-    return target
 
 
 class Installed:
@@ -166,21 +132,24 @@ class Installed:
 
 @pytest.fixture(scope="session")
 def pip_install() -> Callable[[Path, Path], Path]:
-    """``pip_install(source, target)``: build and install a distribution into ``target`` (see
-    :func:`pip_install_target`). A fixture, since ``from conftest import`` is ambiguous when
-    several test folders have a conftest."""
-    return pip_install_target
+    """``pip_install(source, target)``: build and install a distribution into ``target``
+    (runner.testing's). A fixture, since ``from conftest import`` is ambiguous when several
+    test folders have a conftest."""
+    return testing.pip_install
 
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """Every ``tests/fixtures/runner-*`` distribution, built and installed once per session."""
+    """The fixture distributions, each in its own directory, once per session: the projects
+    under ``tests/fixtures/runner-*`` built and installed with pip, the small misbehaving
+    ones of ``misbehaving_dists.py`` written straight to their directories."""
     sources = sorted(p for p in FIXTURES.glob("runner-*") if (p / "pyproject.toml").is_file())
     assert sources, f"no fixture distributions in {FIXTURES}"
     root = tmp_path_factory.mktemp("site")
+    written = {name: make_plugin_dist(root / name, name, **spec).site for name, spec in MISBEHAVING.items()}
     with ThreadPoolExecutor(max_workers=len(sources)) as pool:
-        futures = {src.name: pool.submit(pip_install_target, src, root / src.name) for src in sources}
+        futures = {src.name: pool.submit(testing.pip_install, src, root / src.name) for src in sources}
         try:
-            return Installed({name: future.result() for name, future in futures.items()})
-        except subprocess.CalledProcessError as exc:
-            pytest.fail(f"installing a fixture distribution failed:\n{exc.stdout}\n{exc.stderr}")
+            return Installed({**written, **{name: future.result() for name, future in futures.items()}})
+        except RuntimeError as exc:
+            pytest.fail(f"installing a fixture distribution failed:\n{exc}")

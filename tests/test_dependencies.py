@@ -145,12 +145,14 @@ def audits(owners: dict[str, set[str]]) -> dict[Path, tuple[list[str], set[str]]
     return {dist: audit(dist, owners) for dist in DISTRIBUTIONS}
 
 
+@pytest.mark.slow  # the audit of every distribution's imports takes seconds
 @pytest.mark.parametrize("dist", DISTRIBUTIONS, ids=lambda p: p.name)
 def test_every_import_is_declared(dist: Path, audits: dict[Path, tuple[list[str], set[str]]]) -> None:
     problems, _ = audits[dist]
     assert problems == []
 
 
+@pytest.mark.slow  # the same audit
 @pytest.mark.parametrize("dist", DISTRIBUTIONS, ids=lambda p: p.name)
 def test_every_runtime_dependency_is_imported(dist: Path, audits: dict[Path, tuple[list[str], set[str]]]) -> None:
     project = tomllib.loads((dist / "pyproject.toml").read_text(encoding="utf-8"))["project"]

@@ -1,8 +1,9 @@
 """Third-party plugins installed as real distributions, driven through the ``runner`` CLI.
 
 ``runner-tutorial`` (tests/fixtures/runner-tutorial) is the plugin the docs tutorial
-builds; the ``runner-broken-*`` and ``runner-duplicate`` fixtures misbehave on purpose.
-Each is pip-installed into its own directory once per session (see conftest.py).
+builds, pip-installed; the ``runner-broken-*`` and ``runner-duplicate`` distributions
+(misbehaving_dists.py) misbehave on purpose. Each is installed into its own directory once
+per session (see conftest.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytestmark = pytest.mark.slow  # every test here starts processes
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

@@ -28,6 +28,7 @@ def deprecation(kind: str, name: str, params: str, plugin: str = "runner-legacy 
     )
 
 
+@pytest.mark.slow  # starts processes
 def test_it_is_listed_without_warnings(installed: Any, run_cli: Any) -> None:
     result = run_cli("plugins", env_extra=installed.env("runner-legacy"))
     assert result.returncode == 0, str(result)
@@ -40,6 +41,7 @@ def test_it_is_listed_without_warnings(installed: Any, run_cli: Any) -> None:
     assert result.stderr == "", str(result)
 
 
+@pytest.mark.slow  # starts processes
 def test_its_recipes_validate_with_every_problem_reported(installed: Any, run_cli: Any) -> None:
     env = installed.env("runner-legacy")
     check = run_cli("recipe", "check", RECIPE, env_extra=env)
@@ -65,6 +67,7 @@ def test_it_trains(installed: Any, run_cli: Any, tmp_path: Path) -> None:
     assert json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["stop_reason"] == "stop_after 3"
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_says_how_to_declare_the_deprecated_components(installed: Any, run_cli: Any) -> None:
     result = run_cli("plugins", "doctor", env_extra=installed.env("runner-legacy"))
     assert result.returncode == 0, str(result)
@@ -89,6 +92,7 @@ print(json.dumps({"problems": problems, "warnings": [str(w.message) for w in cau
 """
 
 
+@pytest.mark.slow  # starts processes
 def test_check_components_warns_once_per_deprecated_component(installed: Any, run_python: Any) -> None:
     result = run_python("-c", CHECK_COMPONENTS, env_extra=installed.env("runner-legacy"))
     assert result.returncode == 0, str(result)
@@ -114,6 +118,7 @@ print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
 """
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("command", [("recipe", "check", str(RECIPE)), ("plugins", "doctor")], ids=["check", "doctor"])
 def test_checking_and_doctoring_import_no_factory_module(
     installed: Any, run_python: Any, command: tuple[str, ...]

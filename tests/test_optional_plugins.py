@@ -15,6 +15,7 @@ import pytest
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(
     ("recipe", "plugin", "dist", "names"),
     [
@@ -35,6 +36,7 @@ def test_recipe_without_its_plugin_names_the_distribution(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # starts processes
 def test_installed_they_list_their_components(run_cli: Any) -> None:
     result = run_cli("plugins", "--json")
     assert result.returncode == 0, str(result)

@@ -56,6 +56,7 @@ def test_recipes_are_found() -> None:
     assert len(RECIPES) >= 3, RECIPES
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
 def test_every_recipe_validates_against_the_schema(schema: dict[str, Any], recipe: Path) -> None:
     from runner._recipe.source import read_recipe
@@ -74,6 +75,7 @@ MUTATIONS = [
 ]
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(("path", "mutate"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_a_mutated_recipe_fails_the_schema_where_recipe_check_does(
     schema: dict[str, Any], run_cli: Any, tmp_path: Path, path: str, mutate: Any
@@ -91,6 +93,7 @@ def test_a_mutated_recipe_fails_the_schema_where_recipe_check_does(
     assert schema_error_paths(schema, data) == {path}
 
 
+@pytest.mark.slow  # starts processes
 def test_schema_includes_installed_plugins_only_when_installed(installed: Any, run_cli: Any, tmp_path: Path) -> None:
     out = tmp_path / "schema.json"
     result = run_cli("recipe", "schema", "-o", out, env_extra=installed.env("runner-tutorial"))
@@ -115,6 +118,7 @@ print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
 """
 
 
+@pytest.mark.slow  # starts processes
 def test_every_workspace_component_is_declared_once_in_a_torch_free_module(run_python: Any) -> None:
     """Validating, documenting and exporting every bundled component imports no torch."""
     result = run_python("-c", READ_EVERY_DECLARATION)
@@ -125,6 +129,7 @@ def test_every_workspace_component_is_declared_once_in_a_torch_free_module(run_p
 # -- doctor ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_passes_the_workspace_plugins(run_cli: Any) -> None:
     result = run_cli("plugins", "doctor")
     assert result.returncode == 0, str(result)
@@ -134,6 +139,7 @@ def test_doctor_passes_the_workspace_plugins(run_cli: Any) -> None:
         assert f"{dist} " in result.stdout.splitlines()[0], str(result)
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_flags_a_misspelt_hookimpl(installed: Any, run_cli: Any) -> None:
     result = run_cli("plugins", "doctor", env_extra=installed.env("runner-misspelt-hook", "runner-tutorial"))
     assert result.returncode == 2, str(result)
@@ -143,6 +149,7 @@ def test_doctor_flags_a_misspelt_hookimpl(installed: Any, run_cli: Any) -> None:
     ], str(result)
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_flags_an_incompatible_core_version_range(installed: Any, run_cli: Any) -> None:
     result = run_cli("plugins", "doctor", env_extra=installed.env("runner-future-core"))
     assert result.returncode == 2, str(result)
@@ -153,6 +160,7 @@ def test_doctor_flags_an_incompatible_core_version_range(installed: Any, run_cli
     ], str(result)
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_reports_plugins_that_fail_to_load(installed: Any, run_cli: Any) -> None:
     env = installed.env("runner-broken-import", "runner-broken-hook")
     result = run_cli("plugins", "doctor", env_extra=env)
@@ -196,6 +204,7 @@ def test_new_plugin_installs_is_listed_and_passes_its_own_tests(
     assert re.search(r"\b\d+ passed\b", tests.stdout) and "failed" not in tests.stdout, str(tests)
 
 
+@pytest.mark.slow  # starts processes
 def test_new_plugin_refuses_a_non_empty_directory_and_bad_names(run_cli: Any, tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").touch()
@@ -207,6 +216,7 @@ def test_new_plugin_refuses_a_non_empty_directory_and_bad_names(run_cli: Any, tm
     assert list((tmp_path).iterdir()) == [tmp_path / "taken"]
 
 
+@pytest.mark.slow  # starts processes
 def test_new_plugin_templates_are_package_data() -> None:
     """The templates ship inside runner-core (hatch packages src/runner whole)."""
     from runner._cli.tools.scaffold import PluginNames, render_plugin

@@ -84,6 +84,7 @@ def with_its_data(recipe: Path, run_cli, tmp_path: Path) -> tuple[Path, Path | N
     return Path(shutil.copy(recipe, tmp_path / recipe.name)), tmp_path
 
 
+@pytest.mark.slow  # starts processes
 @each_recipe
 def test_recipe_checks(recipe: Path, run_cli, tmp_path: Path) -> None:
     recipe, cwd = with_its_data(recipe, run_cli, tmp_path)
@@ -92,6 +93,7 @@ def test_recipe_checks(recipe: Path, run_cli, tmp_path: Path) -> None:
     assert result.stdout == f"{recipe}: ok\n", str(result)
 
 
+@pytest.mark.slow  # starts processes
 @each_recipe
 def test_recipe_smoke_runs(recipe: Path, run_cli, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
@@ -115,6 +117,7 @@ def test_recipe_smoke_runs(recipe: Path, run_cli, tmp_path: Path) -> None:
     assert resolved["run"]["max_steps"] == 3 and resolved["run"]["max_val_batches"] == 1
 
 
+@pytest.mark.slow  # starts processes
 @each_recipe
 def test_recipe_show_output_validates_and_is_idempotent(recipe: Path, run_cli, tmp_path: Path) -> None:
     recipe, cwd = with_its_data(recipe, run_cli, tmp_path)

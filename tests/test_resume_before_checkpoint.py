@@ -12,11 +12,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from runner.testing import runner_command
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "digits_checkpoint.toml"
 #: A short run whose first checkpoint is at its end (epoch 1 ends at step 20).
@@ -24,9 +25,8 @@ SHORT = ("-o", "run.epochs=1", "-o", "checkpoint.every_n_steps=1000", "-o", "run
 
 
 def runner(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    script = "import sys; from runner._cli.main import main; sys.exit(main())"
     return subprocess.Popen(
-        [sys.executable, "-c", script, *args],
+        [*runner_command(), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.testing import CliResult, run_cli_subprocess
+
 RECIPE = """
 [run]
 name = "tiny"
@@ -42,11 +44,9 @@ lr = 0.1
 """
 
 
-def runner(*args: str, cwd: Path, columns: int | None = None) -> subprocess.CompletedProcess[str]:
+def runner(*args: str, cwd: Path, columns: int | None = None) -> CliResult:
     """``runner ARGS...``; ``columns`` sets ``$COLUMNS`` (tables fit it: pytest's children see 80)."""
-    env = {**os.environ, "COLUMNS": str(columns)} if columns else None
-    command = [sys.executable, "-m", "runner", *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    return run_cli_subprocess(*args, cwd=cwd, timeout=600, env={"COLUMNS": str(columns)} if columns else None)
 
 
 def ledger(directory: Path) -> list[dict[str, object]]:

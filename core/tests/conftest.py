@@ -8,9 +8,7 @@ install into the same environment never change what the core tests see.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,11 +22,11 @@ from core_helpers import (
     FakeDist,
     Trained,
     check_recipe,
-    runner_command,
     write,
 )
 
 from runner._plugins.manager import PluginManager
+from runner.testing import CliResult, make_plugin_dist, run_cli_subprocess
 
 
 @pytest.fixture
@@ -77,18 +75,11 @@ def train(tmp_path: Path, toy_manager: PluginManager) -> Callable[..., Trained]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+def cli(tmp_path: Path) -> Callable[..., CliResult]:
     """``cli(*args, cwd=tmp_path, env={})`` runs ``runner`` hermetically in a subprocess."""
 
-    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*runner_command(), *args],
-            cwd=cwd or tmp_path,
-            env={**os.environ, **HERMETIC_ENV, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+        return run_cli_subprocess(*args, cwd=cwd or tmp_path, env={**HERMETIC_ENV, **(env or {})}, timeout=120)
 
     return run
 
@@ -106,10 +97,8 @@ def fake_dists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
 
     def make(dist: str, source: str, version: str = "1.0", entry_point: str | None = None) -> FakeDist:
         module = f"{dist.replace('-', '_')}_{tmp_path.name.replace('-', '_')}"
-        write(site / module / "__init__.py", source)
-        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-        write(info / "METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        write(info / "entry_points.txt", f"[runner]\n{entry_point or dist} = {module}\n")
+        files = {f"{module}/__init__.py": source}
+        make_plugin_dist(site, dist, files, entry_points={entry_point or dist: module}, version=version)
         modules.append(module)
         return FakeDist(site, dist, version, module)
 

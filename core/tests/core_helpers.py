@@ -7,7 +7,6 @@ distributions written into ``tmp_path`` by the tests themselves.
 
 from __future__ import annotations
 
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from runner._contract.recipe import Recipe
 from runner._plugins.manager import PluginManager
 from runner._recipe.source import read_recipe
 from runner._recipe.validate import validate
+from runner.testing import runner_command
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOY_PLUGIN = FIXTURES / "toy_plugin.py"
@@ -74,9 +74,4 @@ class FakeDist:
     module: str
 
 
-def runner_command() -> list[str]:
-    """The installed ``runner`` console script next to this interpreter."""
-    script = Path(sys.executable).parent / "runner"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from runner._cli.main import main; sys.exit(main())"]
+__all__ = ["runner_command"]  # runner.testing's, re-exported for the tests importing it from here

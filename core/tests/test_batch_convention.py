@@ -14,6 +14,7 @@ import runner
 from runner import DataError, batch_fields, forward_kwargs
 
 
+@pytest.mark.slow  # starts processes
 def test_the_convention_is_public_and_torch_free() -> None:
     code = (
         "import sys, runner\n"

@@ -130,6 +130,7 @@ def _run(manager: PluginManager, tmp_path: Path, *overrides: str, text: str = TO
 TEST_SPLIT = '\n[data.test.held]\ndataset = { name = "toy", split = "test", n = 24 }\nloader = { batch_size = 16 }\n'
 
 
+@pytest.mark.slow  # takes seconds
 def test_hooks_bracket_each_loader_and_outputs_are_opt_in(batteries: tuple[PluginManager, Any], tmp_path: Path) -> None:
     manager, module = batteries
     _run(manager, tmp_path, "callbacks=[{name='watch'}]", "run.epochs=1", text=TOY + TEST_SPLIT)
@@ -158,6 +159,7 @@ def test_collected_outputs_are_concatenated_and_bounded(
     assert end[3] == [(20, 2)]
 
 
+@pytest.mark.slow  # takes seconds
 def test_add_summary_goes_into_summary_json(batteries: tuple[PluginManager, Any], tmp_path: Path) -> None:
     manager, _ = batteries
     result, run_dir = _run(manager, tmp_path, "callbacks=[{name='watch'}]")

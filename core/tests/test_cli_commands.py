@@ -39,6 +39,7 @@ def assert_user_error(result: subprocess.CompletedProcess[str], problems: list[s
 # -- every class of bad recipe ---------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(
     ("old", "new", "problem"),
     [
@@ -61,6 +62,7 @@ def test_bad_recipes_exit_2_with_one_located_line_per_problem(
     assert_user_error(cli("recipe", "check", "toy.toml"), [problem])
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("command", [("run",), ("recipe", "show")])
 def test_every_command_taking_a_recipe_reports_the_same_problems(
     cli: Cli, toy_dir: Path, command: tuple[str, ...]
@@ -74,6 +76,7 @@ def test_every_command_taking_a_recipe_reports_the_same_problems(
     assert (result.returncode, result.stderr, result.stdout) == (2, checked.stderr, "")
 
 
+@pytest.mark.slow  # starts processes
 def test_bad_override_is_located_on_the_command_line(cli: Cli, toy_dir: Path) -> None:
     result = cli("recipe", "check", "toy.toml", "-o", "run..epochs=3", "-o", "model.hidden=[1,")
     assert_user_error(
@@ -86,6 +89,7 @@ def test_bad_override_is_located_on_the_command_line(cli: Cli, toy_dir: Path) ->
     )
 
 
+@pytest.mark.slow  # starts processes
 def test_a_bad_override_does_not_hide_the_files_problems(cli: Cli, toy_dir: Path) -> None:
     """Every problem at once: an override that cannot be applied is reported next to the
     recipe's own problems and the other overrides', not instead of them."""
@@ -99,6 +103,7 @@ def test_a_bad_override_does_not_hide_the_files_problems(cli: Cli, toy_dir: Path
     assert lines[-1] == "error: recipe invalid: 3 problems", lines
 
 
+@pytest.mark.slow  # starts processes
 def test_override_values_are_validated_like_the_file(cli: Cli, toy_dir: Path) -> None:
     result = cli("run", "toy.toml", "-o", "run.epochs=0", "-o", "model.name=mlp")
     assert_user_error(
@@ -111,6 +116,7 @@ def test_override_values_are_validated_like_the_file(cli: Cli, toy_dir: Path) ->
     )
 
 
+@pytest.mark.slow  # starts processes
 def test_many_problems_are_reported_together(cli: Cli, toy_dir: Path) -> None:
     bad = TOY.replace("epochs = 2", "epoch = 2").replace('"lin"', '"lni"').replace("lr = 0.5", 'lr = "fast"')
     (toy_dir / "toy.toml").write_text(bad, encoding="utf-8")
@@ -124,6 +130,7 @@ def test_many_problems_are_reported_together(cli: Cli, toy_dir: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # starts processes
 def test_check_reports_every_file(cli: Cli, toy_dir: Path) -> None:
     (toy_dir / "bad.toml").write_text(TOY.replace("log_every = 2", "log_every = 0"), encoding="utf-8")
     result = cli("recipe", "check", "toy.toml", "bad.toml", "missing.toml")
@@ -139,6 +146,7 @@ def test_check_reports_every_file(cli: Cli, toy_dir: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # starts processes
 def test_debug_shows_the_traceback(cli: Cli, toy_dir: Path) -> None:
     result = cli("--debug", "recipe", "check", "toy.toml", "-o", "run.epochs=x")
     assert result.returncode == 2
@@ -149,6 +157,7 @@ def test_debug_shows_the_traceback(cli: Cli, toy_dir: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # starts processes
 def test_usage_errors_exit_2(cli: Cli) -> None:
     result = cli("recipe", "check")
     assert result.returncode == 2 and "Missing argument" in result.stderr
@@ -158,11 +167,13 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
 # -- information commands --------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_version(cli: Cli) -> None:
     result = cli("--version")
     assert (result.returncode, result.stdout) == (0, f"runner {__version__}\n")
 
 
+@pytest.mark.slow  # starts processes
 def test_help_lists_the_registered_commands(cli: Cli) -> None:
     result = cli("--help")
     assert result.returncode == 0
@@ -172,6 +183,7 @@ def test_help_lists_the_registered_commands(cli: Cli) -> None:
     assert "Train a recipe." in result.stdout
 
 
+@pytest.mark.slow  # starts processes
 def test_recipe_check_ok(cli: Cli, toy_dir: Path) -> None:
     result = cli("recipe", "check", "toy.toml")
     assert (result.returncode, result.stdout, result.stderr) == (
@@ -181,6 +193,7 @@ def test_recipe_check_ok(cli: Cli, toy_dir: Path) -> None:
     )
 
 
+@pytest.mark.slow  # starts processes
 def test_recipe_plugins_load_relative_to_the_recipe_file(cli: Cli, toy_dir: Path) -> None:
     elsewhere = toy_dir / "elsewhere"
     elsewhere.mkdir()
@@ -188,6 +201,7 @@ def test_recipe_plugins_load_relative_to_the_recipe_file(cli: Cli, toy_dir: Path
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow  # starts processes
 def test_recipe_show_round_trips(cli: Cli, toy_dir: Path) -> None:
     shown = cli("recipe", "show", "toy.toml", "-o", "run.seed=3")
     assert shown.returncode == 0, shown.stderr
@@ -205,6 +219,7 @@ def broken_dist(fake_dists: Callable[..., FakeDist]) -> dict[str, str]:
     return {"PYTHONPATH": pythonpath, "RUNNER_PLUGINS": "runner-broken"}
 
 
+@pytest.mark.slow  # starts processes
 def test_plugins_json(cli: Cli, toy_dir: Path, broken_dist: dict[str, str]) -> None:
     result = cli("-p", "toy_plugin.py", "plugins", "--json", env=broken_dist)
     assert result.returncode == 0, result.stderr
@@ -237,6 +252,7 @@ def test_plugins_json(cli: Cli, toy_dir: Path, broken_dist: dict[str, str]) -> N
     ]
 
 
+@pytest.mark.slow  # starts processes
 def test_plugins_lists_components_and_reports_failures_on_stderr(
     cli: Cli, toy_dir: Path, broken_dist: dict[str, str]
 ) -> None:
@@ -251,11 +267,13 @@ def test_plugins_lists_components_and_reports_failures_on_stderr(
     assert result.stderr == "plugin runner-broken 0.3 failed to load: ImportError: No module named torchvision\n"
 
 
+@pytest.mark.slow  # starts processes
 def test_no_prefix_disables_an_installed_plugin(cli: Cli, broken_dist: dict[str, str]) -> None:
     result = cli("-p", "no:runner-broken", "plugins", "--json", env=broken_dist)
     assert result.returncode == 0 and json.loads(result.stdout)["failures"] == []
 
 
+@pytest.mark.slow  # starts processes
 def test_unknown_component_notes_the_failed_plugin(cli: Cli, toy_dir: Path, broken_dist: dict[str, str]) -> None:
     (toy_dir / "toy.toml").write_text(TOY.replace('"lin"', '"resnet"'), encoding="utf-8")
     assert_user_error(
@@ -319,6 +337,7 @@ def test_default_run_dirs_are_never_reused(in_toy_dir: Path, capsys: pytest.Capt
     assert sorted(p.name for p in (in_toy_dir / "runs").iterdir()) == ["again", "again-1"]
 
 
+@pytest.mark.slow  # starts processes
 def test_an_explicit_run_dir_holding_a_run_is_refused(cli: Cli, toy_dir: Path) -> None:
     (toy_dir / "done").mkdir()
     (toy_dir / "done" / ".runner-run").touch()

@@ -42,6 +42,7 @@ def run_without_torch(args: list[str], cwd: Path) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(
     ("args", "code"),
     [
@@ -85,6 +86,7 @@ def test_the_probe_does_see_torch_when_a_command_trains(toy_dir: Path) -> None:
     assert result.stderr.splitlines()[-1] != "torch modules: 0"
 
 
+@pytest.mark.slow  # starts processes
 def test_importing_runner_and_its_registration_modules_imports_no_torch(tmp_path: Path) -> None:
     code = (
         "import sys, runner, runner._plugins.manager, runner._recipe.validate, runner._recipe.render\n"
@@ -96,6 +98,7 @@ def test_importing_runner_and_its_registration_modules_imports_no_torch(tmp_path
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=120)
 
 
+@pytest.mark.slow  # starts processes
 def test_help_imports_no_parameter_class_nor_unused_exports(tmp_path: Path) -> None:
     """Plugins' entry modules import ``runner`` (for ``hookimpl``) on every command, so
     ``runner --help`` builds no attrs class: ``runner``'s other exports, the installed
@@ -134,6 +137,7 @@ def test_lazy_exports_of_the_runner_package() -> None:
         runner.nope  # noqa: B018
 
 
+@pytest.mark.slow  # starts processes
 def test_the_python_api_imports_torch_only_when_called() -> None:
     """``import runner`` and looking up ``runner.fit``/``runner.load`` stay torch-free (a
     notebook's first cell is fast); calling them imports the engine. Looking up ``runner.import_torchvision``

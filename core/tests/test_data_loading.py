@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from runner._contract.context import BuildContext
 from runner._data.build import build_dataset, build_loader
 from runner._data.loader import Loader
-from runner._data.samplers import ResumableSampler
 from runner._plugins.manager import PluginManager
+from runner._samplers.index import ResumableSampler
 
 # -- ResumableSampler ------------------------------------------------------------------
 

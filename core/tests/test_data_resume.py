@@ -161,6 +161,7 @@ def test_resume_from_sampler_state_dict(length: int, batch_size: int, stop: int,
 # -- workers ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("persistent", [False, True])
 def test_resume_with_two_workers_mid_epoch_equals_uninterrupted(persistent: bool) -> None:
     def make() -> Loader:
@@ -175,13 +176,18 @@ def test_resume_with_two_workers_mid_epoch_equals_uninterrupted(persistent: bool
         reference.set_epoch(epoch)
         epochs.append(list(reference))
     assert not torch.equal(epochs[0][0][0], epochs[1][0][0])  # fresh augmentation each epoch
+    made = [reference]
     for epoch, stop in ((0, 3), (1, 7)):
         resumed = make()
+        made.append(resumed)
         resumed.set_epoch(epoch)
         resumed.skip(stop)
         assert_same(list(resumed), epochs[epoch][stop:])
+    for each in made:  # else persistent workers stop when garbage collected, in a later test, 5 s each
+        each.close()
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_skipped_samples_are_never_fetched(tmp_path: Path, num_workers: int) -> None:
     dataset = Counting(50, tmp_path / "fetched.txt")
@@ -196,6 +202,7 @@ def test_skipped_samples_are_never_fetched(tmp_path: Path, num_workers: int) -> 
     assert sorted(dataset.fetched()) == sorted(remaining)  # nothing of the first 7 batches
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # more workers than CI cores
 def test_augmentation_is_identical_for_0_1_and_4_workers() -> None:
     outputs = []
@@ -237,6 +244,7 @@ def iterable_loader(workers: int, shuffle_buffer: int | None = None, drop_last: 
     return built
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("shuffle_buffer", [None, 8])
 @pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # more workers than CI cores
 def test_iterable_pipeline_batches_do_not_depend_on_workers_and_resume_exactly(shuffle_buffer: int | None) -> None:

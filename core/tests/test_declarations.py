@@ -23,7 +23,7 @@ from runner._contract.errors import PluginError, RunnerError
 from runner._contract.registration import PluginInfo
 from runner._plugins.manager import PluginManager
 from runner._plugins.registry import Component
-from runner._schema.resumable import declared_resumable
+from runner._samplers.protocol import declared_resumable
 from runner.testing import RunnerTester
 
 RANGES = '''
@@ -149,6 +149,7 @@ def test_recipe_check_reports_a_broken_rule_at_the_first_key_with_every_other_pr
     assert len(problems) == 2, problems
 
 
+@pytest.mark.slow  # starts processes
 def test_the_cli_reports_a_broken_rule_with_exit_status_2(
     cli: Callable[..., Any], tmp_path: Path, ranges: PluginManager
 ) -> None:
@@ -381,6 +382,7 @@ def test_the_three_piece_form_is_validated_and_documented_without_importing_its_
     assert component.build({"width": 2}) == [0, 1] and "legacy_factory" in sys.modules
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_lists_the_three_piece_form_as_a_warning(cli: Callable[..., Any], tmp_path: Path) -> None:
     write(tmp_path / "legacy_plugin.py", LEGACY)
     done = cli("-p", "legacy_plugin.py", "plugins", "doctor")

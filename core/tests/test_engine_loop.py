@@ -62,6 +62,7 @@ def test_the_written_recipe_is_the_resolved_recipe(train: Train, toy_manager: Pl
     assert written.resolved == original.resolved
 
 
+@pytest.mark.slow  # takes seconds
 def test_training_learns_the_toy_problem(train: Train) -> None:
     val = train().stage("val")
     assert val[-1]["loss"] < val[0]["loss"] < math.log(2)
@@ -87,6 +88,7 @@ def test_hooks_fire_in_order(train: Train) -> None:
     ]
 
 
+@pytest.mark.slow  # takes seconds
 def test_same_seed_same_metrics_other_seed_other_metrics(train: Train) -> None:
     first, second = train(), train()
     assert first.records == second.records

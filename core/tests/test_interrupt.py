@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from core_helpers import HERMETIC_ENV, runner_command
 
+pytestmark = pytest.mark.slow  # every test here starts processes
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # Long enough that the run is still training when the signal arrives.
 LONG = ["-o", "run.epochs=10000", "-o", "run.log_every=1", "--no-progress"]

@@ -4,6 +4,7 @@ imports itself back through another (TYPE_CHECKING and function-level imports co
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ FLOORS: list[tuple[str, ...]] = [
         "runner._schema.fields",
         "runner._schema.check",
         "runner._schema.crosscheck",
-        "runner._schema.resumable",
+        "runner._samplers",  # the sampler protocol (torch-free), the sampler classes and built-in components
         "runner._plugins.discovery",
         "runner._plugins.catalog",
         "runner._plugins.registry",
@@ -34,8 +35,8 @@ FLOORS: list[tuple[str, ...]] = [
     ("runner._engine",),
     ("runner._builtin",),
     ("runner._inference",),  # after training: predict, export, runner.fit/load
-    ("runner._cli",),
-    ("runner._sweep",),  # runner sweep: drives many `runner run` processes and reads their run directories
+    ("runner._sweep",),  # sweeps: drive many `runner run` processes and read their run directories
+    ("runner._cli",),  # every command, front end and back end (runner._cli.tools)
     ("runner._testkit",),  # what runner.testing exports
     ("runner.testing", "runner.__main__", "runner"),  # the public face
 ]
@@ -58,7 +59,8 @@ def floor_of(module: str) -> int:
     raise AssertionError(f"{module} is on no floor: add it to FLOORS")
 
 
-def imports_of(module: str) -> set[str]:
+@functools.cache
+def imports_of(module: str) -> frozenset[str]:
     """runner modules ``module`` imports anywhere in its file (resolved to modules)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
@@ -69,7 +71,7 @@ def imports_of(module: str) -> set[str]:
                 full = f"{node.module}.{alias.name}"
                 found.add(full if full in MODULES else node.module)
     found.discard(module)
-    return found
+    return frozenset(found)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -108,3 +110,19 @@ def test_no_import_cycles() -> None:
     for module in sorted(graph):
         if module not in state:
             visit(module)
+
+
+def test_commands_live_with_the_cli() -> None:
+    """Every command, its click front end and its back end (``runner._cli.tools``), is in
+    ``runner._cli``; the rest of the core neither defines commands nor uses their back ends."""
+    from runner import _builtin
+
+    for module, path in MODULES.items():
+        if module.startswith("runner._cli"):
+            continue
+        assert "@click." not in path.read_text(encoding="utf-8"), f"{module} defines a command: move it to runner._cli"
+        backends = sorted(t for t in imports_of(module) if t.startswith("runner._cli.tools"))
+        assert not backends, f"{module} uses command back ends {backends}: move what it needs below runner._cli"
+    registered: list[str] = []
+    _builtin.register_commands(register=lambda name, ref, **_: registered.append(ref))
+    assert registered and all(ref.startswith("runner._cli.") for ref in registered), registered

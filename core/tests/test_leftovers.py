@@ -30,12 +30,14 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@pytest.mark.slow  # starts processes
 def test_a_process_that_ends_in_time_is_fine() -> None:
     with no_leftovers(grace=10):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
     child.wait()  # it had ended (a zombie until reaped, which the check does not count)
 
 
+@pytest.mark.slow  # starts processes
 def test_a_child_left_running_fails_the_test_and_is_killed() -> None:
     with pytest.raises(AssertionError, match="left behind") as caught, no_leftovers(grace=0.5):
         child = subprocess.Popen(SLEEPER)
@@ -43,6 +45,7 @@ def test_a_child_left_running_fails_the_test_and_is_killed() -> None:
     child.wait(5)  # killed by the check
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="environment tags are read from /proc")
 def test_an_orphan_is_found_by_the_tag_it_inherited() -> None:
     """A grandchild whose parent exited is re-parented away from the test process: it is
@@ -60,6 +63,7 @@ def test_an_orphan_is_found_by_the_tag_it_inherited() -> None:
     assert _gone(orphan)
 
 
+@pytest.mark.slow  # starts processes
 def test_a_process_naming_tmp_path_is_the_tests(tmp_path: Path) -> None:
     """Started outside the block's environment (no tag), found by its command line."""
     env = {k: v for k, v in os.environ.items() if k != "RUNNER_LEFTOVER_TAG"}
@@ -69,6 +73,7 @@ def test_a_process_naming_tmp_path_is_the_tests(tmp_path: Path) -> None:
         subprocess.run([sys.executable, "-c", code], env=env, check=True)
 
 
+@pytest.mark.slow  # starts processes
 def test_processes_running_before_the_block_are_not_counted() -> None:
     server = subprocess.Popen(SLEEPER)
     try:

@@ -26,6 +26,7 @@ from runner._engine.records import Records
 from runner._engine.run import execute
 from runner._engine.rundir import HEARTBEAT_FILE, HEARTBEAT_SECS
 from runner._plugins.manager import PluginManager
+from runner.testing import CliResult, run_cli_subprocess
 
 CRASH = """
 from runner import hookimpl
@@ -74,16 +75,8 @@ def runs_dir(tmp_path: Path, crash_manager: PluginManager) -> Path:
     return root
 
 
-def runner_cli(*args: str, cwd: Path, columns: int = 200) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from runner._cli.main import main; sys.exit(main())"
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=cwd,
-        env={**os.environ, **HERMETIC_ENV, "COLUMNS": str(columns)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def runner_cli(*args: str, cwd: Path, columns: int = 200) -> CliResult:
+    return run_cli_subprocess(*args, cwd=cwd, env={**HERMETIC_ENV, "COLUMNS": str(columns)}, timeout=120)
 
 
 # -- helpers of runner._engine.buffered ---------------------------------------------------------------
@@ -249,6 +242,7 @@ def test_finish_sees_the_exception_ending_the_run() -> None:
 # -- run status --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # takes seconds
 def test_status_of_finished_crashed_and_running_runs(runs_dir: Path, tmp_path: Path) -> None:
     assert status_of(runs_dir / "fast") == ("finished", "")
     assert status_of(runs_dir / "broken")[0] == "crashed"
@@ -285,6 +279,7 @@ def test_best_metric_of_a_run(runs_dir: Path) -> None:
 # -- the commands ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_runs_lists_finished_and_crashed_runs(runs_dir: Path) -> None:
     result = runner_cli("runs", cwd=runs_dir.parent)  # default directory: runs/
     assert result.returncode == 0, result.stderr
@@ -300,6 +295,7 @@ def test_runs_lists_finished_and_crashed_runs(runs_dir: Path) -> None:
     assert missing.returncode == 2 and missing.stderr.strip() == "error: no runs directory nowhere"
 
 
+@pytest.mark.slow  # starts processes
 def test_runs_fits_80_columns_truncating_the_note_and_keeping_every_column(runs_dir: Path) -> None:
     long_name = runs_dir / "a-run-with-a-rather-long-name-indeed"
     write(long_name / "metrics.jsonl", '{"stage": "val", "key": "main", "epoch": 0, "step": 3, "loss": 0.5}\n')
@@ -318,6 +314,7 @@ def test_runs_fits_80_columns_truncating_the_note_and_keeping_every_column(runs_
     assert "RuntimeError: the note goes on the note goes on" in wide and "a-run-with-a-rather-long-name-indeed" in wide
 
 
+@pytest.mark.slow  # starts processes
 def test_runs_compare_shows_the_recipe_diff_next_to_the_metrics(runs_dir: Path) -> None:
     result = runner_cli("runs", "compare", "runs/fast", "runs/slow", cwd=runs_dir.parent)
     assert result.returncode == 0, result.stderr
@@ -333,6 +330,7 @@ def test_runs_compare_shows_the_recipe_diff_next_to_the_metrics(runs_dir: Path) 
     assert "run.seed" in everything.stdout and "crashed" in everything.stdout
 
 
+@pytest.mark.slow  # starts processes
 def test_plot_writes_a_png_for_one_and_for_two_runs(runs_dir: Path) -> None:
     pytest.importorskip("matplotlib")
     one = runner_cli("plot", "runs/fast", "-o", "one.png", cwd=runs_dir.parent)
@@ -348,6 +346,7 @@ def test_plot_writes_a_png_for_one_and_for_two_runs(runs_dir: Path) -> None:
     assert two_size[0] >= 500 and (runs_dir.parent / "out" / "two.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # takes seconds
 def test_plot_draws_every_run_and_curve(runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
@@ -371,6 +370,7 @@ def test_plot_draws_every_run_and_curve(runs_dir: Path, tmp_path: Path, monkeypa
     assert labels == ["fast train", "fast val", "slow train", "slow val"]
 
 
+@pytest.mark.slow  # starts processes
 def test_plot_unknown_metric_and_not_a_run(runs_dir: Path) -> None:
     pytest.importorskip("matplotlib")
     result = runner_cli("plot", "runs/fast", "-m", "los", cwd=runs_dir.parent)
@@ -397,6 +397,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("args", [["--help"], ["plugins"], ["runs", "--help"], ["plot", "--help"], ["runs"]])
 def test_commands_that_do_not_plot_import_neither_torch_nor_matplotlib(runs_dir: Path, args: list[str]) -> None:
     result = subprocess.run(

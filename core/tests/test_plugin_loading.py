@@ -87,6 +87,7 @@ def warnings_of(result: subprocess.CompletedProcess[str]) -> list[str]:
 EXIT_FAILURE = "plugin runner-exits 1.0 failed to load: SystemExit: it called sys.exit(0) while loading"
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(
     ("args", "code", "stdout"),
     [
@@ -110,6 +111,7 @@ def test_a_plugin_calling_sys_exit_at_import_does_not_end_the_command(
         assert "unknown model 'nope'" in result.stderr and EXIT_FAILURE in result.stderr, result
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_reports_a_plugin_calling_sys_exit(cli: Cli, installed: Callable[..., dict[str, str]]) -> None:
     result = cli("plugins", "doctor", env=installed(("runner-exits", EXIT), ("runner-good", GOOD)))
     assert result.returncode == 2, result
@@ -162,6 +164,7 @@ def test_a_real_ctrl_c_while_plugins_load_stops_loading(fake_dists: Dists, monke
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
+@pytest.mark.slow  # starts processes
 def test_a_real_ctrl_c_while_plugins_load_exits_130(installed: Callable[..., dict[str, str]], tmp_path: Path) -> None:
     # Started as from a terminal: a process started with SIGINT ignored (pytest in the
     # background, under nohup) passes that on, and no Ctrl-C would reach runner at all.
@@ -185,6 +188,7 @@ def test_a_real_ctrl_c_while_plugins_load_exits_130(installed: Callable[..., dic
 MISSPELT_LINE = "warning: plugin runner-misspelt 1.0: on_end_trian is not a runner hook (did you mean 'on_end_train'?)"
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["plugins"], ["plugins", "--json"], ["recipe", "check", "toy.toml"], ["explain", "toy.toml"]],
@@ -198,6 +202,7 @@ def test_a_misspelt_hookimpl_is_one_warning_line_on_every_command(
     assert warnings_of(result) == [MISSPELT_LINE], result
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_reports_the_warnings_as_problems_without_repeating_them(
     cli: Cli, installed: Callable[..., dict[str, str]]
 ) -> None:
@@ -252,6 +257,7 @@ CLASH = (
 )
 
 
+@pytest.mark.slow  # starts processes
 def test_a_clash_is_listed_by_help_and_plugins_and_refused_only_where_used(
     cli: Cli, toy_dir: Path, installed: Callable[..., dict[str, str]]
 ) -> None:
@@ -274,6 +280,7 @@ def test_a_clash_is_listed_by_help_and_plugins_and_refused_only_where_used(
     assert fixed.returncode == 0 and fixed.stderr == "", fixed
 
 
+@pytest.mark.slow  # starts processes
 def test_a_recipe_not_using_the_clashing_name_is_fine(
     cli: Cli, toy_dir: Path, installed: Callable[..., dict[str, str]]
 ) -> None:
@@ -289,6 +296,7 @@ def test_a_recipe_not_using_the_clashing_name_is_fine(
     assert len(warnings_of(result)) == 1 and "dataset 'toy' is registered by 2 plugins" in result.stderr, result
 
 
+@pytest.mark.slow  # starts processes
 def test_a_command_clash_refuses_only_that_command(
     cli: Cli, toy_dir: Path, installed: Callable[..., dict[str, str]]
 ) -> None:
@@ -318,6 +326,7 @@ def test_a_command_clash_refuses_only_that_command(
 # -- disabling a plugin -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["plugins"], ["plugins", "doctor"], ["recipe", "check", "toy.toml"], ["explain", "toy.toml"]],
@@ -336,6 +345,7 @@ def test_a_disabled_plugin_is_not_even_imported(
     assert result.stderr == "", result
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(
     "spec", [["-p", "no:runner-misspelt"], ["--plugin=no:runner-misspelt"], ["-pno:runner-misspelt"]]
 )
@@ -375,6 +385,7 @@ def test_a_wrong_registration_is_a_load_failure_naming_the_plugin(
     assert manager.registry.names("model") == []
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(
     ("call", "error"),
     [
@@ -492,6 +503,7 @@ def test_contract_problems() -> None:
     )
 
 
+@pytest.mark.slow  # starts processes
 def test_a_plugin_made_for_another_contract_is_a_warning_and_a_doctor_problem(
     cli: Cli, installed: Callable[..., dict[str, str]]
 ) -> None:
@@ -515,6 +527,7 @@ def test_a_plugin_made_for_another_contract_is_a_warning_and_a_doctor_problem(
 # -- doctor: import probes ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_flags_heavy_imports_of_each_plugin_and_reports_import_times(
     cli: Cli, installed: Callable[..., dict[str, str]]
 ) -> None:
@@ -534,6 +547,7 @@ def test_doctor_flags_heavy_imports_of_each_plugin_and_reports_import_times(
     assert times.startswith("import time: ") and all(f"{d} 1.0 " in times for d in ("runner-heavy-a", "runner-good"))
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_flags_a_slow_import(fake_dists: Dists, monkeypatch: pytest.MonkeyPatch) -> None:
     from runner._cli.tools import doctor, probe
 
@@ -551,6 +565,7 @@ def test_doctor_flags_a_slow_import(fake_dists: Dists, monkeypatch: pytest.Monke
     assert probe.SLOW_IMPORT_S == 1.0  # the real threshold
 
 
+@pytest.mark.slow  # starts processes
 def test_the_doctor_probe_survives_an_entry_module_that_prints_and_exits(
     fake_dists: Dists, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,6 +76,7 @@ def test_a_dataset_table_is_checked_and_batched_like_the_recipe(run_dir: Path, t
         predict(open_run(run_dir), data='{ name = "tyo" }', output=out)
 
 
+@pytest.mark.slow  # takes seconds
 def test_parquet_holds_the_same_rows(run_dir: Path, tmp_path: Path) -> None:
     parquet = pytest.importorskip("pyarrow.parquet")
     predict(open_run(run_dir), split="val", output=tmp_path / "val.parquet")
@@ -127,6 +128,7 @@ def register_tasks(register):
 """
 
 
+@pytest.mark.slow  # takes seconds
 def test_predict_step_must_return_one_row_per_sample(toy_dir: Path, tmp_path: Path) -> None:
     plugin = write(tmp_path / "halves.py", BAD_TASK)
     run_dir = runner.fit(toy_dir / "toy.toml", overrides=["task.name=halves"], run_dir=tmp_path / "r", plugins=[plugin])

@@ -199,6 +199,7 @@ def calls(tmp_path: Path, cache: str) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+@pytest.mark.slow  # starts processes
 def test_multi_process_equals_single_process(manager: PluginManager, tmp_path: Path) -> None:
     files = inputs(tmp_path)
     single = run_steps(recipe(manager, tmp_path, files, 1, "c1"), manager, report=None)[0]
@@ -212,6 +213,7 @@ def test_multi_process_equals_single_process(manager: PluginManager, tmp_path: P
     assert workers and str(os.getpid()) not in workers and len(workers) <= 3
 
 
+@pytest.mark.slow  # starts processes
 def test_rerun_hits_the_cache_and_a_changed_input_reprocesses_only_its_shard(
     manager: PluginManager, tmp_path: Path
 ) -> None:
@@ -252,6 +254,7 @@ def test_ranks_process_their_share_and_the_primary_merges(manager: PluginManager
     assert torch.equal(load_output("squares", tmp_path / "c")["x"], load_output("squares", tmp_path / "ref")["x"])
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("executor", ["thread", "inline"])
 def test_every_builtin_executor_writes_the_same_bytes(manager: PluginManager, tmp_path: Path, executor: str) -> None:
     files = inputs(tmp_path)
@@ -267,6 +270,7 @@ def test_every_builtin_executor_writes_the_same_bytes(manager: PluginManager, tm
     assert [p.read_bytes() for p in ref_shards] == [(other_cache / "shards" / p.name).read_bytes() for p in ref_shards]
 
 
+@pytest.mark.slow  # starts processes
 def test_a_plugin_executor_runs_the_shards_and_shares_the_cache(manager: PluginManager, tmp_path: Path) -> None:
     files = inputs(tmp_path, 4)
     log = tmp_path / "executor.log"
@@ -305,6 +309,7 @@ def test_executor_names_and_parameters_are_validated(manager: PluginManager, tmp
     assert "process[0].executor: missing required key 'log'" in text or "process[0].executor.log" in text
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("count", [1, 2])
 def test_a_processor_error_names_the_processor_whichever_executor_ran_it(
     manager: PluginManager, tmp_path: Path, count: int

@@ -54,6 +54,7 @@ def test_fit_returns_the_summary_and_metrics(toy_dir: Path) -> None:
     assert [r["stage"] for r in result.records()][-1] == "val"
 
 
+@pytest.mark.slow  # takes seconds
 def test_fit_takes_toml_text_or_a_dict(toy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(toy_dir)  # the recipe's plugins = ["toy_plugin.py"] is relative to the working directory
     from_text = runner.fit(TOY, run_dir=toy_dir / "text")
@@ -126,6 +127,7 @@ def test_fit_and_load_put_the_process_back_as_they_found_it(toy_dir: Path) -> No
     assert same(before, state()) == []
 
 
+@pytest.mark.slow  # takes seconds
 def test_two_fits_in_one_process_match_fresh_runs(toy_dir: Path) -> None:
     noisy = write(toy_dir / "noisy.py", NOISY)
     first = runner.fit(toy_dir / "toy.toml", overrides=["run.seed=1"], run_dir=toy_dir / "a")

@@ -125,6 +125,7 @@ def test_schema_carries_types_defaults_docs_and_names(toy_manager: PluginManager
     assert toy["additionalProperties"] is False and toy["properties"]["n"]["type"] == "integer"
 
 
+@pytest.mark.slow  # starts processes
 def test_schema_command_writes_the_file(cli: Callable[..., Any], toy_dir: Path) -> None:
     done = cli("-p", "toy_plugin.py", "recipe", "schema", "-o", "recipe.schema.json", cwd=toy_dir)
     assert done.returncode == 0, done.stderr
@@ -143,6 +144,7 @@ def explained(cli: Callable[..., Any], toy_dir: Path, *args: str) -> dict[str, A
     return report
 
 
+@pytest.mark.slow  # starts processes
 def test_explain_gives_the_source_of_every_value(cli: Callable[..., Any], toy_dir: Path) -> None:
     report = explained(cli, toy_dir, "-o", "optimizer.momentum=0.5")
     by_path = {c["path"]: c for c in report["components"]}
@@ -156,6 +158,7 @@ def test_explain_gives_the_source_of_every_value(cli: Callable[..., Any], toy_di
     assert by_path["data.train.loader"]["provider"] == "runner-core"
 
 
+@pytest.mark.slow  # starts processes
 def test_explain_text_output(cli: Callable[..., Any], toy_dir: Path) -> None:
     done = cli("explain", "toy.toml", cwd=toy_dir)
     assert done.returncode == 0, done.stderr
@@ -246,6 +249,7 @@ def test_explain_lists_hooks_in_the_order_pluggy_calls_them(tmp_path: Path, monk
 # -- doctor -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_is_quiet_on_healthy_plugins(cli: Callable[..., Any], toy_dir: Path) -> None:
     done = cli("-p", "toy_plugin.py", "plugins", "doctor", cwd=toy_dir)
     assert done.returncode == 0, done.stderr
@@ -267,6 +271,7 @@ def register_models(register):
 """
 
 
+@pytest.mark.slow  # starts processes
 def test_doctor_flags_misspelt_hooks_and_broken_schemas(fake_dists: Any) -> None:
     from runner._cli.tools.doctor import diagnose
 
@@ -352,6 +357,7 @@ def test_completes_override_keys_from_the_schema_without_a_recipe(complete: Call
     assert "callbacks.0.steps" in complete(["recipe", "show", "-o"], "callbacks.0.")
 
 
+@pytest.mark.slow  # starts processes
 def test_bash_completion_script_and_answers(cli: Callable[..., Any], toy_dir: Path) -> None:
     script = cli(env={"_RUNNER_COMPLETE": "bash_source"})
     assert script.returncode == 0 and "_runner_completion" in script.stdout

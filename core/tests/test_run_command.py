@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from core_helpers import HERMETIC_ENV
 
-from runner._cli.main import main
 from runner._engine.command import portable_plugins
+from runner.testing import CliResult, run_cli
 
-Runner = Callable[..., tuple[int, str, str]]
+Runner = Callable[..., CliResult]  # unpacks as (exit code, stdout, stderr)
 
 CHECKPOINTER = """
 from runner import hookimpl
@@ -57,7 +57,7 @@ CHECKPOINTED = ("-p", "nothing.py", "-o", 'checkpoint={name = "nothing"}')
 
 
 @pytest.fixture
-def runner(toy_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Runner:
+def runner(toy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Runner:
     """``runner(*args)`` runs ``runner ARGS`` in-process in the toy directory:
     (exit status, stdout, stderr)."""
     monkeypatch.chdir(toy_dir)
@@ -65,17 +65,7 @@ def runner(toy_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
     (toy_dir / "broken.py").write_text(BROKEN_LOGGER, encoding="utf-8")
     for name, value in HERMETIC_ENV.items():
         monkeypatch.setenv(name, value)
-
-    def invoke(*args: str | Path) -> tuple[int, str, str]:
-        code = 0
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
+    return run_cli
 
 
 def sha256(path: Path) -> str:

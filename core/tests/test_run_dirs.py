@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from core_helpers import HERMETIC_ENV
 
-from runner._cli.main import main
 from runner._engine.claim import (
     DirectoryHoldsRun,
     DirectoryInUse,
@@ -28,8 +27,9 @@ from runner._engine.claim import (
     claim_default,
 )
 from runner._engine.rundir import MARKER_FILE
+from runner.testing import CliResult, run_cli
 
-Run = Callable[..., tuple[int, str, str]]
+Run = Callable[..., CliResult]  # unpacks as (exit code, stdout, stderr)
 
 CHECKPOINTER = """
 from runner import hookimpl
@@ -55,7 +55,7 @@ RESUME = ("-p", "nothing.py", "-o", 'checkpoint={name = "nothing"}', "--resume")
 
 
 @pytest.fixture
-def run(toy_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+def run(toy_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     """``run(*args)`` runs ``runner run toy.toml ARGS`` in-process in the toy directory:
     (exit status, stdout, stderr)."""
     monkeypatch.chdir(toy_dir)
@@ -63,14 +63,8 @@ def run(toy_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
     for name, value in HERMETIC_ENV.items():
         monkeypatch.setenv(name, value)
 
-    def invoke(*args: str) -> tuple[int, str, str]:
-        code = 0
-        try:
-            main(["run", "toy.toml", "--no-progress", "-o", "run.max_steps=2", *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+    def invoke(*args: str) -> CliResult:
+        return run_cli("run", "toy.toml", "--no-progress", "-o", "run.max_steps=2", *args)
 
     return invoke
 

@@ -49,6 +49,7 @@ def fork() -> int:
         return os.fork()
 
 
+@pytest.mark.slow  # starts processes
 def test_forked_children_start_with_the_signals_blocked() -> None:
     with _service():
         pid = fork()
@@ -80,6 +81,7 @@ os._exit(0)  # the training process dies without shutting its child down
 """
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_shielded_child_never_outlives_the_training_process() -> None:
     done = subprocess.run([sys.executable, "-c", CHILD_OUTLIVES], capture_output=True, text=True, timeout=60)

@@ -52,14 +52,6 @@ if TYPE_CHECKING:
     from runner._data.loader import Loader as MapLoader
     from runner._data.loader import known_length
     from runner._data.module import DataModule
-    from runner._data.samplers import (
-        BatchIndexSampler,
-        IndexSampler,
-        ResumableSampler,
-        can_seek,
-        epoch_generator,
-        shard,
-    )
     from runner._data.transforms import Pipeline, Prefetch, ShuffleBuffer, apply_batch_transforms
     from runner._engine.buffered import BufferedLogger, flatten, metric_items
     from runner._engine.rundir import METRICS_FILE, SUMMARY_FILE
@@ -69,6 +61,8 @@ if TYPE_CHECKING:
     from runner._processing.cache import Cache
     from runner._processing.shards import Shard, process_shard
     from runner._recipe.render import render as render_toml
+    from runner._samplers.index import BatchIndexSampler, IndexSampler, ResumableSampler, epoch_generator, shard
+    from runner._samplers.protocol import can_seek
     from runner._sweep.ledger import Trial
     from runner._sweep.sweep import Sweep
 
@@ -127,12 +121,12 @@ _LAZY: dict[str, str] = {
     # backends
     "SingleDevice": "runner._builtin.single",
     # data building blocks
-    "ResumableSampler": "runner._data.samplers",
-    "IndexSampler": "runner._data.samplers",
-    "BatchIndexSampler": "runner._data.samplers",
-    "epoch_generator": "runner._data.samplers",
-    "shard": "runner._data.samplers",
-    "can_seek": "runner._data.samplers",
+    "ResumableSampler": "runner._samplers.index",
+    "IndexSampler": "runner._samplers.index",
+    "BatchIndexSampler": "runner._samplers.index",
+    "epoch_generator": "runner._samplers.index",
+    "shard": "runner._samplers.index",
+    "can_seek": "runner._samplers.protocol",
     "MapLoader": "runner._data.loader",
     "known_length": "runner._data.loader",
     "Pipeline": "runner._data.transforms",

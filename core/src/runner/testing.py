@@ -10,6 +10,16 @@ Fixture ``runner_tester`` gives you:
   plugin registers has a readable schema, its defaults validate, it builds, and what it
   builds implements its kind's interface (``runner.Sampler``, ``runner.Logger``, ...).
 
+- ``plugin_dist(name, files)``: a throwaway plugin distribution made from a dict of
+  files, installed for this test (and for ``cli_subprocess``);
+- ``cli(*args)`` / ``cli_subprocess(*args)``: run the ``runner`` command in-process or in a
+  fresh process, returning a :class:`CliResult` (exit code, stdout, stderr).
+
+The same helpers work without the fixture: :func:`make_plugin_dist`, :func:`pip_install`,
+:func:`run_cli`, :func:`run_cli_subprocess` (and :func:`runner_command`, for a ``Popen``),
+and :func:`assert_entry_module_torch_free`, which checks in a fresh interpreter that a
+plugin's entry module imports no torch.
+
 For tests that start processes (several ranks, servers, runs killed on purpose), the
 ``runner_leftovers`` fixture, or the ``no_leftovers(tmp_path)`` context manager, fails
 the test when a process it started is still running afterwards, or a new ``/dev/shm``
@@ -18,6 +28,10 @@ entry is left behind.
 Example::
 
     import my_plugin
+    from runner.testing import assert_entry_module_torch_free
+
+    def test_entry_module_is_torch_free():
+        assert_entry_module_torch_free("my_plugin.plugin")
 
     def test_conformance(runner_tester):
         assert runner_tester.check_components(my_plugin) == []
@@ -25,13 +39,20 @@ Example::
     def test_recipe_runs(runner_tester):
         outcome = runner_tester.run("recipes/mine.toml", my_plugin, max_steps=5)
         assert outcome.records[-1]["stage"] == "val"
+
+    def test_recipe_check(runner_tester):
+        result = runner_tester.cli("recipe", "check", "recipes/mine.toml")
+        assert result.exit_code == 0, result
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +65,10 @@ from runner._contract.registration import PluginInfo
 from runner._plugins.manager import PluginManager
 from runner._plugins.registry import Component, Registry
 from runner._schema.check import check_table
+from runner._testkit.cli import CliResult, Env, run_cli, run_cli_subprocess, runner_command
+from runner._testkit.dists import PluginDist, make_plugin_dist, pip_install
 from runner._testkit.leftovers import Leftovers, no_leftovers
+from runner._testkit.torchfree import assert_entry_module_torch_free
 
 if TYPE_CHECKING:
     from runner._contract.recipe import Recipe
@@ -75,6 +99,78 @@ class RunnerTester:
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
         self._runs = 0
+        self._dists: list[PluginDist] = []
+
+    # -- plugin distributions and the command line --------------------------------------
+
+    def plugin_dist(
+        self,
+        name: str,
+        files: Mapping[str, str],
+        *,
+        entry_points: Mapping[str, str] | None = None,
+        version: str = "0.1.0",
+        requires: Iterable[str] = (),
+        pip: bool = False,
+    ) -> PluginDist:
+        """A throwaway plugin distribution, installed for the rest of this test.
+
+        See :func:`make_plugin_dist` for the arguments. Its directory goes first on
+        ``sys.path`` (so ``PluginManager``/``cli`` with installed plugins find it) and on the
+        ``PYTHONPATH`` of :meth:`cli_subprocess`; both, and the modules imported from it,
+        are removed when the test ends. Each distribution gets its own directory.
+        """
+        site = self.tmp_path / "dists" / f"{name}-{len(self._dists)}"
+        dist = make_plugin_dist(
+            site, name, files, entry_points=entry_points, version=version, requires=requires, pip=pip
+        )
+        sys.path.insert(0, str(dist.site))
+        importlib.invalidate_caches()
+        self._dists.append(dist)
+        return dist
+
+    def dists_env(self) -> dict[str, str]:
+        """Environment variables under which a subprocess has this test's distributions installed."""
+        paths = [str(d.site) for d in reversed(self._dists)]
+        return {"PYTHONPATH": os.pathsep.join([*paths, *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+    def cli(
+        self,
+        *args: str | os.PathLike[str],
+        env: Env | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        plugins: Iterable[str] | None = None,
+        input: str | None = None,
+    ) -> CliResult:
+        """``runner ARGS...`` in this process (see :func:`run_cli`)."""
+        return run_cli(*args, env=env, cwd=cwd, plugins=plugins, input=input)
+
+    def cli_subprocess(
+        self,
+        *args: str | os.PathLike[str],
+        env: Env | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        plugins: Iterable[str] | None = None,
+        input: str | None = None,
+        timeout: float = 300,
+    ) -> CliResult:
+        """``runner ARGS...`` in a fresh process with this test's distributions installed
+        (see :func:`run_cli_subprocess`)."""
+        environment: dict[str, str | None] = {**(self.dists_env() if self._dists else {}), **(env or {})}
+        return run_cli_subprocess(*args, env=environment, cwd=cwd, plugins=plugins, input=input, timeout=timeout)
+
+    def close(self) -> None:
+        """Uninstall this test's distributions: off ``sys.path``, their modules forgotten."""
+        sites = [str(d.site) for d in self._dists]
+        sys.path[:] = [p for p in sys.path if p not in sites]
+        for name, module in list(sys.modules.items()):
+            origin = getattr(module, "__file__", None) or ""
+            if any(origin.startswith(site + os.sep) for site in sites):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+        self._dists.clear()
+
+    # -- plugins, recipes and runs -------------------------------------------------------
 
     def plugin_manager(self, *plugins: object | str, entry_points: bool = False) -> PluginManager:
         """Built-ins plus ``plugins`` (modules, objects, module names or ``.py`` paths) only."""
@@ -223,9 +319,14 @@ def _build(component: Component, params: dict[str, Any], ctx: BuildContext, regi
 
 
 @pytest.fixture
-def runner_tester(tmp_path: Path) -> RunnerTester:
-    """Fresh plugin managers, few-step recipe runs and component conformance checks."""
-    return RunnerTester(tmp_path)
+def runner_tester(tmp_path: Path) -> Iterator[RunnerTester]:
+    """Fresh plugin managers, few-step recipe runs, component conformance checks, throwaway
+    plugin distributions and the ``runner`` command (see :class:`RunnerTester`)."""
+    tester = RunnerTester(tmp_path)
+    try:
+        yield tester
+    finally:
+        tester.close()
 
 
 @pytest.fixture
@@ -236,4 +337,20 @@ def runner_leftovers(tmp_path: Path) -> Iterator[Leftovers]:
         yield check
 
 
-__all__ = ["Examples", "Leftovers", "RunOutcome", "RunnerTester", "no_leftovers", "runner_leftovers", "runner_tester"]
+__all__ = [
+    "CliResult",
+    "Examples",
+    "Leftovers",
+    "PluginDist",
+    "RunOutcome",
+    "RunnerTester",
+    "assert_entry_module_torch_free",
+    "make_plugin_dist",
+    "no_leftovers",
+    "pip_install",
+    "run_cli",
+    "run_cli_subprocess",
+    "runner_command",
+    "runner_leftovers",
+    "runner_tester",
+]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
+import pytest
+
+from runner.testing import assert_entry_module_torch_free
 from runner_callbacks import plugin as callbacks_plugin
 from runner_callbacks.plugin import CALLBACKS
 
@@ -21,9 +22,9 @@ def test_registers_every_callback_with_documented_parameters(runner_tester: Any)
             assert field.doc, f"{name}.{field_name} has no doc"
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_imports_without_torch() -> None:
-    code = "import runner_callbacks.plugin, sys; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_entry_module_torch_free("runner_callbacks.plugin")
 
 
 def test_each_callback_builds_with_its_defaults(runner_tester: Any) -> None:

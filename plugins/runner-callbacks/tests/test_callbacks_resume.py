@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cb_helpers import DIGITS_CALLBACKS
 
-
-def runner() -> str:
-    found = Path(sys.executable).with_name("runner")
-    return str(found) if found.exists() else (shutil.which("runner") or "runner")
+from runner.testing import runner_command
 
 
 @pytest.mark.slow
@@ -30,7 +25,7 @@ def test_verify_resume_is_identical_around_early_stopping(tmp_path: Path, kill_a
     pytest.importorskip("runner_datasets")
     work = tmp_path / "work"
     done = subprocess.run(
-        [runner(), "verify-resume", str(DIGITS_CALLBACKS), "--kill-at", str(kill_at), "--work-dir", str(work)],
+        [*runner_command(), "verify-resume", str(DIGITS_CALLBACKS), "--kill-at", str(kill_at), "--work-dir", str(work)],
         capture_output=True,
         text=True,
         timeout=600,

@@ -93,6 +93,7 @@ def test_recipe_checks(runner_tester: Any) -> None:
             runner_tester.recipe(DIGITS, *plugins, overrides=(override,))
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_monitor_naming_no_loader_fails_when_built(runner_tester: Any) -> None:
     datasets_plugin = pytest.importorskip("runner_datasets.plugin")
     models_plugin = pytest.importorskip("runner_models.plugin")

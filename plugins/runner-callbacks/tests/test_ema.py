@@ -90,6 +90,7 @@ def test_state_round_trip_and_a_model_that_changed() -> None:
         EMA().update_state(other, {"updates": 1, "weights": {"weight": torch.zeros(4, 3)}})
 
 
+@pytest.mark.slow  # takes seconds
 def test_validation_uses_the_average_and_training_is_unchanged(runner_tester: Any) -> None:
     datasets_plugin = pytest.importorskip("runner_datasets.plugin")
     models_plugin = pytest.importorskip("runner_models.plugin")

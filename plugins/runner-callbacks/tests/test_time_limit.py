@@ -29,6 +29,7 @@ def test_requests_a_stop_once_the_budget_is_spent(monkeypatch: pytest.MonkeyPatc
     assert run.summary["time_limit"] == {"minutes": 2, "stopped_step": 6}
 
 
+@pytest.mark.slow  # starts processes
 def test_stops_the_run_and_the_checkpointer_saves_there(runner_tester: Any) -> None:
     datasets_plugin = pytest.importorskip("runner_datasets.plugin")
     models_plugin = pytest.importorskip("runner_models.plugin")

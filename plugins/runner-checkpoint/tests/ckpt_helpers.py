@@ -30,6 +30,7 @@ import pytest
 import tomli_w
 import torch
 
+from runner.testing import run_cli
 from runner_checkpoint import faults
 from runner_checkpoint.verify_resume import runner_argv
 
@@ -102,28 +103,13 @@ class Cli:
         self.capsys = capsys
 
     def __call__(self, *args: str | Path) -> Result:
-        from runner._cli.main import main
-
-        self.capsys.readouterr()
-        try:
-            code = int(main([str(a) for a in args]) or 0)
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        captured = self.capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        code, out, err = run_cli(*args)
+        return Result(code, out, err)
 
 
 def run_main(*args: str | Path) -> int:
-    """``runner ARGS`` in this process, for fixtures that cannot capture output; the exit code."""
-    from runner._cli.main import main
-
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in ENV.items():
-            patch.setenv(key, value)
-        try:
-            return int(main([str(a) for a in args]) or 0)
-        except SystemExit as exc:
-            return int(exc.code or 0)
+    """``runner ARGS`` in this process, for fixtures without ``capsys``; the exit code."""
+    return run_cli(*args, env=ENV).exit_code
 
 
 def spawn(*args: str | Path, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:

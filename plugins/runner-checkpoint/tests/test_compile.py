@@ -6,28 +6,18 @@ recipe change needs --allow-recipe-change)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from runner.testing import CliResult, run_cli_subprocess
 
 ROOT = Path(__file__).resolve().parents[3]
 RECIPE = ROOT / "recipes" / "digits_checkpoint.toml"
 
 
-def runner(*args: str) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).with_name("runner")
-    command = str(script) if script.exists() else (shutil.which("runner") or "runner")
-    return subprocess.run(
-        [command, *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+def runner(*args: str) -> CliResult:
+    return run_cli_subprocess(*args, env={"OMP_NUM_THREADS": "1"}, timeout=900)
 
 
 def model_keys(run_dir: Path) -> list[str]:

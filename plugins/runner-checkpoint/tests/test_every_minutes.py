@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from ckpt_helpers import Cli, cli_fixture, isolate_process_state, write_recipe  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.slow  # every test here starts processes
 
 
 def test_every_minutes_saves_on_time(cli: Cli, tmp_path: Path) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,22 +12,22 @@ from ckpt_helpers import PLUGIN, Cli, cli_fixture, write_recipe  # noqa: F401 (f
 import runner_checkpoint.plugin
 from runner import RunnerError
 from runner._plugins.registry import resolve_reference
-from runner.testing import RunnerTester
+from runner.testing import RunnerTester, assert_entry_module_torch_free
 from runner_checkpoint.checkpointer import DefaultCheckpointer
 from runner_checkpoint.params import CheckpointParams
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("module", ["plugin", "cli", "store", "verify_resume", "weights"])
 def test_modules_that_must_not_import_torch(module: str) -> None:
     """The entry module (registration), and ``runner checkpoints``, stay fast."""
-    code = f"import sys, runner_checkpoint.{module}; sys.exit('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert_entry_module_torch_free(f"runner_checkpoint.{module}")
 
 
+@pytest.mark.slow  # starts processes
 def test_registration_is_lazy() -> None:
     """The entry module builds no attrs class: the declaration is a lazy reference."""
-    code = "import sys, runner_checkpoint.plugin; sys.exit('runner_checkpoint.params' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert_entry_module_torch_free("runner_checkpoint.plugin", also=("runner_checkpoint.params",))
     found: dict[str, Any] = {}
 
     def register(name: str, factory: Any, *, params: type | str | None = None, doc: str | None = None) -> None:

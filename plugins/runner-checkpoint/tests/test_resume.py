@@ -78,6 +78,7 @@ def forge_manifest(directory: Path) -> str:
     return "manifest.json: digest expected"
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("damage", [truncate, flip_bit, edit_manifest, delete_file, forge_manifest])
 def test_damaged_latest_is_reported_and_the_previous_one_resumes_exactly(
     cli: Cli, baseline: Path, tmp_path: Path, damage: Callable[[Path], str]
@@ -163,6 +164,7 @@ def test_changed_batch_size_is_refused_with_a_diff(cli: Cli, baseline: Path, tmp
     assert records(run_dir)[-1]["stage"] == "test"
 
 
+@pytest.mark.slow  # starts processes
 def test_harmless_changes_resume(cli: Cli, baseline: Path, tmp_path: Path) -> None:
     _, run_dir = copy_run(baseline, tmp_path)
     step_36 = run_dir / "checkpoints" / "step-000036"
@@ -177,6 +179,7 @@ def test_harmless_changes_resume(cli: Cli, baseline: Path, tmp_path: Path) -> No
     assert train[-1]["step"] == 38  # logged every 2 steps from 36 on
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_longer_run_with_a_scheduler_is_refused_unless_allowed(cli: Cli, baseline: Path, tmp_path: Path) -> None:
     """The scheduler was built for 39 steps: 52 would splice two schedules into one run."""
     _, run_dir = copy_run(baseline, tmp_path)
@@ -197,6 +200,7 @@ def test_a_longer_run_with_a_scheduler_is_refused_unless_allowed(cli: Cli, basel
     assert train[-1]["step"] == 52
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
 def test_a_signal_saves_then_stops_cleanly_and_the_resume_is_exact(
     cli: Cli, baseline: Path, tmp_path: Path, signum: str
@@ -269,6 +273,7 @@ def make_fifo(path: Path) -> None:
     os.mkfifo(path)
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize("file", ["manifest.json", "model.safetensors", "state.json", "provenance.json"])
 def test_a_fifo_in_a_checkpoint_is_reported_as_damage(baseline: Path, tmp_path: Path, file: str) -> None:
     _, run_dir = copy_run(baseline, tmp_path)

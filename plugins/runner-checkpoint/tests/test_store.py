@@ -115,6 +115,7 @@ for step in range(1, 5):
 """
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.parametrize(
     ("fault", "expected"), [("after_temp_write@3", 2), ("after_pointer_tmp@3", 2), ("during_prune@2", 4)]
 )

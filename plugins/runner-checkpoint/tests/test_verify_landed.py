@@ -33,6 +33,7 @@ def _orphaning(args: list[str], env: dict[str, str], log: Path) -> verify_resume
         return subprocess.Popen([sys.executable, "-c", ORPHANING], env=env, stdout=out, stderr=out)
 
 
+@pytest.mark.slow  # starts processes
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="processes are found through /proc")
 def test_a_kill_that_leaves_a_process_of_the_run_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verify_resume, "SETTLE_S", 1.0)
@@ -58,6 +59,7 @@ def test_a_kill_that_leaves_a_process_of_the_run_is_an_error(tmp_path: Path, mon
     assert not Path(f"/proc/{orphan}").exists() or ") Z" in Path(f"/proc/{orphan}/stat").read_text()
 
 
+@pytest.mark.slow  # starts processes
 def test_runs_start_in_a_process_group_of_their_own(tmp_path: Path) -> None:
     handle = popen(["--help"], dict(os.environ), tmp_path / "log")
     try:

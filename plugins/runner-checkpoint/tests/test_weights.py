@@ -26,6 +26,7 @@ def run_dir(cli: Cli, tmp_path: Path) -> Path:
     return run
 
 
+@pytest.mark.slow  # takes seconds
 def test_best_and_last_name_the_checkpoints_retention_kept(run_dir: Path) -> None:
     entries = Store(run_dir / "checkpoints").entries()
     assert len(entries) == 2  # keep_last 1 and keep_best 1: the newest and the best differ here
@@ -37,6 +38,7 @@ def test_best_and_last_name_the_checkpoints_retention_kept(run_dir: Path) -> Non
     assert find_checkpoint(run_dir, "ema") is None  # not a checkpoint: another plugin's (or nobody's)
 
 
+@pytest.mark.slow  # takes seconds
 def test_the_model_weights_equal_the_checkpoints_state(run_dir: Path) -> None:
     best = find_checkpoint(run_dir, "best")
     assert best is not None
@@ -45,6 +47,7 @@ def test_the_model_weights_equal_the_checkpoints_state(run_dir: Path) -> None:
     assert weights.keys() == state.keys() and all(torch.equal(weights[k], state[k]) for k in state)
 
 
+@pytest.mark.slow  # takes seconds
 def test_runner_load_and_predict_use_them(run_dir: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
@@ -59,6 +62,7 @@ def test_runner_load_and_predict_use_them(run_dir: Path, cli: Cli, monkeypatch: 
     assert f"checkpoint: model weights from {find_checkpoint(run_dir, 'last')} (step " in done.err
 
 
+@pytest.mark.slow  # takes seconds
 def test_damaged_weights_are_refused_by_name(run_dir: Path) -> None:
     best = find_checkpoint(run_dir, "best")
     assert best is not None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import namedtuple
 from typing import Any
 
@@ -13,13 +11,14 @@ import torch
 
 from runner import DataError, batch_fields
 from runner._data.build import make_loader
+from runner.testing import assert_entry_module_torch_free
 from runner_collates import plugin
 from runner_collates.collates import DefaultCollate, PadCollate, StackDict
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_is_torch_free() -> None:
-    code = "import sys, runner_collates.plugin\nassert 'torch' not in sys.modules\n"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_entry_module_torch_free("runner_collates.plugin")
 
 
 def test_conformance(runner_tester: Any) -> None:

@@ -21,9 +21,11 @@ import ds_toy
 import pytest
 import torch
 
+import runner_models.plugin
 from runner import BuildContext
 from runner._data.build import build_dataset, build_loader
 from runner._plugins.registry import resolve_reference
+from runner.testing import assert_entry_module_torch_free
 from runner_dataserver import plugin
 from runner_dataserver.loader import AsyncLoader, DataServerError
 from runner_dataserver.params import AsyncLoaderParams
@@ -40,13 +42,15 @@ dataset = {{ name = "dst_{dataset}", n = {n} {extra} }}
 loader = {{ batch_size = {batch}, shuffle = true, drop_last = {drop_last} {loader} }}
 
 [model]
-name = "dst_lin"
+name = "mlp"
+hidden = []
 
 [task]
-name = "dst_cls"
+name = "classification"
 
 [optimizer]
-name = "dst_sgd"
+name = "sgd"
+lr = 0.1
 """
 
 
@@ -74,7 +78,7 @@ def make(
     drop_last: str = "false",
 ) -> Any:
     text = RECIPE.format(dataset=dataset, n=n, batch=batch, loader=loader, extra=extra, drop_last=drop_last)
-    recipe, manager = tester.recipe(text, ds_toy, plugin)
+    recipe, manager = tester.recipe(text, ds_toy, plugin, runner_models.plugin)
     assert recipe is not None
     ctx = BuildContext(recipe=recipe, seed=recipe.run.seed, run_dir=tester.tmp_path)
     dataset_obj = build_dataset(recipe.train, manager.registry, ctx)
@@ -108,13 +112,9 @@ def server_pids(loader: AsyncLoader) -> list[int]:
     return [s.process.pid for s in loader.servers if s.process is not None]
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_is_torch_free_and_registers_lazily() -> None:
-    code = (
-        "import sys, runner_dataserver.plugin\n"
-        "heavy = [m for m in ('torch', 'runner_dataserver.params') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_entry_module_torch_free("runner_dataserver.plugin", also=("runner_dataserver.params",))
     found: dict[str, Any] = {}
 
     def register(name: str, factory: Any, *, params: type | str | None = None, doc: str | None = None) -> None:
@@ -135,11 +135,12 @@ def test_recipe_rejects_unknown_loader_keys(runner_tester: Any) -> None:
     from runner._recipe.source import read_recipe
     from runner._recipe.validate import validate
 
-    manager = runner_tester.plugin_manager(ds_toy, plugin)
+    manager = runner_tester.plugin_manager(ds_toy, plugin, runner_models.plugin)
     with pytest.raises(Exception, match="servrs"):
         validate(read_recipe(path), manager.registry, manager.failures)
 
 
+@pytest.mark.slow  # starts data server processes
 @pytest.mark.parametrize(("servers", "dataset"), [(1, "toy"), (2, "numbers"), (3, "numbers")])
 def test_same_batches_as_standard_loader_with_resume(runner_tester: Any, servers: int, dataset: str) -> None:
     before = shm()
@@ -173,6 +174,7 @@ def test_same_batches_as_standard_loader_with_resume(runner_tester: Any, servers
     assert no_new_segments(before)
 
 
+@pytest.mark.slow  # starts data server processes
 def test_server_crash_restart_delivers_every_sample_once(runner_tester: Any, tmp_path: Path) -> None:
     before = shm()
     marker = tmp_path / "crashed"
@@ -193,6 +195,7 @@ def test_server_crash_restart_delivers_every_sample_once(runner_tester: Any, tmp
     assert no_new_segments(before)
 
 
+@pytest.mark.slow  # starts data server processes
 def test_server_crash_stop_is_a_clear_error(runner_tester: Any, tmp_path: Path) -> None:
     before = shm()
     extra = f', crash_at = 17, marker = "{tmp_path / "crashed"}"'
@@ -204,6 +207,7 @@ def test_server_crash_stop_is_a_clear_error(runner_tester: Any, tmp_path: Path) 
     assert no_new_segments(before)
 
 
+@pytest.mark.slow  # starts data server processes
 def test_exception_in_server_is_reported(runner_tester: Any) -> None:
     loader = make(runner_tester, n=20, extra=", fail_at = 6", loader=', name = "async", servers = 1')
     pids = server_pids(loader)
@@ -233,6 +237,7 @@ def _serve(tmp_path: Path, token: str, *options: str) -> tuple[subprocess.Popen[
     return process, line.rsplit(" ", 1)[-1].strip()
 
 
+@pytest.mark.slow  # starts processes
 def test_remote_server_over_loopback(runner_tester: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     process, address = _serve(tmp_path, "s3cret")
     try:
@@ -349,15 +354,17 @@ def test_hostile_connections_are_refused_and_others_served(hardened_server: tupl
             sock.close()
 
 
+@pytest.mark.slow  # starts data server processes
 def test_trains_a_recipe(runner_tester: Any) -> None:
     text = RECIPE.format(
         dataset="toy", n=64, batch=8, loader=', name = "async", servers = 2', extra="", drop_last="false"
     )
-    outcome = runner_tester.run(text, ds_toy, plugin, max_steps=6)
+    outcome = runner_tester.run(text, ds_toy, plugin, runner_models.plugin, max_steps=6)
     assert outcome.result is not None
     assert 'name = "async"' in (outcome.run_dir / "recipe.toml").read_text()
 
 
+@pytest.mark.slow  # starts processes
 def test_ctrl_c_leaves_no_processes_or_segments(tmp_path: Path) -> None:
     before = shm()
     script = tmp_path / "interrupt.py"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner._cli.main import main
+from runner.testing import run_cli as runner_cli
 
 RECIPE = """
 [run]
@@ -48,9 +48,8 @@ def register_samplers(register):
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as caught:
-        main(list(args))
-    return int(caught.value.code or 0), capsys.readouterr().err
+    code, _, err = runner_cli(*args)
+    return code, err
 
 
 def recipe(tmp_path: Path, dataset: str, extra: str = "") -> str:

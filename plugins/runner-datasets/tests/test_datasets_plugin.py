@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from importlib import metadata
 from typing import Any
@@ -14,6 +13,7 @@ from runner import RecipeError, hookimpl
 from runner._plugins.registry import resolve_reference
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
+from runner.testing import assert_entry_module_torch_free
 from runner_datasets import plugin
 
 DATASETS = [
@@ -45,13 +45,11 @@ def registered(hook: str = "register_datasets") -> dict[str, dict[str, Any]]:
     return found
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_imports_no_heavy_library() -> None:
-    code = (
-        "import sys, runner_datasets.plugin, runner_datasets.components\n"
-        "heavy = [m for m in ('torch', 'numpy', 'sklearn') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
+    assert_entry_module_torch_free(
+        "runner_datasets.plugin", also=("numpy", "sklearn"), imports=["runner_datasets.components"]
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_entry_point_is_declared() -> None:

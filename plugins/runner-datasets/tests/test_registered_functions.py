@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from runner._cli.main import main
+from runner.testing import CliResult, run_cli
 
 FUNCTIONS = '''
 """The example local plugin file of docs/data.md: the project's own data functions."""
@@ -82,14 +82,8 @@ lr = 0.1
 """
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    return run_cli(*args)
 
 
 @pytest.fixture

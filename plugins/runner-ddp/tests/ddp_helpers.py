@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
+
+from runner.testing import runner_command
 
 HERE = Path(__file__).resolve().parent
 TEST_PLUGIN = HERE / "ddp_testplugin.py"
@@ -35,12 +35,6 @@ LAUNCHER_VARIABLES = (
     "SLURM_STEP_NUM_TASKS",
     "SLURM_LOCALID",
 )
-
-
-def runner_script() -> str:
-    """The ``runner`` console script next to this interpreter."""
-    found = Path(sys.executable).with_name("runner")
-    return str(found) if found.exists() else (shutil.which("runner") or "runner")
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -144,7 +138,7 @@ def run_cli(
     """``runner ARGS`` in a subprocess with a clean launcher environment (in ``cwd``, if given)."""
     started = time.time()
     proc = subprocess.Popen(
-        [runner_script(), *map(str, args)],
+        [*runner_command(), *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

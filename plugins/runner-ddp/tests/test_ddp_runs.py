@@ -29,10 +29,10 @@ from ddp_helpers import (
     pids_alive,
     recipe,
     run_cli,
-    runner_script,
     write_recipe,
 )
 
+from runner.testing import runner_command
 from runner_ddp.backend import free_port, port_in_use
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runner_leftovers")]
@@ -274,7 +274,7 @@ def test_ranks_with_different_recipes_refuse_to_train(tmp_path: Path) -> None:
             MASTER_ADDR="127.0.0.1",
             MASTER_PORT=port,
         )
-        args = [runner_script(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]
+        args = [*runner_command(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]
         if rank == 1:
             args += ["-o", "run.seed=1"]
         procs.append(start(args, env))
@@ -308,7 +308,7 @@ def test_process_steps_under_a_launcher_are_done_by_rank_0_alone(tmp_path: Path)
             MASTER_PORT=port,
             RUNNER_CACHE_DIR=str(cache),
         )
-        args = [runner_script(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]
+        args = [*runner_command(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"]
         procs.append(start([*args, "-o", "run.backend=ddp", "-o", "backend.timeout_s=120"], env))
     with stopped_at_exit(procs):
         outputs = [proc.communicate(timeout=180) for proc in procs]
@@ -327,10 +327,10 @@ def test_two_nodes_one_launched_by_runner_one_by_torchrun(tmp_path: Path) -> Non
     endpoint = f"localhost:{free_port()}"
     common = ["--run-dir", str(tmp_path / "run"), "--no-progress", "-o", "backend.nnodes=2"]
     common += ["-o", f"backend.rdzv_endpoint={endpoint}", "-o", "backend.rdzv_id=ddp-test"]
-    node0 = [runner_script(), "run", str(path), *common]
+    node0 = [*runner_command(), "run", str(path), *common]
     node1 = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
     node1 += ["--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "ddp-test"]
-    node1 += [runner_script(), "run", str(path), *common, "-o", "backend.node_rank=1"]
+    node1 += [*runner_command(), "run", str(path), *common, "-o", "backend.node_rank=1"]
     procs = [start(node0, clean_env())]
     port = int(endpoint.rpartition(":")[2])
     deadline = time.monotonic() + 120

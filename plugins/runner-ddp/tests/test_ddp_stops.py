@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ddp_helpers import clean_env, pids_alive, recipe, run_cli, runner_script, write_recipe
+from ddp_helpers import clean_env, pids_alive, recipe, run_cli, write_recipe
+
+from runner.testing import runner_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runner_leftovers")]
 
@@ -55,7 +57,7 @@ def start(args: list[str | Path], env: dict[str, str], log: Path) -> subprocess.
     """``runner ARGS`` in a session of its own (its pid is the launcher's), output in ``log``."""
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [runner_script(), *map(str, args)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [*runner_command(), *map(str, args)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import collections
 import signal
 import socket
-import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from runner._recipe.source import read_recipe
 from runner._recipe.validate import validate
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
+from runner.testing import assert_entry_module_torch_free
 from runner_ddp import failures, plugin
 from runner_ddp.backend import DDP, port_in_use, recipe_digest
 from runner_ddp.env import first_host, from_environ, has_launcher
@@ -33,13 +32,9 @@ from runner_ddp.sharding import EvalShard, ResumedShard
 # -- plugin contract ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_does_not_import_torch() -> None:
-    code = (
-        "import sys, runner_ddp.plugin\n"
-        "heavy = [m for m in ('torch', 'runner_ddp.params') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_entry_module_torch_free("runner_ddp.plugin", also=("runner_ddp.params",))
 
 
 def test_entry_point_and_lazy_registration() -> None:

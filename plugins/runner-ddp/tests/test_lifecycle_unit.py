@@ -82,6 +82,7 @@ def test_a_rank_whose_heartbeat_stopped_is_named_as_hung(tmp_path: Path) -> None
     assert "stopped responding: no heartbeat for 30 s" in str(cause)
 
 
+@pytest.mark.slow  # starts processes
 def test_the_watch_kills_and_names_a_rank_that_stopped(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
     os.kill(sleeper.pid, signal.SIGSTOP)
     deadline = time.monotonic() + 10  # the signal is delivered asynchronously (slow on a loaded machine)
@@ -101,6 +102,7 @@ def test_the_watch_kills_and_names_a_rank_that_stopped(tmp_path: Path, sleeper: 
     assert "SIGSTOP" in hung.describe()
 
 
+@pytest.mark.slow  # starts processes
 def test_the_watch_leaves_a_rank_with_a_fresh_heartbeat(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
     markers = failures.Markers(tmp_path, 0, 0)
     (tmp_path / "0").mkdir()
@@ -114,6 +116,7 @@ def test_the_watch_leaves_a_rank_with_a_fresh_heartbeat(tmp_path: Path, sleeper:
 # -- the lifeline ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_a_zombie_or_a_recycled_pid_is_no_launcher(sleeper: subprocess.Popen[bytes]) -> None:
     launcher = Launcher(sleeper.pid, start_time(sleeper.pid))
     assert launcher.alive()
@@ -126,6 +129,7 @@ def test_a_zombie_or_a_recycled_pid_is_no_launcher(sleeper: subprocess.Popen[byt
     assert not launcher.alive()  # a zombie (not yet reaped) is dead
 
 
+@pytest.mark.slow  # starts processes
 def test_the_lifeline_fires_when_the_launcher_dies_and_beats_meanwhile(
     tmp_path: Path, sleeper: subprocess.Popen[bytes]
 ) -> None:
@@ -159,6 +163,7 @@ def _worker(tmp_path: Path, rank: int, pid: int, signals: int = 0) -> None:
         markers.signals(signals)
 
 
+@pytest.mark.slow  # starts processes
 def test_the_launcher_forwards_a_signal_only_to_workers_that_did_not_get_it(tmp_path: Path) -> None:
     catcher = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\ntime.sleep(60)"
     unsignalled = subprocess.Popen([sys.executable, "-c", catcher])
@@ -193,6 +198,7 @@ def test_without_running_workers_the_first_signal_stops_at_once(tmp_path: Path) 
         time.sleep(1)
 
 
+@pytest.mark.slow  # starts processes
 def test_a_worker_counts_the_stop_signals_it_receives(tmp_path: Path) -> None:
     code = (
         "import os, signal, sys, time\n"
@@ -215,6 +221,7 @@ def test_the_agent_is_left_sighup_and_sigquit() -> None:
     assert stopping.agent_signals(LaunchConfig) in ({"signals_to_handle": "SIGHUP,SIGQUIT"}, {})
 
 
+@pytest.mark.slow  # starts processes
 def test_the_fork_server_ignores_sigterm_only_under_its_launcher() -> None:
     code = "import signal, runner_ddp.forkserver; print(signal.getsignal(signal.SIGTERM) == signal.SIG_IGN)"
     env = {**os.environ, forkserver.LAUNCHER_ENV: str(os.getpid())}
@@ -226,6 +233,7 @@ def test_the_fork_server_ignores_sigterm_only_under_its_launcher() -> None:
 # -- the janitor ------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts processes
 def test_the_janitor_cleans_up_after_a_launcher_that_died(tmp_path: Path) -> None:
     doomed, kept = tmp_path / "reports", tmp_path / "kept"
     for path in (doomed, kept):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from runner._contract.declaration import is_declaration
 from runner._plugins.registry import RUNTIME_ARGS, resolve_reference
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
+from runner.testing import assert_entry_module_torch_free
 from runner_hf import plugin
 from runner_hf.processor import Tokenize
 
@@ -50,14 +49,10 @@ def all_components() -> list[tuple[str, str]]:
     return [(kind, name) for kind, names in EXPECTED.items() for name in names]
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_imports_no_heavy_library() -> None:
-    code = (
-        "import sys, runner_hf.plugin, runner_hf.components\n"
-        "heavy = ('torch', 'numpy', 'datasets', 'tokenizers', 'transformers', 'pyarrow')\n"
-        "heavy = [m for m in heavy if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    heavy = ("numpy", "datasets", "tokenizers", "transformers", "pyarrow")
+    assert_entry_module_torch_free("runner_hf.plugin", also=heavy, imports=["runner_hf.components"])
 
 
 def test_entry_point_is_declared() -> None:
@@ -148,6 +143,7 @@ def test_transformer_rule_runs_before_building_too(runner_tester: Any) -> None:
         transformer.build({})
 
 
+@pytest.mark.slow  # takes seconds
 def test_conformance(runner_tester: Any, demo: Path) -> None:
     tokenizer = str(demo / "tokenizer.json")
     Tokenize(tokenizer)  # the processor itself is covered in test_text.py

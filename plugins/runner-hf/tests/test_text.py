@@ -115,6 +115,7 @@ def context(tmp_path: Path) -> Any:
     return BuildContext(recipe=None, seed=0, run_dir=tmp_path, train_dataset=Meta())  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # takes seconds
 def test_transformer_from_config_then_from_its_saved_folder(demo: Path, tmp_path: Path) -> None:
     model = Transformer(config=BERT, tokenizer=str(demo / "tokenizer.json")).build(context(tmp_path))
     assert model.config.num_labels == 3 and model.config.pad_token_id == 0

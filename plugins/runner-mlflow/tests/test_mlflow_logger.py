@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,8 @@ import pytest
 
 from runner import RunnerError, hookimpl
 from runner._plugins.registry import resolve_reference
+from runner.testing import assert_entry_module_torch_free
+from runner.testing import run_cli as runner_cli
 from runner_mlflow import plugin as mlflow_plugin
 from runner_mlflow import store
 from runner_mlflow.components import Mlflow
@@ -95,6 +96,7 @@ def test_runs_share_one_store_that_mlflow_reads_without_settings(
     assert (tmp_path / "mlruns" / experiment.experiment_id / run_id / "artifacts" / "recipe.toml").is_file()
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_file_store_is_opened_with_mlflow_s_permission(
     runner_tester: Any, digits_plugins: tuple[Any, ...], tmp_path: Path
 ) -> None:
@@ -151,6 +153,7 @@ def test_a_store_mlflow_refuses_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "mlflow.json").exists()
 
 
+@pytest.mark.slow  # takes seconds
 def test_final_checkpoint_path_is_an_artifact(
     runner_tester: Any, digits_plugins: tuple[Any, ...], tmp_path: Path
 ) -> None:
@@ -208,12 +211,7 @@ def register_callbacks(register):
 
 
 def run_cli(*args: str | Path) -> int:
-    from runner._cli.main import main
-
-    try:
-        return int(main([str(a) for a in args]) or 0)
-    except SystemExit as exc:
-        return int(exc.code or 0)
+    return runner_cli(*args).exit_code
 
 
 @pytest.mark.slow  # trains twice through the CLI
@@ -237,13 +235,9 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path: Path) -> None:
     assert steps == [2, 4, 6, 8, 10]
 
 
+@pytest.mark.slow  # starts processes
 def test_conformance_and_torch_free_entry_module(runner_tester: Any) -> None:
-    code = (
-        "import sys, runner_mlflow.plugin\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'mlflow')], 'heavy import'\n"
-        "assert 'runner_mlflow.components' not in sys.modules, 'components imported eagerly'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert_entry_module_torch_free("runner_mlflow.plugin", also=("mlflow", "runner_mlflow.components"))
     component = runner_tester.plugin_manager(mlflow_plugin).registry.get("logger", "mlflow")
     assert component.factory_ref == "runner_mlflow.components:Mlflow" and component.params is None
     assert resolve_reference(component.factory_ref) is Mlflow

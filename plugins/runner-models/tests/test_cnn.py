@@ -82,6 +82,7 @@ def test_bad_arguments_are_rejected() -> None:
         build(in_channels=1, image_size=[8], num_classes=2)
 
 
+@pytest.mark.slow  # takes seconds
 def test_trains_on_a_batch() -> None:
     torch.manual_seed(0)
     model = build(in_channels=1, image_size=[8, 8], channels=[8], num_classes=2)

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from runner.testing import runner_command
 from runner_models import plugin as models_plugin
 from runner_models.components.metrics import classification_metrics, regression_metrics
 from runner_models.metrics import EpochMetrics, gather_with
@@ -39,6 +38,7 @@ def batches(seed: int = 0, n: int = 200, classes: int = 4, size: int = 32) -> li
     return [(logits[i : i + size], targets[i : i + size]) for i in range(0, n, size)]
 
 
+@pytest.mark.slow  # takes seconds
 def test_classification_metrics_are_those_of_the_whole_epoch() -> None:
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
     metrics = EpochMetrics([*CLASSIFICATION, "confusion_matrix"], "classification")
@@ -131,11 +131,6 @@ def test_a_run_records_epoch_metrics_and_the_confusion_matrix(runner_tester: Any
     assert summary["metrics"]["val/main"]["f1_macro"] == val[-1]["f1_macro"]
 
 
-def _runner() -> str:
-    found = Path(sys.executable).with_name("runner")
-    return str(found) if found.exists() else (shutil.which("runner") or "runner")
-
-
 @pytest.mark.slow
 def test_two_ddp_processes_compute_the_same_epoch_metrics_as_one(tmp_path: Path) -> None:
     pytest.importorskip("runner_ddp")
@@ -153,7 +148,7 @@ def test_two_ddp_processes_compute_the_same_epoch_metrics_as_one(tmp_path: Path)
     }.items():
         run_dir = tmp_path / label
         done = subprocess.run(
-            [_runner(), "run", str(DIGITS), "--run-dir", str(run_dir), "--no-progress", *common, *extra],
+            [*runner_command(), "run", str(DIGITS), "--run-dir", str(run_dir), "--no-progress", *common, *extra],
             capture_output=True,
             text=True,
             env=env,

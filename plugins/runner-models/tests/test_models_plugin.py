@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import subprocess
-import sys
 from importlib import metadata
 from typing import Any
 
@@ -15,6 +13,7 @@ from runner import RecipeError
 from runner._plugins.registry import RUNTIME_ARGS, resolve_reference
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
+from runner.testing import assert_entry_module_torch_free
 from runner_models import plugin
 
 EXPECTED = {
@@ -47,13 +46,9 @@ def all_components() -> list[tuple[str, str]]:
     return [(kind, name) for kind, names in EXPECTED.items() for name in names]
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_imports_no_heavy_library() -> None:
-    code = (
-        "import sys, runner_models.plugin\n"
-        "heavy = [m for m in ('torch', 'numpy', 'sklearn') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_entry_module_torch_free("runner_models.plugin", also=("numpy", "sklearn"))
 
 
 def test_entry_point_is_declared() -> None:

@@ -36,6 +36,7 @@ MODELS = {
 }
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("options", MODELS.values(), ids=MODELS.keys())
 def test_padding_does_not_change_the_outputs(options: dict[str, Any]) -> None:
     torch.manual_seed(0)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from runner.testing import CliResult, run_cli_subprocess
 
 RECIPE = """
 [run]
@@ -48,14 +48,8 @@ startup_trials = 1
 """
 
 
-def sweep(tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "runner", "sweep", "tiny.toml", "--sweep-dir", "out"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def sweep(tmp_path: Path) -> CliResult:
+    return run_cli_subprocess("sweep", "tiny.toml", "--sweep-dir", "out", cwd=tmp_path, timeout=600)
 
 
 @pytest.mark.slow

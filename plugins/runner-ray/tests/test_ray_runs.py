@@ -36,7 +36,6 @@ from ddp_helpers import (  # noqa: E402
     pids_alive,
     recipe,
     run_cli,
-    runner_script,
     write_recipe,
 )
 
@@ -45,6 +44,7 @@ from runner._plugins.manager import PluginManager  # noqa: E402
 from runner._processing import load_output, run_steps  # noqa: E402
 from runner._recipe.source import read_recipe  # noqa: E402
 from runner._recipe.validate import validate  # noqa: E402
+from runner.testing import runner_command  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runner_leftovers")]
 
@@ -268,7 +268,7 @@ def test_a_signal_to_the_driver_stops_every_worker(tmp_path: Path, ray_address: 
     with one line and 128 + the signal, and no worker process is left."""
     path = write_recipe(tmp_path / "r.toml", ray_recipe(epochs=100_000, record=False))
     proc = subprocess.Popen(
-        [runner_script(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"],
+        [*runner_command(), "run", str(path), "--run-dir", str(tmp_path / "run"), "--no-progress"],
         env=clean_env(RAY_ADDRESS=ray_address),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 DIGITS = HERE.parents[2] / "recipes" / "digits.toml"
 
 
+@pytest.mark.slow  # starts processes
 def test_components_register_without_importing_ray_or_torch() -> None:
     code = textwrap.dedent(
         """
@@ -72,6 +73,7 @@ def test_executor_table_is_validated(tmp_path: Path) -> None:
     assert "process[0].executor.max_retries" in text
 
 
+@pytest.mark.slow  # starts processes
 def test_missing_ray_is_one_line_with_the_install_command(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """
@@ -159,6 +161,7 @@ def test_resources_are_checked_before_anything_is_placed() -> None:
         backend._check_resources(_FakeRay(CPU=8, accel=4, GPU=2), use_gpu=True)
 
 
+@pytest.mark.slow  # starts processes
 def test_fewer_local_cpus_than_the_workers_need_is_refused_before_ray_starts(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,8 @@ from hypothesis import strategies as st
 
 from runner import BuildContext, DataError, Loader, RecipeError
 from runner._data.build import make_loader
-from runner._schema.resumable import declared_resumable
+from runner._samplers.protocol import declared_resumable
+from runner.testing import assert_entry_module_torch_free
 from runner_samplers import plugin
 from runner_samplers.components import BucketByLength as BucketByLengthComponent
 from runner_samplers.components import Distributed, Weighted
@@ -39,9 +38,9 @@ class Sequences(torch.utils.data.Dataset[Any]):
         return torch.full((self.lengths_[index],), float(index)), index
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_is_torch_free() -> None:
-    code = "import sys, runner_samplers.plugin\nassert 'torch' not in sys.modules\n"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    assert_entry_module_torch_free("runner_samplers.plugin")
 
 
 def test_conformance(runner_tester: Any) -> None:
@@ -224,6 +223,7 @@ def test_bucket_resume_and_rank_coverage(
         assert max(seen.values(), default=1) == 1
 
 
+@pytest.mark.slow  # starts processes
 def test_bucket_with_two_workers_resumes_mid_epoch() -> None:
     lengths = [(i * 7) % 23 + 1 for i in range(50)]
     full = [b["inputs"] for b in bucket_loader(lengths, 4, shuffle=True, workers=2, epoch=1)]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from runner._plugins.registry import resolve_reference
+from runner.testing import assert_entry_module_torch_free
 from runner_tensorboard import plugin as tensorboard_plugin
 from runner_tensorboard.components import TensorBoard
 
@@ -30,6 +31,7 @@ def accumulate(log_dir: Path) -> Any:
     return accumulator
 
 
+@pytest.mark.slow  # takes seconds
 def test_event_files_hold_the_logged_metrics(runner_tester: Any, digits_plugins: tuple[Any, ...]) -> None:
     recipe = RECIPE.read_text(encoding="utf-8") + LOGGER
     outcome = runner_tester.run(recipe, *digits_plugins, max_steps=25)
@@ -65,6 +67,7 @@ def test_recipe_text_and_hyperparameters(runner_tester: Any, digits_plugins: tup
     assert "val/main/accuracy" in {m.name.tag for m in experiment.metric_infos}
 
 
+@pytest.mark.slow  # takes seconds
 def test_log_dir_parameter(runner_tester: Any, digits_plugins: tuple[Any, ...]) -> None:
     recipe = RECIPE.read_text(encoding="utf-8") + LOGGER + 'log_dir = "tb"\nhparams = false\nrecipe_text = false\n'
     outcome = runner_tester.run(recipe, *digits_plugins, max_steps=10)  # log_every = 10
@@ -74,16 +77,9 @@ def test_log_dir_parameter(runner_tester: Any, digits_plugins: tuple[Any, ...]) 
     assert events.Tags()["tensors"] == []
 
 
+@pytest.mark.slow  # starts processes
 def test_conformance_and_torch_free_entry_module(runner_tester: Any, tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, runner_tensorboard.plugin\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorboard')], 'heavy import'\n"
-        "assert 'runner_tensorboard.components' not in sys.modules, 'components imported eagerly'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert_entry_module_torch_free("runner_tensorboard.plugin", also=("tensorboard", "runner_tensorboard.components"))
     manager = runner_tester.plugin_manager(tensorboard_plugin)
     component = manager.registry.get("logger", "tensorboard")
     assert component.factory_ref == "runner_tensorboard.components:TensorBoard" and component.params is None

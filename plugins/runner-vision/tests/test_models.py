@@ -46,6 +46,7 @@ def pretrained(tmp_path: Path, suffix: str = ".safetensors") -> tuple[Path, dict
     return path, state
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
 def test_weights_load_and_a_head_of_another_size_is_replaced(tmp_path: Path, suffix: str) -> None:
     path, state = pretrained(tmp_path, suffix)
@@ -55,6 +56,7 @@ def test_weights_load_and_a_head_of_another_size_is_replaced(tmp_path: Path, suf
     assert model.fc.weight.shape == (3, 512)
 
 
+@pytest.mark.slow  # takes seconds
 def test_weights_of_another_architecture_are_one_clear_error(tmp_path: Path) -> None:
     path, _ = pretrained(tmp_path)
     with pytest.raises(
@@ -79,6 +81,7 @@ def test_freeze_backbone_trains_only_the_head_and_keeps_batchnorm_statistics(tmp
     assert model.fc.weight.grad is not None
 
 
+@pytest.mark.slow  # takes seconds
 def test_freeze_by_prefix(tmp_path: Path) -> None:
     model: Any = ResNet(num_classes=3, freeze=["conv1", "layer1"]).build()
     assert trainable(model) == {"bn1", "layer2", "layer3", "layer4", "fc"}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from runner._contract.declaration import is_declaration
 from runner._plugins.registry import RUNTIME_ARGS, resolve_reference
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
+from runner.testing import assert_entry_module_torch_free
 from runner_vision import plugin
 
 EXPECTED = {
@@ -46,13 +45,11 @@ def all_components() -> list[tuple[str, str]]:
     return [(kind, name) for kind, names in EXPECTED.items() for name in names]
 
 
+@pytest.mark.slow  # starts processes
 def test_entry_module_imports_no_heavy_library() -> None:
-    code = (
-        "import sys, runner_vision.plugin, runner_vision.components\n"
-        "heavy = [m for m in ('torch', 'torchvision', 'numpy', 'PIL') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
+    assert_entry_module_torch_free(
+        "runner_vision.plugin", also=("torchvision", "numpy", "PIL"), imports=["runner_vision.components"]
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_entry_point_is_declared() -> None:

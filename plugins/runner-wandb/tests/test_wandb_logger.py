@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from wandb_files import offline_runs
 
 from runner import RunnerError
 from runner._plugins.registry import resolve_reference
+from runner.testing import CliResult, assert_entry_module_torch_free, run_cli_subprocess
 from runner_wandb import plugin as wandb_plugin
 from runner_wandb.components import Wandb
 from runner_wandb.logger import WandbLogger, read_link
@@ -53,9 +52,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def runner(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """``python -m runner ARGS`` in ``workdir``, W&B's files and settings kept inside it."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+def runner(workdir: Path, *args: str, **env: str) -> CliResult:
+    """``runner ARGS`` in ``workdir``, W&B's files and settings kept inside it."""
+    environ: dict[str, str | None] = {k: None for k in os.environ if k.startswith("WANDB_")}
     environ.update(
         HOME=str(workdir / "home"),  # no ~/.netrc login, no ~/.config/wandb settings
         WANDB_DATA_DIR=str(workdir / "wandb-data"),
@@ -63,8 +62,7 @@ def runner(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess
         WANDB_CONFIG_DIR=str(workdir / "wandb-config"),
         **env,
     )
-    command = [sys.executable, "-m", "runner", *args]
-    return subprocess.run(command, cwd=workdir, env=environ, capture_output=True, text=True, timeout=600)
+    return run_cli_subprocess(*args, cwd=workdir, env=environ, timeout=600)
 
 
 def records(run_dir: Path) -> list[dict[str, Any]]:
@@ -140,13 +138,9 @@ def test_a_wrong_wandb_mode_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
         WandbLogger(tmp_path)
 
 
+@pytest.mark.slow  # starts processes
 def test_conformance_and_light_entry_module(runner_tester: Any) -> None:
-    code = (
-        "import sys, runner_wandb.plugin\n"
-        "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'wandb')], 'heavy import'\n"
-        "assert 'runner_wandb.components' not in sys.modules, 'components imported eagerly'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert_entry_module_torch_free("runner_wandb.plugin", also=("wandb", "runner_wandb.components"))
     component = runner_tester.plugin_manager(wandb_plugin).registry.get("logger", "wandb")
     assert component.factory_ref == "runner_wandb.components:Wandb" and component.params is None
     assert resolve_reference(component.factory_ref) is Wandb

@@ -1,5 +1,7 @@
-"""The core's own components, registered through the same hooks as any plugin (lazily:
-each is a ``module:attr`` reference to its declaration in :mod:`runner._builtin.components`)."""
+"""The core's own components and commands, registered through the same hooks as any
+plugin (lazily: each is a ``module:attr`` reference to its declaration, in
+:mod:`runner._builtin.components`, :mod:`runner._samplers.builtin`,
+:mod:`runner._sweep.builtin` or :mod:`runner._cli`)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ def register_backends(register: RegisterComponent) -> None:
 
 @hookimpl
 def register_samplers(register: RegisterComponent) -> None:
-    register("random", f"{_COMPONENTS}:Random")
-    register("sequential", f"{_COMPONENTS}:Sequential")
+    register("random", "runner._samplers.builtin:Random")
+    register("sequential", "runner._samplers.builtin:Sequential")
 
 
 @hookimpl
@@ -49,7 +51,7 @@ def register_commands(register: RegisterCommand) -> None:
     register("plugins", "runner._cli.plugins:plugins_command", help="List installed plugins and their components.")
     register("process", "runner._cli.process:process_command", help="Run a recipe's [[process]] steps (cached).")
     register("runs", "runner._cli.runs:runs_group", help="List runs (status, steps, best metric) or compare them.")
-    register("sweep", "runner._sweep.command:sweep_command", help="Run a recipe's [sweep]: many runs, one search.")
+    register("sweep", "runner._cli.sweep:sweep_command", help="Run a recipe's [sweep]: many runs, one search.")
     register("plot", "runner._cli.plot:plot_command", help="Plot train/val curves of runs to a PNG (matplotlib).")
     register(
         "explain", "runner._cli.explain:explain_command", help="Show a recipe's components, value sources and hooks."

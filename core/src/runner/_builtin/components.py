@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
 from runner._contract.declaration import component
 from runner._contract.params import at_least, param
@@ -12,8 +12,6 @@ if TYPE_CHECKING:
 
     from runner._builtin.loggers import CsvLogger, JsonlLogger
     from runner._builtin.single import SingleDevice
-    from runner._contract.context import BuildContext
-    from runner._data.samplers import ResumableSampler
     from runner._processing.executors import InlineExecutor, ProcessExecutor, ThreadExecutor
 
 # -- backend ---------------------------------------------------------------------------------
@@ -27,48 +25,6 @@ class Single:
         from runner._builtin.single import SingleDevice
 
         return SingleDevice()
-
-
-# -- samplers --------------------------------------------------------------------------------
-
-
-@component
-class _Sampler:
-    """Built-in samplers shard across ranks when the backend runs several processes."""
-
-    shuffle: ClassVar[bool] = False
-
-    drop_last: bool = param(False, doc="When sharding, drop the tail instead of padding it.")
-
-    def build(self, dataset: Any, seed: int, ctx: BuildContext) -> ResumableSampler:
-        from runner._data.samplers import ResumableSampler
-
-        return ResumableSampler(
-            len(dataset),
-            shuffle=self.shuffle,
-            seed=seed,
-            rank=ctx.rank,
-            world_size=ctx.world_size,
-            drop_last=self.drop_last,
-        )
-
-
-@component
-class Random(_Sampler):
-    """Resumable shuffled order, reseeded every epoch from (seed, epoch).
-
-    Built-in samplers shard across ranks when the backend runs several processes.
-    """
-
-    shuffle: ClassVar[bool] = True
-
-
-@component
-class Sequential(_Sampler):
-    """Resumable in-order sampler.
-
-    Built-in samplers shard across ranks when the backend runs several processes.
-    """
 
 
 # -- loggers ---------------------------------------------------------------------------------

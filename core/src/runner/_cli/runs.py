@@ -198,7 +198,7 @@ def compare_command(runs: tuple[Path, ...], show_all: bool, sort_metric: str | N
         raise RunnerError(f"runs compare needs two runs or more; found {len(dirs)} in {', '.join(map(str, runs))}")
     infos = [read_run(d, sort_metric) for d in dirs]
     if sort_metric is not None:
-        from runner._cli.tools.runs import lower_is_better
+        from runner._engine.records import lower_is_better
 
         lower = lower_is_better(sort_metric)
 

@@ -407,14 +407,6 @@ def component_slots(node: Node | None = None, path: KeyPath = ()) -> Iterator[tu
             yield sub, item, True
 
 
-def is_component_table(path: KeyPath) -> Component | None:
-    """The :class:`Component` node at ``path`` when it names its component with ``name``."""
-    node = node_at(path)
-    if isinstance(node, Component) and node.chosen_by is None:
-        return node
-    return None
-
-
 __all__ = [
     "COMPOSITION_KEYS",
     "DATA",
@@ -434,7 +426,6 @@ __all__ = [
     "component_slots",
     "fields_sections",
     "form_of",
-    "is_component_table",
     "node_at",
     "walk",
 ]

@@ -23,8 +23,9 @@ import torch
 from runner._contract.errors import RunnerError
 from runner._data.loader import IterableLoader, Loader
 from runner._data.reset import owners
-from runner._data.samplers import ResumableSampler, is_resumable
 from runner._data.transforms import IterablePipeline, Pipeline, TransformedDataset
+from runner._samplers.index import ResumableSampler
+from runner._samplers.protocol import is_resumable, non_resumable_message
 
 if TYPE_CHECKING:
     from runner._contract.context import BuildContext
@@ -175,7 +176,8 @@ def build_loader(
             sampler = component.build(sampler_config.params, ctx=ctx, **runtime)
             recipe = getattr(ctx, "recipe", None)
             if getattr(recipe, "checkpoint", None) is not None and not is_resumable(sampler):
-                raise RunnerError(non_resumable_message(sampler_config.path, sampler_config.name, component.plugin))
+                message = non_resumable_message(sampler_config.name, component.plugin)
+                raise RunnerError(f"{sampler_config.path}: {message}")
             return sampler
 
     if split.loader_component is not None:
@@ -200,15 +202,6 @@ def build_loader(
         sampler_factory=sampler_factory,
         collate=collate,
         pipeline=pipeline,
-    )
-
-
-def non_resumable_message(path: str, name: str, plugin: object) -> str:
-    return (
-        f"{path}: TypeError: sampler {name!r} ({plugin}) is not resumable: it has no "
-        "state_dict()/load_state_dict(), so a checkpointed run could not resume mid-epoch "
-        "(helios requires a ResumableSampler too); use a resumable sampler (random, sequential, "
-        "distributed, weighted, bucket_by_length) or derive yours from runner._data.samplers.IndexSampler"
     )
 
 

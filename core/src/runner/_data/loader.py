@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from runner._data.reset import reset_state_once
-from runner._data.samplers import can_seek, is_batch_sampler
 from runner._data.transforms import apply_batch_transforms
+from runner._samplers.protocol import can_seek, is_batch_sampler
 
 
 def seed_worker(worker_id: int) -> None:

@@ -1,7 +1,9 @@
 """Where metrics records go: ``metrics.jsonl`` in the run directory, then every logger.
 
 Records hold only values that are reproducible (no wall-clock times), so an interrupted
-and resumed run writes a ``metrics.jsonl`` identical to an uninterrupted one.
+and resumed run writes a ``metrics.jsonl`` identical to an uninterrupted one. Readers of
+records (``runner runs``, sweeps) agree on which way a metric improves through
+:func:`lower_is_better`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from runner._contract.registration import PluginInfo
+
+#: Metrics where lower is better; everything else (accuracy, f1, ...) is better higher.
+LOWER_IS_BETTER = ("loss", "error", "err", "mse", "mae", "rmse", "perplexity", "ppl", "cer", "wer")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether smaller values of ``metric`` (``name`` or ``key/name``) are better, by its name."""
+    name = metric.rsplit("/", 1)[-1].lower()
+    return any(name == word or name.endswith(("_" + word, word + "_")) for word in LOWER_IS_BETTER)
 
 
 class MetricsFile:

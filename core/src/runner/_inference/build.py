@@ -13,8 +13,6 @@ from runner._inference.data import Meta
 from runner._inference.weights import Weights, load_into, resolve_weights
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from runner._inference.rundir import TrainedRun
 
 
@@ -71,11 +69,3 @@ def resolve_device(requested: str) -> torch.device:
         return SingleDevice().device(requested)
     except RuntimeError as exc:  # torch refuses the string
         raise RunnerError(f"device {requested!r}: {exc}") from None
-
-
-def describe_run(run_dir: Path, info: dict[str, Any]) -> str:
-    """``runs/digits (mlp, classification, step 200)``, for messages."""
-    model = (info.get("model") or {}).get("name", "?")
-    task = (info.get("task") or {}).get("name", "?")
-    step = (info.get("trained") or {}).get("global_step", "?")
-    return f"{run_dir} ({model}, {task}, step {step})"

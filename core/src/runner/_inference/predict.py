@@ -121,10 +121,10 @@ def trained_from_job(job: PredictJob) -> TrainedRun:
 def predict_worker(job: PredictJob, backend: Backend) -> PredictResult:
     """Predict this process's share and (on the primary) write the file."""
     from runner._data.build import build_dataset, build_transforms, make_loader
-    from runner._data.samplers import ResumableSampler
     from runner._data.transforms import Pipeline
     from runner._engine.loop import move_to_device
     from runner._inference.build import build_context, model_and_task
+    from runner._samplers.index import ResumableSampler
 
     started = time.perf_counter()
     trained = trained_from_job(job)

@@ -307,7 +307,7 @@ class _Validator:
 
     def resumable_samplers(self, recipe: Recipe) -> None:
         """With checkpointing, a sampler must implement the state protocol (helios' TypeError)."""
-        from runner._schema.resumable import declared_resumable
+        from runner._samplers.protocol import declared_resumable, non_resumable_message
 
         if recipe.checkpoint is None:
             return
@@ -316,13 +316,7 @@ class _Validator:
             component = self.registry.find("sampler", sampler.name) if sampler is not None else None
             if sampler is None or component is None or declared_resumable(component) is not False:
                 continue
-            self.problem(
-                (*sampler.path.split("."), "name"),
-                f"TypeError: sampler {sampler.name!r} ({component.plugin}) is not resumable: it has no "
-                "state_dict()/load_state_dict(), so a checkpointed run could not resume mid-epoch; use a "
-                "resumable sampler (random, sequential, distributed, weighted, bucket_by_length) or derive "
-                "yours from runner.IndexSampler",
-            )
+            self.problem((*sampler.path.split("."), "name"), non_resumable_message(sampler.name, component.plugin))
 
     def recipe(self, processing: bool = False) -> Recipe | ProcessingRecipe | None:
         form = grammar.form_of(self.source.data)

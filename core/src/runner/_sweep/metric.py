@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner._cli.tools.runs import lower_is_better
+from runner._engine.records import lower_is_better
 
 
 def split_metric(metric: str) -> tuple[str, str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,14 +57,6 @@ class Impl:
     owner: str
     provider: str
     flags: tuple[str, ...]
-
-
-def parse_path(text: str) -> KeyPath:
-    """Inverse of :func:`format_path`: ``callbacks[0].name`` → ``("callbacks", 0, "name")``."""
-    parts: list[str | int] = []
-    for token in re.findall(r"[^.\[\]]+|\[\d+\]", text):
-        parts.append(int(token[1:-1]) if token.startswith("[") else token)
-    return tuple(parts)
 
 
 def origin(source: RecipeSource, path: KeyPath) -> str:

@@ -27,10 +27,8 @@ from typing import Any
 
 import attrs
 
+from runner._engine.records import lower_is_better
 from runner._engine.rundir import HEARTBEAT_FILE, HEARTBEAT_SECS, METRICS_FILE, SUMMARY_FILE
-
-#: Metrics where lower is better; everything else (accuracy, f1, ...) is better higher.
-LOWER_IS_BETTER = ("loss", "error", "err", "mse", "mae", "rmse", "perplexity", "ppl", "cer", "wer")
 
 
 @attrs.frozen
@@ -128,11 +126,6 @@ def status_of(run_dir: Path, now: float | None = None) -> tuple[str, str]:
     if beat.get("host") == socket.gethostname() and not _pid_alive(int(beat.get("pid", 0))):
         return "crashed", f"killed? process {beat.get('pid')} is gone"
     return "running", ""
-
-
-def lower_is_better(metric: str) -> bool:
-    name = metric.rsplit("/", 1)[-1].lower()
-    return any(name == word or name.endswith(("_" + word, word + "_")) for word in LOWER_IS_BETTER)
 
 
 def val_metric_names(records: Iterable[dict[str, Any]]) -> list[str]:

@@ -1,8 +1,9 @@
-"""Resumable samplers: the order of an epoch is a pure function of (seed, epoch), and a
-sampler can start at any position by index arithmetic, without touching the data.
+"""Resumable samplers (public as ``runner.IndexSampler`` and friends): the order of an
+epoch is a pure function of (seed, epoch), and a sampler can start at any position by
+index arithmetic, without touching the data.
 
 Two shapes share one protocol (``set_epoch``, ``set_start``, ``state_dict``,
-``load_state_dict``):
+``load_state_dict``; see :mod:`runner._samplers.protocol`):
 
 - :class:`IndexSampler` yields sample indices; ``set_start(k)`` skips ``k`` samples.
 - :class:`BatchIndexSampler` yields whole batches (lists of indices), e.g. bucketing by
@@ -25,24 +26,12 @@ from typing import Any
 
 import torch
 
-RESUMABLE_METHODS = ("state_dict", "load_state_dict")
-
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """A generator whose stream depends only on ``seed`` and ``epoch``."""
     generator = torch.Generator()
     generator.manual_seed((seed * 1_000_003 + epoch) % (2**63))
     return generator
-
-
-def is_resumable(sampler: Any) -> bool:
-    """Whether ``sampler`` (an object or a class) implements the state protocol."""
-    return all(callable(getattr(sampler, name, None)) for name in RESUMABLE_METHODS)
-
-
-def can_seek(sampler: Any) -> bool:
-    """Whether ``sampler`` starts anywhere by index arithmetic (``set_start``)."""
-    return callable(getattr(sampler, "set_start", None))
 
 
 def shard(order: torch.Tensor, rank: int, world_size: int, drop_last: bool) -> torch.Tensor:
@@ -171,8 +160,3 @@ class BatchIndexSampler(_Positioned, torch.utils.data.Sampler[list[int]]):
         batches = self.epoch_batches()[self.start :]  # consumed lazily, see IndexSampler.__iter__
         self.start = 0
         yield from batches
-
-
-def is_batch_sampler(sampler: Any) -> bool:
-    """Whether ``sampler`` yields batches of indices rather than single indices."""
-    return bool(getattr(sampler, "is_batch_sampler", False)) or isinstance(sampler, torch.utils.data.BatchSampler)
