@@ -7,13 +7,14 @@ import importlib.metadata as metadata
 import subprocess
 import sys
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 import torch.distributed as dist
 
-from runner import RunnerError
+from runner import PluginInfo, RunnerError, Stage
 from runner._plugins.registry import resolve_reference
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
@@ -50,6 +51,17 @@ def test_the_backend_is_ddps_with_the_launch_keys() -> None:
     launch = {a.name for a in LaunchParams.__attrs_attrs__}  # type: ignore[attr-defined]
     assert launch <= set(schema_from_attrs(FSDPParams).fields)
     assert not {"find_unused_parameters", "bucket_cap_mb"} & set(schema_from_attrs(FSDPParams).fields)
+
+
+def test_a_run_without_runner_ddps_plugin_is_refused() -> None:
+    """runner-ddp's plugin keeps the sample position in checkpoints: without it a resume
+    would repeat or skip samples, so the run stops at its start, saying so."""
+    backend = FSDPParams().build()
+    run: Any = SimpleNamespace(plugins=(PluginInfo("fsdp", "runner-fsdp", "0.1.0"),))
+    with pytest.raises(RunnerError, match="the fsdp backend needs the runner-ddp plugin enabled"):
+        backend.setup(run, Stage.TRAIN)
+    run.plugins += (PluginInfo("ddp", "runner-ddp", "0.1.0"),)
+    backend.setup(run, Stage.TRAIN)  # one process in the launcher's view: nothing else to do
 
 
 def test_params_schema_accepts_and_rejects() -> None:
