@@ -133,6 +133,21 @@ def test_an_include_cycle_is_one_clear_problem(tmp_path: Path, manager: PluginMa
     ]
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('extends = "\\u0000"', "extends: expected a file name or an array of them"),
+        ('defaults = ["model/\\u0000"]', 'defaults: expected an array of "GROUP/OPTION" names'),
+    ],
+)
+def test_a_nul_byte_in_an_include_name_is_a_recipe_problem(
+    tmp_path: Path, manager: PluginManager, line: str, expected: str
+) -> None:
+    # Found by the fuzzer: the OS refuses the name with ValueError (an internal error before).
+    write(tmp_path / "a.toml", line + "\n")
+    assert problems(tmp_path / "a.toml", manager) == [f"{tmp_path / 'a.toml'}:1:1: {expected}"]
+
+
 def test_a_missing_include_is_located_at_its_line(tmp_path: Path, manager: PluginManager) -> None:
     top = write(tmp_path / "top.toml", 'extends = ["nope.toml"]\n')
     [line] = problems(top, manager)

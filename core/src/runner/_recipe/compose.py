@@ -118,9 +118,10 @@ def _names(sources: SourceMap, key: str, value: Any) -> list[str]:
     if value is None:
         return []
     items = [value] if isinstance(value, str) and key == "extends" else value
-    if not isinstance(items, list) or not all(isinstance(item, str) and item for item in items):
+    # A NUL byte is no file name (the OS refuses it with ValueError, not OSError).
+    if not isinstance(items, list) or not all(isinstance(item, str) and item and "\0" not in item for item in items):
         expected = "a file name or an array of them" if key == "extends" else 'an array of "GROUP/OPTION" names'
-        raise RecipeError([_location_problem(sources, (key,), f"{key}: expected {expected}")])
+        raise RecipeError([_location_problem(sources, (key,), f"expected {expected}")])  # the key path names the key
     return items
 
 
