@@ -4,8 +4,6 @@ in this process (a process group of one)."""
 from __future__ import annotations
 
 import importlib.metadata as metadata
-import subprocess
-import sys
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -18,6 +16,7 @@ from runner import PluginInfo, RunnerError, Stage
 from runner._plugins.registry import resolve_reference
 from runner._schema.check import check_table
 from runner._schema.fields import schema_from_attrs
+from runner.testing import assert_entry_module_torch_free
 from runner_ddp.backend import DDP
 from runner_ddp.params import LaunchParams
 from runner_fsdp import plugin
@@ -26,13 +25,9 @@ from runner_fsdp.sharding import shard, units
 
 
 def test_entry_module_and_params_import_without_torch() -> None:
-    code = (
-        "import sys\n"
-        "import runner_fsdp.plugin, runner_fsdp.params\n"
-        "heavy = [m for m in ('torch', 'runner_ddp.backend', 'runner_fsdp.backend') if m in sys.modules]\n"
-        "assert not heavy, heavy\n"
+    assert_entry_module_torch_free(
+        "runner_fsdp.plugin", also=("runner_ddp.backend", "runner_fsdp.backend"), imports=("runner_fsdp.params",)
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_entry_point_and_lazy_registration() -> None:
