@@ -101,8 +101,12 @@ def test_training_goes_on_while_a_save_is_written_and_the_next_save_waits(cli: C
     )
     result = cli("run", recipe, "--run-dir", tmp_path / "run", "--no-progress")
     assert result.code == 0, result.err
-    assert seen["writing_at"] <= 5  # the write began while the run was at step 4 or 5
-    assert 6 <= seen["committed_at"] <= 8  # steps went on during it; the step-8 save waited for it
+    # When the background thread reaches its fsync depends on the machine's load (step 4, 5, or
+    # later on a busy machine): what the test proves is that the step-4 save committed only after
+    # training reached step 6 (steps went on during the write) and before step 9 (the step-8 save
+    # waited for it).
+    assert seen["writing_at"] >= 4
+    assert 6 <= seen["committed_at"] <= 8
     names = [e.name for e in Store(tmp_path / "run" / "checkpoints").entries()]
     assert names == ["step-000004", "step-000008", "step-000010"]
 

@@ -371,6 +371,7 @@ def test_ctrl_c_leaves_no_processes_or_segments(tmp_path: Path) -> None:
     script.write_text(
         f"""
 import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal, even if started with SIGINT ignored
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from runner.testing import RunnerTester
 from pathlib import Path
