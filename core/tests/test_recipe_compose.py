@@ -138,6 +138,7 @@ def test_an_include_cycle_is_one_clear_problem(tmp_path: Path, manager: PluginMa
     [
         ('extends = "\\u0000"', "extends: expected a file name or an array of them"),
         ('defaults = ["model/\\u0000"]', 'defaults: expected an array of "GROUP/OPTION" names'),
+        ('extends = "\\n"', "extends: expected a file name or an array of them"),
     ],
 )
 def test_a_nul_byte_in_an_include_name_is_a_recipe_problem(
@@ -146,6 +147,15 @@ def test_a_nul_byte_in_an_include_name_is_a_recipe_problem(
     # Found by the fuzzer: the OS refuses the name with ValueError (an internal error before).
     write(tmp_path / "a.toml", line + "\n")
     assert problems(tmp_path / "a.toml", manager) == [f"{tmp_path / 'a.toml'}:1:1: {expected}"]
+
+
+def test_a_number_too_large_for_text_is_a_problem_where_it_is_interpolated(
+    tmp_path: Path, manager: PluginManager
+) -> None:
+    # Found by the fuzzer: str() of an integer over 4300 digits raises ValueError.
+    write(tmp_path / "a.toml", '[run]\nname = "x-${run.seed}"\nseed = 0x' + "f" * 4000 + "\n")
+    lines = problems(tmp_path / "a.toml", manager)
+    assert f"{tmp_path / 'a.toml'}:2:1: run.name: a number too large to put in text: int" in lines
 
 
 def test_a_missing_include_is_located_at_its_line(tmp_path: Path, manager: PluginManager) -> None:

@@ -118,11 +118,16 @@ def _names(sources: SourceMap, key: str, value: Any) -> list[str]:
     if value is None:
         return []
     items = [value] if isinstance(value, str) and key == "extends" else value
-    # A NUL byte is no file name (the OS refuses it with ValueError, not OSError).
-    if not isinstance(items, list) or not all(isinstance(item, str) and item and "\0" not in item for item in items):
+    # Control characters are no file names: a NUL byte the OS refuses with ValueError (not
+    # OSError), a newline would break the one-line error.
+    if not isinstance(items, list) or not all(isinstance(item, str) and item and _printable(item) for item in items):
         expected = "a file name or an array of them" if key == "extends" else 'an array of "GROUP/OPTION" names'
         raise RecipeError([_location_problem(sources, (key,), f"expected {expected}")])  # the key path names the key
     return items
+
+
+def _printable(name: str) -> bool:
+    return not any(ord(char) < 32 or char == "\x7f" for char in name)
 
 
 def _find_group(start: Path, relative: str) -> Path | None:

@@ -164,7 +164,10 @@ def _child(node: Any, part: str | int) -> Any:
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    try:
+        return str(value)
+    except ValueError:  # an integer beyond Python's 4300-digit text limit
+        raise _Unresolved(f"a number too large to put in text: {type(value).__name__}") from None
 
 
 def _set(data: Any, path: KeyPath, value: Any) -> None:
